@@ -1,0 +1,56 @@
+// Exact (brute force) k-NN over a set of vectors, computed with a BLAS matrix
+// product. Serves collections that are not trained yet, and ground truth.
+//
+//   FlatIndex flat(Metric::kL2, 128);
+//   flat.Add(ids, x, n);
+//   auto hits = flat.Search(q, nq, /*k=*/10);
+//
+// Thread safety: Search() may run concurrently with other Search() calls and
+// with Add()/Remove() (a reader/writer lock; Search holds it for its scan).
+#ifndef QUIVER_INDEX_FLAT_INDEX_H_
+#define QUIVER_INDEX_FLAT_INDEX_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "index/ivf_pq_index.h"
+#include "index/metric.h"
+
+namespace quiver::index {
+
+class FlatIndex {
+ public:
+  FlatIndex(Metric metric, size_t dim);
+  ~FlatIndex();
+  FlatIndex(const FlatIndex&) = delete;
+  FlatIndex& operator=(const FlatIndex&) = delete;
+
+  // Adds or replaces n vectors (n * dim floats). Cosine vectors are
+  // normalised on the way in.
+  void Add(const uint64_t* ids, const float* x, size_t n);
+  bool Remove(uint64_t id);
+  size_t size() const;
+  // Copies the stored (normalised for cosine) vector of id; false if absent.
+  bool GetVector(uint64_t id, float* out) const;
+
+  // Exact k nearest of each of nq queries, best first; filter optional.
+  std::vector<std::vector<Neighbor>> Search(const float* queries, size_t nq,
+                                            size_t k,
+                                            const IdFilter* filter = nullptr) const;
+
+  // Exact k-NN of queries against a plain matrix (ids = row numbers): ground
+  // truth for tests and benchmarks.
+  static std::vector<std::vector<Neighbor>> BruteForce(
+      Metric metric, const float* base, size_t nb, const float* queries,
+      size_t nq, size_t dim, size_t k);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace quiver::index
+
+#endif  // QUIVER_INDEX_FLAT_INDEX_H_
