@@ -88,6 +88,8 @@ struct DocumentRecord {
 
 // Mutations of documents of ONE collection, applied atomically by
 // Store::Write(). Validation happens in Write(), before anything is written.
+// Within a batch, all Delete()s apply first, then all Put()s, then all
+// PutCode()s, whatever the order of the calls.
 class DocumentBatch {
  public:
   explicit DocumentBatch(CollectionId cid) : cid_(cid) {}
@@ -95,10 +97,11 @@ class DocumentBatch {
   // Inserts or replaces the document `record.internal_id` (vector, ids,
   // attributes and, if record.list_id is set, its code). The caller must
   // Delete() a previous internal id of the same external id in the same batch
-  // if it changes (the server reuses the old internal id instead).
+  // if it changes (the server reuses the old internal id instead). Empty
+  // attributes are not stored (ForEachAttributes() skips the document).
   void Put(DocumentRecord record) { puts_.push_back(std::move(record)); }
   // Removes every record of the document (vector, code, both id mappings,
-  // attributes).
+  // attributes). An empty `external_id` is looked up from `internal_id`.
   void Delete(uint64_t internal_id, std::string external_id) {
     deletes_.push_back({internal_id, std::move(external_id)});
   }
@@ -172,8 +175,10 @@ class Store {
   // Applies the batch atomically (one RocksDB WriteBatch). Validates first:
   // INVALID_ARGUMENT (naming the record) for an empty or oversized external
   // id, a vector whose size is not the collection's dimension, or a NaN/Inf
-  // value; NOT_FOUND for an unknown collection. Nothing is written unless
-  // everything is valid.
+  // value; also for code bytes without a list id, internal id 2^64-1
+  // (reserved), and two puts that map one external id to two internal ids
+  // (or the reverse); NOT_FOUND for an unknown collection. Nothing is written
+  // unless everything is valid.
   absl::Status Write(const DocumentBatch& batch);
 
   // Internal id of an external id, or nullopt.
