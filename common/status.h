@@ -39,13 +39,13 @@
 
 // Always-on invariant check: aborts with file:line and the condition. For
 // broken invariants (our bugs), never for caller input.
-#define QUIVER_CHECK(cond)                                                 \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      std::fprintf(stderr, "%s:%d: QUIVER_CHECK failed: %s\n", __FILE__,   \
-                   __LINE__, #cond);                                       \
-      std::abort();                                                        \
-    }                                                                      \
+#define QUIVER_CHECK(cond)                                               \
+  do {                                                                   \
+    if (!(cond)) {                                                       \
+      std::fprintf(stderr, "%s:%d: QUIVER_CHECK failed: %s\n", __FILE__, \
+                   __LINE__, #cond);                                     \
+      std::abort();                                                      \
+    }                                                                    \
   } while (0)
 
 #ifdef NDEBUG

@@ -4,7 +4,8 @@
 //
 //   QUIVER_ASSIGN_OR_RETURN(auto store, Store::Open({.path = dir}));
 //   QUIVER_ASSIGN_OR_RETURN(CollectionId cid,
-//                           store->CreateCollection("docs", 128, schema_bytes));
+//                           store->CreateCollection("docs", 128,
+//                           schema_bytes));
 //   DocumentBatch batch(cid);
 //   batch.Put({.external_id = "a", .internal_id = 0, .vector = v});
 //   QUIVER_RETURN_IF_ERROR(store->Write(batch));   // atomic, durable
@@ -201,10 +202,10 @@ class Store {
   // that status is returned. Iteration sees a consistent snapshot.
   using VectorVisitor =
       std::function<absl::Status(uint64_t iid, absl::Span<const float> v)>;
-  using CodeVisitor = std::function<absl::Status(
-      uint64_t iid, uint32_t list_id, std::string_view code)>;
-  using IdVisitor = std::function<absl::Status(uint64_t iid,
-                                               std::string_view external_id)>;
+  using CodeVisitor = std::function<absl::Status(uint64_t iid, uint32_t list_id,
+                                                 std::string_view code)>;
+  using IdVisitor =
+      std::function<absl::Status(uint64_t iid, std::string_view external_id)>;
   using AttributeVisitor =
       std::function<absl::Status(uint64_t iid, std::string_view attributes)>;
   absl::Status ForEachVector(CollectionId cid, const VectorVisitor& fn) const;

@@ -19,15 +19,15 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#define QUIVER_ASSERT_OK(expr)                          \
-  do {                                                  \
+#define QUIVER_ASSERT_OK(expr)                                    \
+  do {                                                            \
     const ::absl::Status _st = ::quiver::testing::ToStatus(expr); \
-    ASSERT_TRUE(_st.ok()) << #expr << ": " << _st;      \
+    ASSERT_TRUE(_st.ok()) << #expr << ": " << _st;                \
   } while (0)
-#define QUIVER_EXPECT_OK(expr)                          \
-  do {                                                  \
+#define QUIVER_EXPECT_OK(expr)                                    \
+  do {                                                            \
     const ::absl::Status _st = ::quiver::testing::ToStatus(expr); \
-    EXPECT_TRUE(_st.ok()) << #expr << ": " << _st;      \
+    EXPECT_TRUE(_st.ok()) << #expr << ": " << _st;                \
   } while (0)
 
 namespace quiver::testing {
@@ -43,7 +43,8 @@ class TempDir {
  public:
   TempDir() {
     std::string tmpl =
-        (std::filesystem::temp_directory_path() / "quiver-test-XXXXXX").string();
+        (std::filesystem::temp_directory_path() / "quiver-test-XXXXXX")
+            .string();
     char* p = mkdtemp(tmpl.data());
     if (p == nullptr) {
       ADD_FAILURE() << "mkdtemp failed";
@@ -68,8 +69,8 @@ class TempDir {
 inline std::string DataRoot() {
   if (const char* env = std::getenv("QUIVER_DATA_DIR"); env && *env) return env;
 #ifdef QUIVER_SOURCE_DIR
-  std::filesystem::path p = std::filesystem::path(QUIVER_SOURCE_DIR) / ".." /
-                            "shared" / "data";
+  std::filesystem::path p =
+      std::filesystem::path(QUIVER_SOURCE_DIR) / ".." / "shared" / "data";
   if (std::filesystem::exists(p)) return p.lexically_normal().string();
 #endif
   return "";
@@ -83,10 +84,10 @@ inline std::string DataSet(const std::string& name) {
   return std::filesystem::exists(p) ? p : "";
 }
 
-#define QUIVER_SKIP_IF_NO_DATA(var, name)                                   \
-  const std::string var = ::quiver::testing::DataSet(name);                 \
-  if (var.empty())                                                          \
-  GTEST_SKIP() << "data set '" << name                                      \
+#define QUIVER_SKIP_IF_NO_DATA(var, name)                   \
+  const std::string var = ::quiver::testing::DataSet(name); \
+  if (var.empty())                                          \
+  GTEST_SKIP() << "data set '" << name                      \
                << "' not found under ../shared/data (or $QUIVER_DATA_DIR)"
 
 // Reads a TEXMEX .fvecs (T=float) or .ivecs (T=int32_t) file into a row-major
@@ -124,13 +125,14 @@ std::vector<T> ReadVecs(const std::string& path, size_t* dim,
 // Mean over queries of |found[i][:k] ∩ truth[i][:k]| / k. truth: nq rows of
 // gt_dim ids (ivecs ground truth).
 template <typename Ids>
-double RecallAtK(const std::vector<Ids>& found, const std::vector<int32_t>& truth,
-                 size_t gt_dim, size_t k) {
+double RecallAtK(const std::vector<Ids>& found,
+                 const std::vector<int32_t>& truth, size_t gt_dim, size_t k) {
   if (found.empty()) return 0;
   double sum = 0;
   for (size_t q = 0; q < found.size(); ++q) {
     std::set<int64_t> gt;
-    for (size_t j = 0; j < k && j < gt_dim; ++j) gt.insert(truth[q * gt_dim + j]);
+    for (size_t j = 0; j < k && j < gt_dim; ++j)
+      gt.insert(truth[q * gt_dim + j]);
     size_t hit = 0;
     for (size_t j = 0; j < k && j < found[q].size(); ++j) {
       hit += gt.count(static_cast<int64_t>(found[q][j]));
