@@ -36,9 +36,9 @@ class FlatIndex {
   bool GetVector(uint64_t id, float* out) const;
 
   // Exact k nearest of each of nq queries, best first; filter optional.
-  std::vector<std::vector<Neighbor>> Search(const float* queries, size_t nq,
-                                            size_t k,
-                                            const IdFilter* filter = nullptr) const;
+  std::vector<std::vector<Neighbor>> Search(
+      const float* queries, size_t nq, size_t k,
+      const IdFilter* filter = nullptr) const;
 
   // Exact k-NN of queries against a plain matrix (ids = row numbers): ground
   // truth for tests and benchmarks.

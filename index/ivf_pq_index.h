@@ -145,7 +145,7 @@ class IvfPqIndex {
 
   // Read access for export (FAISS interop) and tests.
   const std::vector<float>& coarse_centroids() const;  // nlist * dim
-  const std::vector<float>& pq_codebooks() const;  // m * 2^nbits * (dim/m)
+  const std::vector<float>& pq_codebooks() const;      // m * 2^nbits * (dim/m)
   // Copies list `l`'s ids and codes (code_size() bytes each, unpacked to one
   // code per vector even for 4-bit). Consistent under the list's lock.
   void GetList(uint32_t l, std::vector<uint64_t>* ids,

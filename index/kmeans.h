@@ -49,13 +49,13 @@ struct KMeansStats {
   int iterations = 0;
   size_t n_trained = 0;  // points actually used (after sampling)
   size_t min_size = 0, max_size = 0;
-  double imbalance = 0;  // max_size / mean size
+  double imbalance = 0;                         // max_size / mean size
   std::vector<double> objective_per_iteration;  // mse after each iteration
   double seconds = 0;
 };
 
 struct KMeansResult {
-  std::vector<float> centroids;  // k * d, row-major
+  std::vector<float> centroids;      // k * d, row-major
   std::vector<uint32_t> assignment;  // cluster of each trained point
   KMeansStats stats;
 };

@@ -1,0 +1,248 @@
+#include "index/ivf/ivf_pq_state.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_format.h"
+#include "common/status.h"
+#include "index/ivf/parallel.h"
+#include "index/kernels/kernels.h"
+
+namespace quiver::index::ivf {
+namespace {
+
+// Queries per BLAS block in CoarseSearch.
+constexpr size_t kCoarseBlock = 256;
+// Vectors per PQ encoding block.
+constexpr size_t kEncodeBlock = 256;
+
+// Keeps the nprobe smallest (score, list) pairs of scores[0, nlist), best
+// first (ties: smaller list). keys: scratch. Scores are packed with the list
+// into one integer key (order-preserving float bits), so that selection and
+// sorting compare plain integers.
+void SelectBest(const float* scores, size_t nlist, size_t nprobe,
+                std::vector<uint64_t>* keys, uint32_t* labels) {
+  keys->resize(nlist);
+  uint64_t* k = keys->data();
+  for (size_t l = 0; l < nlist; ++l) {
+    uint32_t bits;
+    std::memcpy(&bits, &scores[l], 4);
+    // Negative floats: flip all bits; positive: flip the sign bit.
+    bits ^= (bits >> 31) != 0 ? 0xffffffffu : 0x80000000u;
+    k[l] = (uint64_t{bits} << 32) | l;
+  }
+  if (nprobe < nlist) std::nth_element(k, k + nprobe - 1, k + nlist);
+  std::sort(k, k + nprobe);
+  for (size_t p = 0; p < nprobe; ++p) {
+    labels[p] = static_cast<uint32_t>(k[p] & 0xffffffffu);
+  }
+}
+
+bool AllFinite(const std::vector<float>& v) {
+  for (float f : v) {
+    if (!std::isfinite(f)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+IvfPqState::IvfPqState(const IvfPqParams& p)
+    : params(p),
+      dim(p.dim),
+      nlist(p.nlist),
+      m(p.m),
+      ksub(size_t{1} << p.nbits),
+      dsub(p.dim / p.m),
+      code_size(p.nbits == 8 ? p.m : (p.m + 1) / 2),
+      pq(p.dim, p.m, p.nbits),
+      lists(p.nlist, p.nbits == 8 ? p.m : (p.m + 1) / 2,
+            p.nbits == 8 ? CodeLayout::kFlat : CodeLayout::kBlocked4) {}
+
+absl::Status IvfPqState::Build(std::vector<float> coarse,
+                               std::vector<float> codebooks) {
+  if (coarse.size() != nlist * dim) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "coarse centroids have %d floats, expected nlist * dim = %d * %d",
+        coarse.size(), nlist, dim));
+  }
+  if (!AllFinite(coarse)) {
+    return absl::InvalidArgumentError("coarse centroids are not finite");
+  }
+  QUIVER_RETURN_IF_ERROR(pq.SetCodebooks(std::move(codebooks)));
+  centroids = std::move(coarse);
+  const kernels::KernelTable& k = kernels::Kernels();
+  centroid_norms.resize(nlist);
+  for (size_t l = 0; l < nlist; ++l) {
+    const float* c = centroids.data() + l * dim;
+    centroid_norms[l] = k.inner_product(c, c, dim);
+  }
+  precomputed.clear();
+  if (!by_ip() &&
+      nlist * m * ksub * sizeof(float) <= kMaxPrecomputedTableBytes) {
+    // ||r_jc||^2 + 2 <c_l,j, r_jc> per (list, sub-quantizer, code).
+    std::vector<float> norms(m * ksub);
+    for (size_t j = 0; j < m; ++j) {
+      for (size_t c = 0; c < ksub; ++c) {
+        const float* r = pq.centroid(j, c);
+        norms[j * ksub + c] = k.inner_product(r, r, dsub);
+      }
+    }
+    precomputed.resize(nlist * m * ksub);
+    std::vector<float> ip(m * ksub);
+    for (size_t l = 0; l < nlist; ++l) {
+      pq.ComputeIpTable(centroids.data() + l * dim, ip.data());
+      k.axpy(norms.data(), 2.0f, ip.data(), m * ksub,
+             precomputed.data() + l * m * ksub);
+    }
+  }
+  return absl::OkStatus();
+}
+
+void IvfPqState::CoarseSearchOne(const float* x, size_t nprobe,
+                                 uint32_t* labels, float* distances) const {
+  thread_local std::vector<float> scores;
+  thread_local std::vector<uint64_t> order;
+  const kernels::KernelTable& k = kernels::Kernels();
+  scores.resize(nlist);
+  for (size_t l = 0; l < nlist; ++l) {
+    const float* c = centroids.data() + l * dim;
+    scores[l] = by_ip() ? -k.inner_product(x, c, dim) : k.l2sqr(x, c, dim);
+  }
+  SelectBest(scores.data(), nlist, nprobe, &order, labels);
+  for (size_t p = 0; p < nprobe; ++p) distances[p] = scores[labels[p]];
+}
+
+void IvfPqState::CoarseSearch(const float* x, size_t n, size_t nprobe,
+                              uint32_t* labels, float* distances,
+                              int threads) const {
+  if (n == 1) {
+    CoarseSearchOne(x, nprobe, labels, distances);
+    return;
+  }
+  const kernels::KernelTable& k = kernels::Kernels();
+  std::vector<float> ip(std::min(n, kCoarseBlock) * nlist);
+  for (size_t b0 = 0; b0 < n; b0 += kCoarseBlock) {
+    const size_t nb = std::min(kCoarseBlock, n - b0);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nb),
+                static_cast<int>(nlist), static_cast<int>(dim), 1.0f,
+                x + b0 * dim, static_cast<int>(dim), centroids.data(),
+                static_cast<int>(dim), 0.0f, ip.data(),
+                static_cast<int>(nlist));
+    ParallelFor(nb, threads, 16, [&](size_t begin, size_t end) {
+      std::vector<uint64_t> order;
+      std::vector<std::pair<float, uint32_t>> best(nprobe);
+      for (size_t i = begin; i < end; ++i) {
+        float* s = ip.data() + i * nlist;
+        for (size_t l = 0; l < nlist; ++l) {
+          s[l] = by_ip() ? -s[l] : centroid_norms[l] - 2.0f * s[l];
+        }
+        uint32_t* lab = labels + (b0 + i) * nprobe;
+        float* dis = distances + (b0 + i) * nprobe;
+        SelectBest(s, nlist, nprobe, &order, lab);
+        // Exact distances with the single-query kernel, re-sorted.
+        const float* xi = x + (b0 + i) * dim;
+        for (size_t p = 0; p < nprobe; ++p) {
+          const float* c = centroids.data() + size_t{lab[p]} * dim;
+          best[p] = {
+              by_ip() ? -k.inner_product(xi, c, dim) : k.l2sqr(xi, c, dim),
+              lab[p]};
+        }
+        std::sort(best.begin(), best.end());
+        for (size_t p = 0; p < nprobe; ++p) {
+          dis[p] = best[p].first;
+          lab[p] = best[p].second;
+        }
+      }
+    });
+  }
+}
+
+void IvfPqState::EncodeNormalized(const float* x, size_t n, uint32_t* list_ids,
+                                  uint8_t* codes, int threads) const {
+  if (n == 0) return;
+  std::vector<float> dis(n);
+  CoarseSearch(x, n, 1, list_ids, dis.data(), threads);
+  ParallelFor(n, threads, kEncodeBlock, [&](size_t begin, size_t end) {
+    std::vector<float> residuals(std::min(end - begin, kEncodeBlock) * dim);
+    for (size_t b0 = begin; b0 < end; b0 += kEncodeBlock) {
+      const size_t nb = std::min(kEncodeBlock, end - b0);
+      for (size_t i = 0; i < nb; ++i) {
+        const float* xi = x + (b0 + i) * dim;
+        const float* c = centroids.data() + size_t{list_ids[b0 + i]} * dim;
+        float* r = residuals.data() + i * dim;
+        for (size_t t = 0; t < dim; ++t) r[t] = xi[t] - c[t];
+      }
+      pq.Encode(residuals.data(), nb, codes + b0 * code_size);
+    }
+  });
+}
+
+void IvfPqState::AddEncodedBatch(const uint64_t* ids, const uint32_t* list_ids,
+                                 const uint8_t* codes, size_t n) {
+  if (n == 0) return;
+  // For an id repeated within the batch, only its last occurrence counts.
+  std::vector<size_t> keep;
+  keep.reserve(n);
+  if (n == 1) {
+    keep.push_back(0);
+  } else {
+    absl::flat_hash_set<uint64_t> seen;
+    seen.reserve(n);
+    for (size_t i = n; i-- > 0;) {
+      if (seen.insert(ids[i]).second) keep.push_back(i);
+    }
+    std::reverse(keep.begin(), keep.end());
+  }
+  // Group by list (stable, so insertion order within a list is kept).
+  std::stable_sort(keep.begin(), keep.end(), [list_ids](size_t a, size_t b) {
+    return list_ids[a] < list_ids[b];
+  });
+  std::vector<uint64_t> group_ids;
+  std::vector<uint8_t> group_codes;
+  absl::MutexLock lock(&id_mu);
+  id_to_list.Reserve(keep.size());
+  for (size_t i : keep) {
+    QUIVER_CHECK(list_ids[i] < nlist);
+    uint32_t old = 0;
+    if (id_to_list.Set(ids[i], list_ids[i], &old)) {
+      QUIVER_CHECK(lists.Remove(old, ids[i]));
+    }
+  }
+  for (size_t g = 0; g < keep.size();) {
+    const uint32_t l = list_ids[keep[g]];
+    size_t e = g;
+    group_ids.clear();
+    group_codes.clear();
+    while (e < keep.size() && list_ids[keep[e]] == l) {
+      group_ids.push_back(ids[keep[e]]);
+      const uint8_t* c = codes + keep[e] * code_size;
+      group_codes.insert(group_codes.end(), c, c + code_size);
+      ++e;
+    }
+    lists.Append(l, group_ids.data(), group_codes.data(), group_ids.size());
+    g = e;
+  }
+}
+
+bool IvfPqState::Remove(uint64_t id) {
+  absl::MutexLock lock(&id_mu);
+  uint32_t list = 0;
+  if (!id_to_list.Erase(id, &list)) return false;
+  QUIVER_CHECK(lists.Remove(list, id));
+  return true;
+}
+
+size_t IvfPqState::MemoryBytes() const {
+  size_t bytes = lists.MemoryBytes();
+  absl::MutexLock lock(&id_mu);
+  return bytes + id_to_list.MemoryBytes();
+}
+
+}  // namespace quiver::index::ivf

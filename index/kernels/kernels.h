@@ -1,0 +1,113 @@
+// Quiver's SIMD kernels: distances, ADC look-up tables, the 8-bit ADC scan
+// and the 4-bit fast-scan, in one function-pointer table per instruction
+// set (scalar reference, AVX2, AVX-512), chosen once at start-up.
+//
+//   const KernelTable& k = Kernels();
+//   k.adc_scan8(lut, codes, n, m, bias, out);
+//
+// Every SIMD kernel returns bit-for-bit what the scalar reference returns:
+// float sums follow one fixed order in every level (see each kernel), no
+// kernel uses fused multiply-add, and the 4-bit kernels work on integers.
+// tests/index/kernels_test.cc checks this on every level the CPU supports.
+//
+// Thread safety: kernels are pure functions (no state, no allocation, no
+// locks). Pointers need no alignment unless stated.
+#ifndef QUIVER_INDEX_KERNELS_KERNELS_H_
+#define QUIVER_INDEX_KERNELS_KERNELS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace quiver::index::kernels {
+
+enum class SimdLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+std::string_view SimdLevelToString(SimdLevel level);
+
+// Fast-scan block geometry: codes of 32 vectors are interleaved in blocks.
+// For each pair of sub-quantizers (2t, 2t+1) a block holds 32 bytes: byte
+// i < 16 has the code of sub-quantizer 2t of vector i in its low nibble and
+// that of vector i + 16 in its high nibble; byte 16 + i the same for
+// sub-quantizer 2t + 1. A block is npairs * 32 bytes (npairs = ceil(m / 2);
+// an odd m is padded with a sub-quantizer whose codes and LUT are zero).
+inline constexpr size_t kFastScanBlock = 32;
+
+struct KernelTable {
+  SimdLevel level;
+
+  // Squared L2 distance and inner product of two d-float vectors.
+  // Summation order: 16 partial sums (element i goes to sum i % 16, in
+  // order), then reduced as s[i] += s[i + 8], s[i] += s[i + 4],
+  // s[i] += s[i + 2], s[0] + s[1].
+  float (*l2sqr)(const float* a, const float* b, size_t d);
+  float (*inner_product)(const float* a, const float* b, size_t d);
+
+  // ADC tables against a transposed codebook cb_t (m x dsub x ksub floats:
+  // for sub-quantizer j, dimension t, centroid c at cb_t[(j*dsub + t)*ksub +
+  // c]) for a query q (m * dsub floats). out: m x ksub floats.
+  //   ip:  out[j*ksub + c] = sum_t q[j*dsub + t] * cb_t[j][t][c]
+  //   l2:  out[j*ksub + c] = sum_t (q[j*dsub + t] - cb_t[j][t][c])^2
+  // summed in order of t. ksub must be a multiple of 16.
+  void (*codebook_ip)(const float* q, const float* cb_t, size_t m, size_t dsub,
+                      size_t ksub, float* out);
+  void (*codebook_l2)(const float* q, const float* cb_t, size_t m, size_t dsub,
+                      size_t ksub, float* out);
+
+  // out[i] = a[i] + scale * b[i] for i < n (a product, then a sum).
+  void (*axpy)(const float* a, float scale, const float* b, size_t n,
+               float* out);
+
+  // 8-bit ADC scan: for each of n codes (row-major, m bytes each),
+  //   out[i] = bias + lut[0*256 + code[i][0]] + ... + lut[(m-1)*256 + ...]
+  // summed left to right. lut: m x 256 floats. Tuned for m a multiple of 4
+  // and n in the hundreds (one inverted list chunk, LUT in L1).
+  void (*adc_scan8)(const float* lut, const uint8_t* codes, size_t n, size_t m,
+                    float bias, float* out);
+
+  // 4-bit fast-scan over nblocks blocks of 32 codes (layout above):
+  //   acc[b*32 + v] = sum_j lut_q[j][code_j(v)]   (uint16; no overflow for
+  //   npairs <= 128), and bit v of mask[b] = acc[b*32 + v] <= threshold.
+  // lut_q: npairs x 32 bytes: for pair t, lut of sub-quantizer 2t (16
+  // entries) then of 2t + 1. Tuned for npairs 4..64.
+  void (*fast_scan4)(const uint8_t* blocks, size_t nblocks, size_t npairs,
+                     const uint8_t* lut_q, uint16_t threshold, uint16_t* acc,
+                     uint32_t* mask);
+
+  // Quantises a 4-bit float LUT (m x 16) for fast_scan4: with mn_j the
+  // minimum of row j and scale = 255 / max_j (max of row j - mn_j) (1 if
+  // that span is 0), lut_q[j] = min(255, (int)((lut[j][c] - mn_j) * scale +
+  // 0.5f)) in the pair layout above (rows >= m are zero). Returns scale;
+  // *sum_min = mn_0 + mn_1 + ... (in order). m <= 256.
+  float (*quantize_lut4)(const float* lut, size_t m, uint8_t* lut_q,
+                         float* sum_min);
+};
+
+// The 8-bit ADC scan with plain loads, 8 codes interleaved (baseline ISA).
+// Equal to ScalarKernels().adc_scan8 bit for bit. On CPUs with slow
+// gathers (e.g. AMD Zen 4: ~11 cycles per 8-lane gather) it beats the
+// gather kernels by ~2x; Kernels() picks whichever of the two is faster on
+// this CPU, measured once at start-up (the results are identical).
+void AdcScan8Interleaved(const float* lut, const uint8_t* codes, size_t n,
+                         size_t m, float bias, float* out);
+
+// The table of the best level this CPU supports, or the level forced by the
+// environment variable QUIVER_SIMD=scalar|avx2|avx512 (capped at what the
+// CPU has). Chosen on first use; never changes afterwards. Its adc_scan8 is
+// the level's kernel or AdcScan8Interleaved, whichever runs faster here.
+const KernelTable& Kernels();
+
+// The table of one level, or nullptr if the CPU lacks it (for tests and
+// benchmarks).
+const KernelTable* KernelsFor(SimdLevel level);
+
+// Per-level tables (defined in kernels_ref.cc, kernels_avx2.cc,
+// kernels_avx512.cc). Calling a SIMD table's kernels on a CPU without that
+// instruction set is undefined: go through KernelsFor().
+const KernelTable& ScalarKernels();
+const KernelTable& Avx2Kernels();
+const KernelTable& Avx512Kernels();
+
+}  // namespace quiver::index::kernels
+
+#endif  // QUIVER_INDEX_KERNELS_KERNELS_H_

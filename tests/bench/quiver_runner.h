@@ -1,0 +1,57 @@
+// The Quiver side of ann_bench: builds an IvfPqIndex with the same setup as
+// the FAISS side and wraps it in Searchers, and runs Quiver's KMeans.
+//
+//   QUIVER_ASSIGN_OR_RETURN(QuiverBuilt q, BuildQuiverIvfPq(setup, metric,
+//                                                           false, ...));
+//   Measure(*q.plain, ...);  Measure(*q.reranked, ...);
+//
+// Thread safety: not thread-safe (sets process-wide thread counts).
+#ifndef QUIVER_TESTS_BENCH_QUIVER_RUNNER_H_
+#define QUIVER_TESTS_BENCH_QUIVER_RUNNER_H_
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "index/ivf_pq_index.h"
+#include "index/kmeans.h"
+#include "index/metric.h"
+#include "tests/bench/bench_core.h"
+#include "tests/bench/faiss_runner.h"
+
+namespace quiver::bench {
+
+struct QuiverBuilt {
+  std::shared_ptr<index::IvfPqIndex> index;
+  std::unique_ptr<Searcher> plain;     // rerank 0
+  std::unique_ptr<Searcher> reranked;  // rerank = setup.rerank; null if 0
+  double train_s = 0;
+  double add_s = 0;
+  double bytes_per_vector = 0;  // memory_bytes() / nb (no raw vectors)
+};
+
+// Trains on train (ntrain * dim) and adds base (nb * dim, ids = row
+// numbers). `base` must outlive the result: re-ranking reads the exact
+// vectors from it. For cosine, pass vectors already normalised.
+// Errors from IvfPqIndex::Train are returned as is.
+absl::StatusOr<QuiverBuilt> BuildQuiverIvfPq(const IvfPqSetup& setup,
+                                             index::Metric metric,
+                                             bool balanced, const float* train,
+                                             size_t ntrain, const float* base,
+                                             size_t nb);
+
+struct QuiverKMeansRun {
+  std::vector<float> centroids;  // k * dim
+  double seconds = 0;
+  int iterations = 0;
+};
+// Quiver's KMeans on all n points (no further sampling).
+absl::StatusOr<QuiverKMeansRun> RunQuiverKMeans(const float* x, size_t n,
+                                                size_t dim, size_t k, int niter,
+                                                uint64_t seed, bool balanced,
+                                                bool spherical, int threads);
+
+}  // namespace quiver::bench
+
+#endif  // QUIVER_TESTS_BENCH_QUIVER_RUNNER_H_

@@ -1,0 +1,282 @@
+// Tests of the exact flat index against a naive scalar brute force, and of
+// FlatIndex::BruteForce against the shipped siftsmall ground truth.
+#include "index/flat_index.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "index/metric.h"
+#include "tests/testing/testing.h"
+
+namespace quiver::index {
+namespace {
+
+std::vector<float> Gaussian(size_t n, size_t d, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> x(n * d);
+  for (float& v : x) v = g(gen);
+  return x;
+}
+
+// Scalar reference distance ("smaller is better") in double.
+double RefDistance(Metric m, const float* q, const float* x, size_t d) {
+  double l2 = 0, ip = 0, qq = 0, xx = 0;
+  for (size_t l = 0; l < d; ++l) {
+    l2 += (double{q[l]} - x[l]) * (double{q[l]} - x[l]);
+    ip += double{q[l]} * x[l];
+    qq += double{q[l]} * q[l];
+    xx += double{x[l]} * x[l];
+  }
+  switch (m) {
+    case Metric::kL2:
+      return l2;
+    case Metric::kInnerProduct:
+      return -ip;
+    case Metric::kCosine:
+      return -ip / std::sqrt(qq * xx);
+  }
+  return 0;
+}
+
+struct Ref {
+  uint64_t id;
+  double dist;
+};
+
+std::vector<Ref> RefSearch(Metric m, const std::vector<uint64_t>& ids,
+                           const std::vector<float>& x, const float* q,
+                           size_t d, size_t k,
+                           bool (*accept)(uint64_t) = nullptr) {
+  std::vector<Ref> all;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (accept && !accept(ids[i])) continue;
+    all.push_back({ids[i], RefDistance(m, q, &x[i * d], d)});
+  }
+  std::sort(all.begin(), all.end(), [](const Ref& a, const Ref& b) {
+    return a.dist != b.dist ? a.dist < b.dist : a.id < b.id;
+  });
+  if (all.size() > k) all.resize(k);
+  return all;
+}
+
+// Same ranks as the reference: equal distances rank by rank, and the same
+// ids except where two candidates are within `tol` of each other.
+void ExpectMatches(const std::vector<Neighbor>& got,
+                   const std::vector<Ref>& want, double tol) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t r = 0; r < want.size(); ++r) {
+    EXPECT_NEAR(got[r].distance, want[r].dist,
+                tol * (1 + std::fabs(want[r].dist)))
+        << "rank " << r;
+    if (got[r].id != want[r].id) {
+      // Only a near tie may swap ids.
+      const bool tie =
+          (r > 0 && std::fabs(want[r].dist - want[r - 1].dist) <
+                        tol * (1 + std::fabs(want[r].dist))) ||
+          (r + 1 < want.size() && std::fabs(want[r].dist - want[r + 1].dist) <
+                                      tol * (1 + std::fabs(want[r].dist)));
+      EXPECT_TRUE(tie) << "rank " << r << " got id " << got[r].id << " want "
+                       << want[r].id;
+    }
+  }
+}
+
+class FlatIndexMetricTest : public ::testing::TestWithParam<Metric> {};
+
+TEST_P(FlatIndexMetricTest, MatchesScalarBruteForce) {
+  const Metric m = GetParam();
+  const size_t d = 37, nb = 5000, nq = 45, k = 10;  // > one block each way
+  std::vector<float> x = Gaussian(nb, d, 1);
+  std::vector<float> q = Gaussian(nq, d, 2);
+  std::vector<uint64_t> ids(nb);
+  for (size_t i = 0; i < nb; ++i) ids[i] = 1000 + 7 * i;
+  FlatIndex flat(m, d);
+  flat.Add(ids.data(), x.data(), nb);
+  EXPECT_EQ(flat.size(), nb);
+  auto res = flat.Search(q.data(), nq, k);
+  ASSERT_EQ(res.size(), nq);
+  for (size_t i = 0; i < nq; ++i) {
+    ExpectMatches(res[i], RefSearch(m, ids, x, &q[i * d], d, k), 1e-4);
+  }
+  // The static brute force uses row numbers as ids.
+  std::vector<uint64_t> rows(nb);
+  for (size_t i = 0; i < nb; ++i) rows[i] = i;
+  auto bf = FlatIndex::BruteForce(m, x.data(), nb, q.data(), nq, d, k);
+  ASSERT_EQ(bf.size(), nq);
+  for (size_t i = 0; i < nq; ++i) {
+    ExpectMatches(bf[i], RefSearch(m, rows, x, &q[i * d], d, k), 1e-4);
+  }
+}
+
+TEST_P(FlatIndexMetricTest, RemoveReplaceAndFilter) {
+  const Metric m = GetParam();
+  const size_t d = 12, nb = 600, nq = 20, k = 15;
+  std::vector<float> x = Gaussian(nb, d, 3);
+  std::vector<float> q = Gaussian(nq, d, 4);
+  std::vector<uint64_t> ids(nb);
+  for (size_t i = 0; i < nb; ++i) ids[i] = i * 3;
+  FlatIndex flat(m, d);
+  flat.Add(ids.data(), x.data(), nb);
+
+  // Remove every fourth id (swap-remove moves other rows around).
+  std::vector<uint64_t> kept_ids;
+  std::vector<float> kept;
+  for (size_t i = 0; i < nb; ++i) {
+    if (i % 4 == 1) {
+      EXPECT_TRUE(flat.Remove(ids[i]));
+    } else {
+      kept_ids.push_back(ids[i]);
+      kept.insert(kept.end(), &x[i * d], &x[(i + 1) * d]);
+    }
+  }
+  EXPECT_FALSE(flat.Remove(ids[1]));
+  EXPECT_FALSE(flat.Remove(1));  // never added
+  EXPECT_EQ(flat.size(), kept_ids.size());
+
+  // Replace one vector under an existing id.
+  std::vector<float> fresh = Gaussian(1, d, 5);
+  flat.Add(&kept_ids[10], fresh.data(), 1);
+  std::copy(fresh.begin(), fresh.end(), kept.begin() + 10 * d);
+  EXPECT_EQ(flat.size(), kept_ids.size());
+  std::vector<float> got(d);
+  ASSERT_TRUE(flat.GetVector(kept_ids[10], got.data()));
+  std::vector<float> expect(fresh);
+  if (m == Metric::kCosine) NormalizeL2(expect.data(), 1, d);
+  for (size_t l = 0; l < d; ++l) EXPECT_NEAR(got[l], expect[l], 1e-6);
+  EXPECT_FALSE(flat.GetVector(ids[1], got.data()));
+
+  auto res = flat.Search(q.data(), nq, k);
+  for (size_t i = 0; i < nq; ++i) {
+    ExpectMatches(res[i], RefSearch(m, kept_ids, kept, &q[i * d], d, k), 1e-4);
+  }
+
+  // Filter: only ids divisible by 2 (i.e. even row numbers).
+  struct EvenFilter : IdFilter {
+    bool Accept(uint64_t id) const override { return id % 2 == 0; }
+  } even;
+  auto filtered = flat.Search(q.data(), nq, k, &even);
+  for (size_t i = 0; i < nq; ++i) {
+    ExpectMatches(filtered[i],
+                  RefSearch(m, kept_ids, kept, &q[i * d], d, k,
+                            [](uint64_t id) { return id % 2 == 0; }),
+                  1e-4);
+  }
+
+  // k larger than the index: everything, best first.
+  auto all = flat.Search(q.data(), 1, 10000);
+  ASSERT_EQ(all[0].size(), kept_ids.size());
+  for (size_t r = 1; r < all[0].size(); ++r) {
+    EXPECT_LE(all[0][r - 1].distance, all[0][r].distance);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllMetrics, FlatIndexMetricTest,
+                         ::testing::Values(Metric::kL2, Metric::kInnerProduct,
+                                           Metric::kCosine),
+                         [](const auto& info) {
+                           return std::string(MetricName(info.param));
+                         });
+
+TEST(FlatIndexTest, EmptyAndZeroK) {
+  FlatIndex flat(Metric::kL2, 4);
+  const float q[4] = {1, 2, 3, 4};
+  auto res = flat.Search(q, 1, 5);
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_TRUE(res[0].empty());
+  const uint64_t id = 9;
+  flat.Add(&id, q, 1);
+  EXPECT_TRUE(flat.Search(q, 1, 0)[0].empty());
+  auto one = flat.Search(q, 1, 3);
+  ASSERT_EQ(one[0].size(), 1u);
+  EXPECT_EQ(one[0][0].id, 9u);
+  EXPECT_EQ(one[0][0].distance, 0.0f);
+}
+
+TEST(FlatIndexTest, SearchConcurrentWithAdd) {
+  const size_t d = 16, n = 2000;
+  std::vector<float> x = Gaussian(n, d, 9);
+  FlatIndex flat(Metric::kL2, d);
+  std::thread writer([&] {
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t id = i;
+      flat.Add(&id, &x[i * d], 1);
+      if (i % 3 == 0) flat.Remove(id);
+    }
+  });
+  for (int it = 0; it < 50; ++it) {
+    auto res = flat.Search(x.data(), 2, 5);
+    for (const auto& r : res) {
+      for (size_t j = 1; j < r.size(); ++j) {
+        EXPECT_LE(r[j - 1].distance, r[j].distance);
+      }
+    }
+  }
+  writer.join();
+  EXPECT_EQ(flat.size(), n - (n + 2) / 3);
+}
+
+TEST(FlatIndexTest, MetricNamesAndNormalize) {
+  EXPECT_EQ(MetricName(Metric::kL2), "l2");
+  EXPECT_EQ(MetricName(Metric::kInnerProduct), "inner_product");
+  EXPECT_EQ(MetricName(Metric::kCosine), "cosine");
+  float v[6] = {3, 4, 0, 0, 0, 0};
+  EXPECT_FALSE(NormalizeL2(v, 2, 3));  // second vector is zero
+  EXPECT_FLOAT_EQ(v[0], 0.6f);
+  EXPECT_FLOAT_EQ(v[1], 0.8f);
+  EXPECT_EQ(v[3], 0.0f);
+  EXPECT_TRUE(NormalizeL2(v, 1, 3));
+}
+
+// BruteForce reproduces siftsmall's ground truth top-10 (ties aside: a
+// mismatching ground-truth id must be exactly as far as our 10th result).
+TEST(FlatIndexTest, SiftSmallGroundTruth) {
+  QUIVER_SKIP_IF_NO_DATA(dir, "siftsmall");
+  size_t d = 0, qd = 0, gd = 0;
+  std::vector<float> base =
+      testing::ReadVecs<float>(dir + "/siftsmall_base.fvecs", &d);
+  std::vector<float> queries =
+      testing::ReadVecs<float>(dir + "/siftsmall_query.fvecs", &qd);
+  std::vector<int32_t> gt =
+      testing::ReadVecs<int32_t>(dir + "/siftsmall_groundtruth.ivecs", &gd);
+  ASSERT_EQ(d, qd);
+  const size_t nb = base.size() / d, nq = queries.size() / d, k = 10;
+  ASSERT_GT(nb, 0u);
+  ASSERT_EQ(gt.size() / gd, nq);
+  auto res = FlatIndex::BruteForce(Metric::kL2, base.data(), nb, queries.data(),
+                                   nq, d, k);
+  std::vector<std::vector<uint64_t>> found(nq);
+  size_t ties = 0;
+  for (size_t i = 0; i < nq; ++i) {
+    ASSERT_EQ(res[i].size(), k);
+    std::set<uint64_t> ours;
+    for (const Neighbor& nb_ : res[i]) {
+      found[i].push_back(nb_.id);
+      ours.insert(nb_.id);
+      EXPECT_EQ(nb_.distance,
+                static_cast<float>(RefDistance(Metric::kL2, &queries[i * d],
+                                               &base[nb_.id * d], d)));
+    }
+    for (size_t j = 0; j < k; ++j) {
+      const uint64_t g = gt[i * gd + j];
+      if (ours.count(g)) continue;
+      ++ties;
+      EXPECT_EQ(RefDistance(Metric::kL2, &queries[i * d], &base[g * d], d),
+                res[i][k - 1].distance)
+          << "query " << i << " misses ground-truth id " << g;
+    }
+  }
+  const double recall = testing::RecallAtK(found, gt, gd, k);
+  EXPECT_GE(recall, 1.0 - static_cast<double>(ties) / (nq * k) - 1e-12);
+  std::printf("siftsmall brute force recall@10 = %.4f (%zu ties)\n", recall,
+              ties);
+}
+
+}  // namespace
+}  // namespace quiver::index
