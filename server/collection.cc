@@ -1,0 +1,615 @@
+#include "server/collection.h"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "index/metric.h"
+#include "quiver/v1/quiver.pb.h"
+#include "server/collection_internal.h"
+
+namespace quiver::server {
+using internal_collection::FindAttribute;
+using internal_collection::GetU32;
+using internal_collection::kEncodeChunk;
+using internal_collection::kQuantizerMagic;
+using internal_collection::kRecoverChunk;
+using internal_collection::Matches;
+using internal_collection::PackCode;
+using internal_collection::PostingKey;
+
+// A set of internal ids as a bitmap: built once per search, read-only while
+// the scan runs (so Accept() needs no lock).
+class Collection::BitmapFilter : public index::IdFilter {
+ public:
+  explicit BitmapFilter(size_t n) : bits_((n + 63) / 64, 0) {}
+  void Set(uint64_t id) { bits_[id / 64] |= uint64_t{1} << (id % 64); }
+  bool Accept(uint64_t id) const override {
+    const size_t w = id / 64;
+    return w < bits_.size() && ((bits_[w] >> (id % 64)) & 1) != 0;
+  }
+
+ private:
+  std::vector<uint64_t> bits_;
+};
+
+// Re-ranking reads full-precision vectors from the flat index.
+class Collection::FlatVectorSource : public index::VectorSource {
+ public:
+  explicit FlatVectorSource(const index::FlatIndex* flat) : flat_(flat) {}
+  bool GetVector(uint64_t id, float* out) const override {
+    return flat_->GetVector(id, out);
+  }
+
+ private:
+  const index::FlatIndex* flat_;
+};
+
+std::string Collection::EncodeSchema(const CollectionConfig& config) {
+  v1::CollectionInfo info;
+  info.set_name(config.name);
+  info.set_dimension(config.dimension);
+  info.set_metric(ToProto(config.metric));
+  ToProto(config.index, info.mutable_index());
+  return info.SerializeAsString();
+}
+
+absl::StatusOr<CollectionConfig> Collection::DecodeSchema(
+    std::string_view schema) {
+  v1::CollectionInfo info;
+  if (!info.ParseFromArray(schema.data(), static_cast<int>(schema.size()))) {
+    return absl::DataLossError(absl::StrFormat(
+        "collection schema (%d bytes) does not parse", schema.size()));
+  }
+  CollectionConfig c;
+  c.name = info.name();
+  c.dimension = info.dimension();
+  absl::StatusOr<index::Metric> metric = FromProto(info.metric());
+  if (!metric.ok()) {
+    return absl::DataLossError(absl::StrFormat(
+        "collection '%s' schema: %s", c.name, metric.status().message()));
+  }
+  c.metric = *metric;
+  c.index = FromProto(info.index());
+  return c;
+}
+
+Collection::Collection(storage::Store* store, storage::CollectionId cid,
+                       CollectionConfig config,
+                       const CollectionOptions& options)
+    : store_(store),
+      cid_(cid),
+      config_(std::move(config)),
+      options_(options),
+      flat_(config_.metric, config_.dimension),
+      vector_source_(std::make_unique<FlatVectorSource>(&flat_)) {
+  absl::MutexLock lock(&train_mu_);
+  requested_ = config_.index;
+}
+
+Collection::~Collection() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(
+    storage::Store* store, const storage::CollectionMeta& meta,
+    const CollectionOptions& options) {
+  QUIVER_ASSIGN_OR_RETURN(CollectionConfig config, DecodeSchema(meta.schema));
+  if (config.dimension != meta.dimension) {
+    return absl::DataLossError(absl::StrFormat(
+        "collection '%s': schema dimension %d != stored dimension %d",
+        meta.name, config.dimension, meta.dimension));
+  }
+  config.name = meta.name;
+  std::unique_ptr<Collection> c(
+      new Collection(store, meta.id, std::move(config), options));
+  QUIVER_RETURN_IF_ERROR(c->Recover());
+  return c;
+}
+
+absl::Status Collection::Recover() {
+  const absl::Time start = absl::Now();
+  const size_t dim = config_.dimension;
+  QUIVER_ASSIGN_OR_RETURN(const uint64_t next, store_->NextInternalId(cid_));
+  {
+    absl::MutexLock w(&write_mu_);
+    next_iid_ = next;
+  }
+  {
+    absl::MutexLock m(&meta_mu_);
+    iid_to_ext_.assign(next, std::string());
+    attrs_.assign(next, Attributes());
+    QUIVER_RETURN_IF_ERROR(store_->ForEachId(
+        cid_, [&](uint64_t iid, std::string_view ext) -> absl::Status {
+          if (iid >= iid_to_ext_.size()) {
+            iid_to_ext_.resize(iid + 1);
+            attrs_.resize(iid + 1);
+          }
+          iid_to_ext_[iid] = std::string(ext);
+          ext_to_iid_[iid_to_ext_[iid]] = iid;
+          return absl::OkStatus();
+        }));
+    QUIVER_RETURN_IF_ERROR(store_->ForEachAttributes(
+        cid_, [&](uint64_t iid, std::string_view bytes) -> absl::Status {
+          if (iid >= iid_to_ext_.size() || iid_to_ext_[iid].empty()) {
+            return absl::OkStatus();  // no document: ignore
+          }
+          QUIVER_ASSIGN_OR_RETURN(Attributes attrs, DecodeAttributes(bytes));
+          AddPostings(iid, attrs);
+          attrs_[iid] = std::move(attrs);
+          return absl::OkStatus();
+        }));
+  }
+  std::vector<uint64_t> ids;
+  std::vector<float> buf;
+  ids.reserve(kRecoverChunk);
+  buf.reserve(kRecoverChunk * dim);
+  QUIVER_RETURN_IF_ERROR(store_->ForEachVector(
+      cid_, [&](uint64_t iid, absl::Span<const float> v) -> absl::Status {
+        if (v.size() != dim) {
+          return absl::DataLossError(absl::StrFormat(
+              "collection '%s': vector of internal id %d has %d values, "
+              "expected %d",
+              config_.name, iid, v.size(), dim));
+        }
+        ids.push_back(iid);
+        buf.insert(buf.end(), v.begin(), v.end());
+        if (ids.size() == kRecoverChunk) {
+          flat_.Add(ids.data(), buf.data(), ids.size());
+          ids.clear();
+          buf.clear();
+        }
+        return absl::OkStatus();
+      }));
+  if (!ids.empty()) flat_.Add(ids.data(), buf.data(), ids.size());
+
+  size_t reencoded = 0;
+  absl::StatusOr<std::string> blob = store_->GetQuantizer(cid_);
+  if (blob.ok()) {
+    if (blob->size() < 8 ||
+        std::memcmp(blob->data(), kQuantizerMagic, 4) != 0) {
+      return absl::DataLossError(absl::StrFormat(
+          "collection '%s': quantizer record has no Quiver header",
+          config_.name));
+    }
+    const uint32_t generation = GetU32(blob->data() + 4);
+    QUIVER_ASSIGN_OR_RETURN(
+        std::unique_ptr<index::IvfPqIndex> loaded,
+        index::IvfPqIndex::Load(std::string_view(*blob).substr(8)));
+    std::shared_ptr<index::IvfPqIndex> ivf = std::move(loaded);
+    if (ivf->params().dim != dim || ivf->params().metric != config_.metric) {
+      return absl::DataLossError(absl::StrFormat(
+          "collection '%s': quantizer has dim %d / metric %s, collection has "
+          "dim %d / metric %s",
+          config_.name, ivf->params().dim,
+          index::MetricName(ivf->params().metric), dim,
+          index::MetricName(config_.metric)));
+    }
+    const size_t code_size = ivf->code_size();
+    QUIVER_RETURN_IF_ERROR(store_->ForEachCode(
+        cid_,
+        [&](uint64_t iid, uint32_t list,
+            std::string_view code) -> absl::Status {
+          if (code.size() == 4 + code_size &&
+              GetU32(code.data()) == generation && list < ivf->params().nlist) {
+            ivf->AddEncoded(iid, list,
+                            reinterpret_cast<const uint8_t*>(code.data() + 4));
+          }
+          return absl::OkStatus();
+        }));
+    // Documents without a code of this generation (a crash while a training
+    // persisted its codes): encode them now and store the codes.
+    std::vector<uint64_t> missing;
+    for (uint64_t iid : LiveIds()) {
+      if (!ivf->Contains(iid)) missing.push_back(iid);
+    }
+    std::vector<float> x(dim);
+    std::vector<uint8_t> code(code_size);
+    for (size_t off = 0; off < missing.size(); off += kEncodeChunk) {
+      storage::DocumentBatch batch(cid_);
+      const size_t end = std::min(missing.size(), off + kEncodeChunk);
+      for (size_t i = off; i < end; ++i) {
+        if (!flat_.GetVector(missing[i], x.data())) continue;
+        uint32_t list = 0;
+        ivf->Encode(x.data(), 1, &list, code.data());
+        ivf->AddEncoded(missing[i], list, code.data());
+        batch.PutCode(missing[i], list,
+                      PackCode(generation, code.data(), code_size));
+        ++reencoded;
+      }
+      if (!batch.empty()) QUIVER_RETURN_IF_ERROR(store_->Write(batch));
+    }
+    absl::MutexLock i(&index_mu_);
+    ivf_ = std::move(ivf);
+    generation_ = generation;
+  } else if (!absl::IsNotFound(blob.status())) {
+    return blob.status();
+  }
+  const IndexSnapshot snap = CurrentIndex();
+  QUIVER_LOG(INFO)
+      << "collection '" << config_.name << "': " << count() << " documents, "
+      << (snap.ivf ? absl::StrFormat("trained (generation %d, nlist %d)",
+                                     snap.generation, snap.ivf->params().nlist)
+                   : std::string("untrained"))
+      << (reencoded ? absl::StrFormat(", %d codes re-encoded", reencoded)
+                    : std::string())
+      << "; rebuilt in " << absl::FormatDuration(absl::Now() - start);
+  // A training interrupted by a crash (or a threshold reached before it)
+  // starts again.
+  if (!snap.ivf) MaybeAutoTrain(count());
+  return absl::OkStatus();
+}
+
+Collection::IndexSnapshot Collection::CurrentIndex() const {
+  absl::MutexLock lock(&index_mu_);
+  return IndexSnapshot{ivf_, generation_};
+}
+
+bool Collection::IsLive(uint64_t iid) const {
+  return iid < iid_to_ext_.size() && !iid_to_ext_[iid].empty();
+}
+
+std::vector<uint64_t> Collection::LiveIds() const {
+  absl::ReaderMutexLock m(&meta_mu_);
+  std::vector<uint64_t> ids;
+  ids.reserve(ext_to_iid_.size());
+  for (uint64_t iid = 0; iid < iid_to_ext_.size(); ++iid) {
+    if (!iid_to_ext_[iid].empty()) ids.push_back(iid);
+  }
+  return ids;
+}
+
+uint64_t Collection::count() const {
+  absl::ReaderMutexLock m(&meta_mu_);
+  return ext_to_iid_.size();
+}
+
+uint32_t Collection::nlist() const {
+  const IndexSnapshot snap = CurrentIndex();
+  return snap.ivf ? snap.ivf->params().nlist : 0;
+}
+
+void Collection::AddPostings(uint64_t iid, const Attributes& attrs) {
+  for (const auto& [k, v] : attrs) postings_[PostingKey(k, v)].insert(iid);
+}
+
+void Collection::RemovePostings(uint64_t iid, const Attributes& attrs) {
+  for (const auto& [k, v] : attrs) {
+    auto it = postings_.find(PostingKey(k, v));
+    if (it == postings_.end()) continue;
+    it->second.erase(iid);
+    if (it->second.empty()) postings_.erase(it);
+  }
+}
+
+absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
+  const size_t dim = config_.dimension;
+  const uint64_t written = docs.size();
+  uint64_t count_after = 0;
+  {
+    absl::MutexLock w(&write_mu_);
+    if (dropped_) {
+      return absl::NotFoundError(
+          absl::StrFormat("collection '%s' was dropped", config_.name));
+    }
+    // Duplicate ids in one batch: keep the last occurrence.
+    std::vector<size_t> keep;
+    {
+      absl::flat_hash_map<std::string_view, size_t> last;
+      last.reserve(docs.size());
+      for (size_t i = 0; i < docs.size(); ++i) last[docs[i].id] = i;
+      keep.reserve(last.size());
+      for (size_t i = 0; i < docs.size(); ++i) {
+        if (last.size() == docs.size() || last[docs[i].id] == i) {
+          keep.push_back(i);
+        }
+      }
+    }
+    const size_t n = keep.size();
+    const uint64_t first_new = next_iid_;
+    std::vector<uint64_t> iids(n);
+    {
+      absl::ReaderMutexLock m(&meta_mu_);
+      for (size_t j = 0; j < n; ++j) {
+        auto it = ext_to_iid_.find(docs[keep[j]].id);
+        iids[j] = it != ext_to_iid_.end() ? it->second : next_iid_++;
+      }
+    }
+    std::vector<float> x(n * dim);
+    for (size_t j = 0; j < n; ++j) {
+      std::memcpy(&x[j * dim], docs[keep[j]].vector.data(),
+                  dim * sizeof(float));
+    }
+    if (config_.metric == index::Metric::kCosine) {
+      index::NormalizeL2(x.data(), n, dim);
+    }
+    const IndexSnapshot snap = CurrentIndex();
+    std::vector<uint32_t> lists;
+    std::vector<uint8_t> codes;
+    size_t code_size = 0;
+    if (snap.ivf) {
+      code_size = snap.ivf->code_size();
+      lists.resize(n);
+      codes.resize(n * code_size);
+      snap.ivf->Encode(x.data(), n, lists.data(), codes.data());
+    }
+    storage::DocumentBatch batch(cid_);
+    std::vector<Attributes> new_attrs(n);
+    for (size_t j = 0; j < n; ++j) {
+      DocumentInput& doc = docs[keep[j]];
+      storage::DocumentRecord r;
+      r.external_id = doc.id;
+      r.internal_id = iids[j];
+      r.vector = std::move(doc.vector);
+      r.attributes = EncodeAttributes(doc.attributes);
+      if (snap.ivf) {
+        r.list_id = lists[j];
+        r.code = PackCode(snap.generation, &codes[j * code_size], code_size);
+      }
+      new_attrs[j] = std::move(doc.attributes);
+      batch.Put(std::move(r));
+    }
+    if (absl::Status s = store_->Write(batch); !s.ok()) {
+      next_iid_ = first_new;
+      return s;
+    }
+    // Memory: names and attributes first, so that an id found by a
+    // concurrent scan always resolves.
+    {
+      absl::MutexLock m(&meta_mu_);
+      if (next_iid_ > iid_to_ext_.size()) {
+        iid_to_ext_.resize(next_iid_);
+        attrs_.resize(next_iid_);
+      }
+      for (size_t j = 0; j < n; ++j) {
+        const uint64_t iid = iids[j];
+        if (iid < first_new) {
+          RemovePostings(iid, attrs_[iid]);
+        } else {
+          iid_to_ext_[iid] = std::move(docs[keep[j]].id);
+          ext_to_iid_.emplace(iid_to_ext_[iid], iid);
+        }
+        AddPostings(iid, new_attrs[j]);
+        attrs_[iid] = std::move(new_attrs[j]);
+      }
+      count_after = ext_to_iid_.size();
+    }
+    flat_.Add(iids.data(), x.data(), n);
+    if (snap.ivf) {
+      for (size_t j = 0; j < n; ++j) {
+        if (iids[j] < first_new) snap.ivf->Remove(iids[j]);
+        snap.ivf->AddEncoded(iids[j], lists[j], &codes[j * code_size]);
+      }
+    }
+    if (logging_) changed_.insert(changed_.end(), iids.begin(), iids.end());
+  }
+  MaybeAutoTrain(count_after);
+  return written;
+}
+
+absl::StatusOr<uint64_t> Collection::Delete(absl::Span<const std::string> ids) {
+  absl::MutexLock w(&write_mu_);
+  if (dropped_) {
+    return absl::NotFoundError(
+        absl::StrFormat("collection '%s' was dropped", config_.name));
+  }
+  std::vector<uint64_t> iids;
+  storage::DocumentBatch batch(cid_);
+  {
+    absl::ReaderMutexLock m(&meta_mu_);
+    absl::flat_hash_set<uint64_t> seen;
+    for (const std::string& id : ids) {
+      auto it = ext_to_iid_.find(id);
+      if (it == ext_to_iid_.end() || !seen.insert(it->second).second) continue;
+      iids.push_back(it->second);
+      batch.Delete(it->second, id);
+    }
+  }
+  if (iids.empty()) return 0;
+  QUIVER_RETURN_IF_ERROR(store_->Write(batch));
+  // Memory: indexes first, names last (see Upsert).
+  const IndexSnapshot snap = CurrentIndex();
+  for (uint64_t iid : iids) {
+    if (snap.ivf) snap.ivf->Remove(iid);
+    flat_.Remove(iid);
+  }
+  {
+    absl::MutexLock m(&meta_mu_);
+    for (uint64_t iid : iids) {
+      RemovePostings(iid, attrs_[iid]);
+      attrs_[iid].clear();
+      ext_to_iid_.erase(iid_to_ext_[iid]);
+      iid_to_ext_[iid].clear();
+    }
+  }
+  if (logging_) changed_.insert(changed_.end(), iids.begin(), iids.end());
+  return iids.size();
+}
+
+absl::StatusOr<std::vector<StoredDocument>> Collection::Get(
+    absl::Span<const std::string> ids, bool include_vectors) const {
+  std::vector<StoredDocument> out;
+  std::vector<uint64_t> iids;
+  {
+    absl::ReaderMutexLock m(&meta_mu_);
+    for (const std::string& id : ids) {
+      auto it = ext_to_iid_.find(id);
+      if (it == ext_to_iid_.end()) continue;
+      StoredDocument doc;
+      doc.id = id;
+      doc.attributes = attrs_[it->second];
+      out.push_back(std::move(doc));
+      iids.push_back(it->second);
+    }
+  }
+  if (!include_vectors) return out;
+  // Vectors as stored (not normalised) come from the store.
+  std::vector<StoredDocument> with_vectors;
+  with_vectors.reserve(out.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i].vector.resize(config_.dimension);
+    absl::Status s =
+        store_->GetVector(cid_, iids[i], absl::MakeSpan(out[i].vector));
+    if (absl::IsNotFound(s)) continue;  // deleted meanwhile
+    QUIVER_RETURN_IF_ERROR(s);
+    with_vectors.push_back(std::move(out[i]));
+  }
+  return with_vectors;
+}
+
+std::unique_ptr<Collection::BitmapFilter> Collection::BuildFilter(
+    const Attributes& filter) const {
+  absl::ReaderMutexLock m(&meta_mu_);
+  auto bitmap = std::make_unique<BitmapFilter>(iid_to_ext_.size());
+  // Scan the smallest posting list, check the other entries per id.
+  const absl::flat_hash_set<uint64_t>* smallest = nullptr;
+  for (const auto& [k, v] : filter) {
+    auto it = postings_.find(PostingKey(k, v));
+    if (it == postings_.end()) return bitmap;  // nothing matches
+    if (smallest == nullptr || it->second.size() < smallest->size()) {
+      smallest = &it->second;
+    }
+  }
+  if (smallest == nullptr) return bitmap;
+  for (uint64_t iid : *smallest) {
+    if (Matches(attrs_[iid], filter)) bitmap->Set(iid);
+  }
+  return bitmap;
+}
+
+absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
+    const SearchQuery& query) const {
+  const size_t dim = config_.dimension;
+  const IndexSnapshot snap = CurrentIndex();
+  const float* q = query.queries;
+  std::vector<float> normalized;
+  if (config_.metric == index::Metric::kCosine) {
+    normalized.assign(q, q + query.nq * dim);
+    index::NormalizeL2(normalized.data(), query.nq, dim);
+    q = normalized.data();
+  }
+  index::SearchParams sp;
+  if (!query.exact && snap.ivf) {
+    IndexConfig requested;
+    {
+      absl::MutexLock lock(&train_mu_);
+      requested = requested_;
+    }
+    const uint32_t nlist = snap.ivf->params().nlist;
+    sp.k = query.k;
+    sp.nprobe = query.nprobe != 0 ? std::min(query.nprobe, nlist)
+                                  : DefaultNprobe(requested, nlist);
+    sp.rerank = query.rerank != 0 ? query.rerank : DefaultRerank(requested);
+    sp.vectors = vector_source_.get();
+  }
+  // Scans nq queries from `x`; results[i] for query i.
+  auto scan = [&](const float* x, size_t nq, const BitmapFilter* filter) {
+    if (query.exact || !snap.ivf) {
+      return flat_.Search(x, nq, query.k, filter);
+    }
+    index::SearchParams p = sp;
+    p.filter = filter;
+    return snap.ivf->SearchBatch(x, nq, p, /*threads=*/1);
+  };
+  // Resolves ids; false if a hit was dropped because a concurrent write
+  // deleted it or changed its attributes after the scan found it.
+  auto resolve = [&](const std::vector<index::Neighbor>& found, bool filtered,
+                     std::vector<SearchHit>* hits) {
+    absl::ReaderMutexLock m(&meta_mu_);
+    hits->clear();
+    hits->reserve(found.size());
+    for (const index::Neighbor& nb : found) {
+      if (!IsLive(nb.id) ||
+          (filtered && !Matches(attrs_[nb.id], query.filter))) {
+        continue;
+      }
+      SearchHit hit;
+      hit.id = iid_to_ext_[nb.id];
+      hit.distance = nb.distance;
+      if (query.include_attributes) hit.attributes = attrs_[nb.id];
+      hits->push_back(std::move(hit));
+    }
+    return hits->size() == found.size();
+  };
+
+  const bool filtered = !query.filter.empty();
+  std::unique_ptr<BitmapFilter> filter;
+  if (filtered) filter = BuildFilter(query.filter);
+  const std::vector<std::vector<index::Neighbor>> results =
+      scan(q, query.nq, filter.get());
+  std::vector<std::vector<SearchHit>> out(results.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    // A query that lost hits to a concurrent write is scanned again (a few
+    // times at most), so it still returns k hits when k exist.
+    bool complete = resolve(results[i], filtered, &out[i]);
+    for (int attempt = 0; !complete && attempt < 3; ++attempt) {
+      if (filtered) filter = BuildFilter(query.filter);
+      const auto again = scan(q + i * dim, 1, filter.get());
+      complete = resolve(again[0], filtered, &out[i]);
+    }
+  }
+  return out;
+}
+
+absl::Status Collection::Drop(const std::function<absl::Status()>& on_stopped) {
+  Stop();
+  absl::MutexLock w(&write_mu_);
+  if (dropped_) {
+    return absl::NotFoundError(
+        absl::StrFormat("collection '%s' was dropped", config_.name));
+  }
+  absl::Status s = on_stopped();
+  if (s.ok()) {
+    dropped_ = true;
+  } else {
+    cancel_.store(false);
+  }
+  return s;
+}
+
+CollectionStatus Collection::Status() const {
+  CollectionStatus st;
+  st.config = config_;
+  bool training;
+  {
+    absl::MutexLock lock(&train_mu_);
+    st.config.index = requested_;
+    training = training_;
+    st.training_progress = training_ ? progress_ : 0;
+    st.last_error = last_error_;
+    st.last_training_seconds = last_training_seconds_;
+  }
+  const IndexSnapshot snap = CurrentIndex();
+  st.count = count();
+  st.train_generation = snap.generation;
+  st.state = training   ? TrainState::kTraining
+             : snap.ivf ? TrainState::kReady
+                        : TrainState::kUntrained;
+  st.memory_bytes = st.count * config_.dimension * sizeof(float);
+  {
+    absl::ReaderMutexLock m(&meta_mu_);
+    // Ids (both maps) and attributes, roughly.
+    st.memory_bytes += iid_to_ext_.size() *
+                       (2 * sizeof(std::string) + sizeof(Attributes) + 16);
+  }
+  st.config.index.auto_train_threshold = AutoTrainThreshold(st.config.index);
+  if (snap.ivf) {
+    const index::IvfPqParams& p = snap.ivf->params();
+    IndexConfig& in_use = st.config.index;
+    in_use.nprobe = DefaultNprobe(in_use, p.nlist);
+    in_use.rerank = DefaultRerank(in_use);
+    in_use.nlist = p.nlist;
+    in_use.pq_m = p.m;
+    in_use.pq_bits = p.nbits;
+    in_use.balanced = p.balanced;
+    st.lists = snap.ivf->list_stats();
+    st.memory_bytes += snap.ivf->memory_bytes();
+  }
+  return st;
+}
+
+}  // namespace quiver::server

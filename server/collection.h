@@ -1,0 +1,241 @@
+// One collection held by the server: the in-memory index state (an exact
+// FlatIndex over every vector, an IVF-PQ index once trained, the id maps and
+// the attribute postings) wired to its durable copy in the Store.
+//
+//   QUIVER_ASSIGN_OR_RETURN(auto c, Collection::Open(store, meta, {}));
+//   QUIVER_ASSIGN_OR_RETURN(UpsertResult r, c->Upsert(std::move(docs)));
+//   QUIVER_ASSIGN_OR_RETURN(auto hits, c->Search(query));
+//
+// Writes: every Upsert()/Delete() is ONE atomic Store::Write; the in-memory
+// state is updated after it succeeds and before the call returns, so a search
+// that starts after an acknowledged write sees it.
+//
+// Training: StartTraining() (or the automatic trigger when the count reaches
+// the threshold) runs in a background thread: it samples the stored vectors,
+// trains an IvfPqIndex, encodes every vector, persists the quantizer and the
+// codes, and swaps the new index in. Writers keep going meanwhile; the ids
+// they touch are logged and re-encoded just before the swap, under the
+// writer lock, so the new index is complete. Persisted codes carry the
+// training generation, so a crash in the middle of persisting is repaired on
+// the next Open() (codes of another generation are re-encoded).
+//
+// Thread safety: every public method is safe to call concurrently. Writers
+// (Upsert, Delete, the end of a training) are serialised by one mutex per
+// collection; searches never take it and run in parallel with each other and
+// with writers (the indexes lock per list / per scan).
+#ifndef QUIVER_SERVER_COLLECTION_H_
+#define QUIVER_SERVER_COLLECTION_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "index/flat_index.h"
+#include "index/ivf_pq_index.h"
+#include "server/convert.h"
+#include "server/params.h"
+#include "storage/store.h"
+
+namespace quiver::server {
+
+enum class TrainState { kUntrained, kTraining, kReady };
+
+// One document of an upsert, already validated (id, dimension, finiteness,
+// attribute limits).
+struct DocumentInput {
+  std::string id;
+  std::vector<float> vector;  // exactly `dimension` values
+  Attributes attributes;
+};
+
+// A document as stored.
+struct StoredDocument {
+  std::string id;
+  std::vector<float> vector;  // empty unless requested
+  Attributes attributes;
+};
+
+// A validated search request. queries: nq * dimension floats, row-major.
+struct SearchQuery {
+  const float* queries = nullptr;
+  size_t nq = 0;
+  size_t k = 10;
+  uint32_t nprobe = 0;  // 0 = collection default
+  uint32_t rerank = 0;  // 0 = collection default
+  Attributes filter;    // equality on every entry; empty = none
+  bool exact = false;   // brute force regardless of the index
+  bool include_attributes = false;
+};
+
+struct SearchHit {
+  std::string id;
+  float distance = 0;
+  Attributes attributes;  // only with include_attributes
+};
+
+// A snapshot of a collection's state for GetCollection / metrics.
+struct CollectionStatus {
+  // index: as requested, with the values in use filled in once trained.
+  CollectionConfig config;
+  uint64_t count = 0;
+  TrainState state = TrainState::kUntrained;
+  index::ListStats lists;  // trained collections only
+  size_t memory_bytes = 0;
+  double training_progress = 0;
+  uint64_t train_generation = 0;
+  std::string last_error;
+  double last_training_seconds = 0;
+};
+
+struct CollectionOptions {
+  // Threads used by a training (0 = hardware concurrency).
+  int train_threads = 0;
+};
+
+class Collection {
+ public:
+  // Builds the in-memory state of the stored collection `meta` from `store`
+  // without re-encoding (codes of another generation are re-encoded and
+  // rewritten). `store` must outlive the collection. DATA_LOSS for a corrupt
+  // schema, quantizer or attribute record.
+  static absl::StatusOr<std::unique_ptr<Collection>> Open(
+      storage::Store* store, const storage::CollectionMeta& meta,
+      const CollectionOptions& options);
+
+  // Schema bytes stored for a new collection with `config`.
+  static std::string EncodeSchema(const CollectionConfig& config);
+  // DATA_LOSS if `schema` does not parse.
+  static absl::StatusOr<CollectionConfig> DecodeSchema(std::string_view schema);
+
+  ~Collection();
+  Collection(const Collection&) = delete;
+  Collection& operator=(const Collection&) = delete;
+
+  const CollectionConfig& config() const { return config_; }
+  const std::string& name() const { return config_.name; }
+  storage::CollectionId id() const { return cid_; }
+
+  // Stores `docs` (validated by the caller) in one atomic write, then updates
+  // memory. An existing id keeps its internal id and gets the new vector,
+  // code and attributes. Duplicate ids in one call: the last one wins.
+  // Returns the number of documents written. NOT_FOUND after Drop; store
+  // errors as-is. May start the automatic training.
+  absl::StatusOr<uint64_t> Upsert(std::vector<DocumentInput> docs);
+  // Deletes the documents with these ids (unknown ids are ignored); returns
+  // how many existed.
+  absl::StatusOr<uint64_t> Delete(absl::Span<const std::string> ids);
+  // The stored documents of these ids, in request order; unknown ids are
+  // absent.
+  absl::StatusOr<std::vector<StoredDocument>> Get(
+      absl::Span<const std::string> ids, bool include_vectors) const;
+  // k nearest neighbours of each query (validated by the caller), best first.
+  absl::StatusOr<std::vector<std::vector<SearchHit>>> Search(
+      const SearchQuery& query) const;
+
+  // Starts a (re)training in the background with `overrides` merged into the
+  // requested index params (kept if the training succeeds). Returns at once.
+  // FAILED_PRECONDITION if too few vectors are stored; INVALID_ARGUMENT for
+  // bad overrides. A training already running is left alone (OK).
+  absl::Status StartTraining(const std::optional<IndexConfig>& overrides);
+  // Blocks until no training is running (tests, shutdown).
+  void WaitForTraining();
+
+  CollectionStatus Status() const;
+  uint64_t count() const;
+  // Nlist of the trained index, 0 if untrained.
+  uint32_t nlist() const;
+
+  // Marks the collection dropped (later writes fail with NOT_FOUND), cancels
+  // and joins its training. Holds the writer lock while `on_stopped` runs
+  // (the registry removes the store's keys there), so no write interleaves.
+  absl::Status Drop(const std::function<absl::Status()>& on_stopped);
+  // Cancels and joins the training thread (shutdown).
+  void Stop();
+
+ private:
+  class BitmapFilter;
+  class FlatVectorSource;
+
+  Collection(storage::Store* store, storage::CollectionId cid,
+             CollectionConfig config, const CollectionOptions& options);
+
+  struct IndexSnapshot {
+    std::shared_ptr<index::IvfPqIndex> ivf;  // null while untrained
+    uint32_t generation = 0;
+  };
+
+  absl::Status Recover();
+  IndexSnapshot CurrentIndex() const;
+  // Internal ids of every stored document, ascending.
+  std::vector<uint64_t> LiveIds() const;
+  bool IsLive(uint64_t iid) const ABSL_SHARED_LOCKS_REQUIRED(meta_mu_);
+  void AddPostings(uint64_t iid, const Attributes& attrs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(meta_mu_);
+  void RemovePostings(uint64_t iid, const Attributes& attrs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(meta_mu_);
+  std::unique_ptr<BitmapFilter> BuildFilter(const Attributes& filter) const;
+  void MaybeAutoTrain(uint64_t count);
+  void TrainMain(CollectionConfig config, uint32_t generation);
+  absl::Status RunTraining(const CollectionConfig& config, uint32_t generation);
+  void SetProgress(double p);
+
+  storage::Store* const store_;
+  const storage::CollectionId cid_;
+  const CollectionConfig config_;  // as created; see requested_ for updates
+  const CollectionOptions options_;
+
+  // Serialises writers: Upsert, Delete, the persist/swap of a training, Drop.
+  mutable absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(meta_mu_);
+  uint64_t next_iid_ ABSL_GUARDED_BY(write_mu_) = 0;
+  bool dropped_ ABSL_GUARDED_BY(write_mu_) = false;
+  // While a training runs: internal ids written since its snapshot.
+  bool logging_ ABSL_GUARDED_BY(write_mu_) = false;
+  std::vector<uint64_t> changed_ ABSL_GUARDED_BY(write_mu_);
+
+  // Id maps and attributes. Writers hold write_mu_ and then meta_mu_.
+  mutable absl::Mutex meta_mu_;
+  absl::flat_hash_map<std::string, uint64_t> ext_to_iid_
+      ABSL_GUARDED_BY(meta_mu_);
+  std::vector<std::string> iid_to_ext_ ABSL_GUARDED_BY(meta_mu_);  // "" free
+  std::vector<Attributes> attrs_ ABSL_GUARDED_BY(meta_mu_);
+  // "key\0value" -> internal ids having that attribute.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<uint64_t>> postings_
+      ABSL_GUARDED_BY(meta_mu_);
+
+  // Every vector (normalised for cosine): exact search and re-ranking.
+  index::FlatIndex flat_;
+  std::unique_ptr<FlatVectorSource> vector_source_;
+
+  mutable absl::Mutex index_mu_;
+  std::shared_ptr<index::IvfPqIndex> ivf_ ABSL_GUARDED_BY(index_mu_);
+  uint32_t generation_ ABSL_GUARDED_BY(index_mu_) = 0;
+
+  // Training lifecycle.
+  mutable absl::Mutex train_mu_;
+  IndexConfig requested_ ABSL_GUARDED_BY(train_mu_);
+  bool training_ ABSL_GUARDED_BY(train_mu_) = false;
+  double progress_ ABSL_GUARDED_BY(train_mu_) = 0;
+  std::string last_error_ ABSL_GUARDED_BY(train_mu_);
+  double last_training_seconds_ ABSL_GUARDED_BY(train_mu_) = 0;
+  // Count at the last failed automatic training (retried at twice this).
+  uint64_t auto_failed_at_ ABSL_GUARDED_BY(train_mu_) = 0;
+  std::thread train_thread_ ABSL_GUARDED_BY(train_mu_);
+  std::atomic<bool> cancel_{false};
+};
+
+}  // namespace quiver::server
+
+#endif  // QUIVER_SERVER_COLLECTION_H_

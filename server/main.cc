@@ -1,0 +1,140 @@
+// quiverd: the Quiver server.
+//
+//   quiverd --listen 127.0.0.1:50051 --data_dir ./quiver-data
+//   quiverd --listen 127.0.0.1:0 --port_file /tmp/port   # tests
+//   quiverd --data_dir ./quiver-data --backup_to /backups/2026-11-23
+//
+// SIGTERM / SIGINT: stop accepting, finish in-flight calls (up to
+// --shutdown_grace_s), stop training, flush and close the store, exit 0.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "server/collections.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "gRPC listen address host:port (port 0 = any free port)");
+ABSL_FLAG(std::string, data_dir, "./quiver-data", "RocksDB data directory");
+ABSL_FLAG(int, threads, 0, "Max gRPC request threads (0 = gRPC default)");
+ABSL_FLAG(bool, sync, false,
+          "fsync the write-ahead log before acknowledging each write");
+ABSL_FLAG(int, max_message_mb, 64, "Largest accepted request message, MiB");
+ABSL_FLAG(std::string, api_key, "",
+          "Require 'authorization: Bearer <key>' on every Quiver RPC "
+          "(default: $QUIVER_API_KEY; empty = no authentication)");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Prometheus /metrics address host:port (empty = off)");
+ABSL_FLAG(std::string, tls_cert, "", "TLS certificate chain (PEM file)");
+ABSL_FLAG(std::string, tls_key, "", "TLS private key (PEM file)");
+ABSL_FLAG(std::string, port_file, "",
+          "Write the bound gRPC port to this file once serving");
+ABSL_FLAG(bool, parent_watchdog, false,
+          "Shut down when the parent process exits (for tests)");
+ABSL_FLAG(int, train_threads, 0, "Threads per training (0 = all cores)");
+ABSL_FLAG(int, shutdown_grace_s, 10,
+          "Seconds in-flight calls get to finish at shutdown");
+ABSL_FLAG(std::string, backup_to, "",
+          "Offline backup: write a checkpoint of --data_dir to this new "
+          "directory and exit (restore = start quiverd on it)");
+
+namespace {
+
+bool WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out.good()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+int RunBackup() {
+  quiver::server::RegistryOptions ro;
+  ro.store.path = absl::GetFlag(FLAGS_data_dir);
+  auto registry = quiver::server::CollectionRegistry::Open(ro);
+  if (!registry.ok()) {
+    QUIVER_LOG(ERROR) << "cannot open " << ro.store.path << ": "
+                      << registry.status();
+    return 1;
+  }
+  absl::Status s = (*registry)->Backup(absl::GetFlag(FLAGS_backup_to));
+  if (!s.ok()) {
+    QUIVER_LOG(ERROR) << "backup failed: " << s;
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "quiverd: the Quiver approximate-nearest-neighbour server");
+  absl::ParseCommandLine(argc, argv);
+
+  if (!absl::GetFlag(FLAGS_backup_to).empty()) return RunBackup();
+
+  // Block the shutdown signals in every thread; main waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const pid_t parent = getppid();
+
+  quiver::server::ServerOptions o;
+  o.listen = absl::GetFlag(FLAGS_listen);
+  o.data_dir = absl::GetFlag(FLAGS_data_dir);
+  o.threads = absl::GetFlag(FLAGS_threads);
+  o.sync = absl::GetFlag(FLAGS_sync);
+  o.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
+  o.api_key = absl::GetFlag(FLAGS_api_key);
+  if (o.api_key.empty()) {
+    if (const char* env = std::getenv("QUIVER_API_KEY")) o.api_key = env;
+  }
+  o.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  o.tls_key = absl::GetFlag(FLAGS_tls_key);
+  o.train_threads = absl::GetFlag(FLAGS_train_threads);
+
+  auto server = quiver::server::Server::Start(o);
+  if (!server.ok()) {
+    QUIVER_LOG(ERROR) << "quiverd failed to start: " << server.status();
+    return 1;
+  }
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) {
+    QUIVER_LOG(ERROR) << "cannot write port file " << port_file << ": "
+                      << std::strerror(errno);
+    return 1;
+  }
+
+  const bool watchdog = absl::GetFlag(FLAGS_parent_watchdog);
+  std::string reason;
+  while (reason.empty()) {
+    const struct timespec tick = {0, 200 * 1000 * 1000};
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig > 0) {
+      reason = absl::StrCat("signal ", strsignal(sig));
+    } else if (watchdog && getppid() != parent) {
+      reason = "parent process exited";
+    }
+  }
+  QUIVER_LOG(INFO) << "shutting down: " << reason;
+  (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)));
+  return 0;
+}

@@ -1,0 +1,107 @@
+// Collection configuration, the API limits, and the automatic choice of
+// index parameters (nlist, pq_m, nprobe, ...) from a collection's size and
+// dimension. Pure functions over plain structs: no gRPC, no store.
+//
+//   CollectionConfig c{.name = "docs", .dimension = 128,
+//                      .metric = index::Metric::kL2};
+//   QUIVER_RETURN_IF_ERROR(ValidateCollectionConfig(c));
+//   QUIVER_ASSIGN_OR_RETURN(index::IvfPqParams p,
+//                           ResolveTrainParams(c, /*n=*/10000, /*threads=*/0));
+//
+// Thread safety: everything here is a pure function or a value type.
+#ifndef QUIVER_SERVER_PARAMS_H_
+#define QUIVER_SERVER_PARAMS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "index/ivf_pq_index.h"
+#include "index/metric.h"
+
+namespace quiver::server {
+
+// ---- Limits (part of the API contract, see quiver.proto) -------------------
+inline constexpr uint32_t kMaxDimension = 4096;
+inline constexpr size_t kMaxCollectionNameBytes = 128;
+inline constexpr size_t kMaxDocumentIdBytes = 512;
+inline constexpr size_t kMaxAttributes = 64;
+inline constexpr size_t kMaxAttributeKeyBytes = 128;
+inline constexpr size_t kMaxAttributeValueBytes = 1024;
+inline constexpr size_t kMaxDocumentsPerUpsert = 10000;
+inline constexpr size_t kMaxIdsPerRequest = 10000;
+inline constexpr size_t kMaxQueriesPerSearch = 1024;
+inline constexpr uint32_t kMaxK = 1024;
+inline constexpr uint32_t kMaxNlist = 65536;
+// Largest re-rank factor accepted (k * rerank candidates are re-scored).
+inline constexpr uint32_t kMaxRerank = 64;
+// Re-rank factor used when IndexParams.rerank is 0.
+inline constexpr uint32_t kDefaultRerank = 4;
+
+// Index parameters as requested; 0 means "automatic". Mirrors
+// quiver.v1.IndexParams field by field (see quiver.proto for meanings).
+struct IndexConfig {
+  uint32_t nlist = 0;
+  uint32_t pq_m = 0;
+  uint32_t pq_bits = 0;  // 0 = 8
+  uint64_t train_size = 0;
+  uint32_t nprobe = 0;
+  uint32_t rerank = 0;
+  bool balanced = false;
+  uint64_t auto_train_threshold = 0;
+};
+
+// What a collection is, fixed at creation (index params may be overridden by
+// a later Train).
+struct CollectionConfig {
+  std::string name;
+  uint32_t dimension = 0;
+  index::Metric metric = index::Metric::kL2;
+  IndexConfig index;
+};
+
+// INVALID_ARGUMENT unless 1..128 bytes of [A-Za-z0-9_.-].
+absl::Status ValidateCollectionName(std::string_view name);
+// INVALID_ARGUMENT for pq_bits not in {0, 4, 8}, pq_m not dividing `dim`,
+// nlist > 65536, nprobe > nlist (when both set), rerank > kMaxRerank.
+absl::Status ValidateIndexConfig(const IndexConfig& index, uint32_t dim);
+// Name, dimension 1..4096 and the index config.
+absl::Status ValidateCollectionConfig(const CollectionConfig& config);
+
+// Returns `base` with every non-zero field of `overrides` (and `balanced`)
+// taken from `overrides`.
+IndexConfig MergeOverrides(const IndexConfig& base,
+                           const IndexConfig& overrides);
+
+// Bits per PQ sub-code in use (pq_bits, 0 -> 8).
+uint32_t EffectiveBits(const IndexConfig& index);
+// About 4*sqrt(n) rounded to a power of two, clamped to [1, 65536] and to at
+// most n / 39 (so that every list gets ~39 training points).
+uint32_t AutoNlist(uint64_t n);
+// dim/4 (8-bit) or dim/2 (4-bit) lowered to the nearest divisor of dim.
+uint32_t AutoPqM(uint32_t dim, uint32_t nbits);
+// Default lists probed per query for a trained index with `nlist` lists.
+uint32_t DefaultNprobe(const IndexConfig& index, uint32_t nlist);
+// Default re-rank factor (IndexParams.rerank, 0 -> kDefaultRerank).
+uint32_t DefaultRerank(const IndexConfig& index);
+// Vector count at which a collection trains itself:
+// auto_train_threshold, or max(1000, 39 * nlist).
+uint64_t AutoTrainThreshold(const IndexConfig& index);
+// Fewest stored vectors a training needs: max(2^bits, nlist).
+uint64_t MinTrainVectors(const IndexConfig& index);
+
+// The IvfPqParams of a training over n stored vectors, automatic values
+// resolved. FAILED_PRECONDITION when n < MinTrainVectors (naming both).
+absl::StatusOr<index::IvfPqParams> ResolveTrainParams(
+    const CollectionConfig& config, uint64_t n, int threads);
+// Vectors sampled for training: train_size, or min(n, 256 * nlist); always
+// within [min(n, max(nlist, 2^bits)), n].
+uint64_t TrainSampleSize(const IndexConfig& index,
+                         const index::IvfPqParams& params, uint64_t n);
+
+}  // namespace quiver::server
+
+#endif  // QUIVER_SERVER_PARAMS_H_

@@ -1,0 +1,308 @@
+#include "server/service.h"
+
+#include <exception>
+#include <new>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "server/convert.h"
+#include "server/params.h"
+#include "server/validate.h"
+
+namespace quiver::server {
+namespace {
+
+// Runs a handler body and converts its absl::Status; exceptions from
+// gRPC/protobuf/allocation never cross into gRPC.
+template <typename Fn>
+grpc::Status Guard(Fn&& fn) {
+  try {
+    return ToGrpcStatus(fn());
+  } catch (const std::bad_alloc&) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "out of memory while handling the request");
+  } catch (const std::exception& e) {
+    QUIVER_LOG(ERROR) << "exception in handler: " << e.what();
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        std::string("internal error: ") + e.what());
+  }
+}
+
+v1::CollectionState ToProto(TrainState state) {
+  switch (state) {
+    case TrainState::kUntrained:
+      return v1::COLLECTION_STATE_UNTRAINED;
+    case TrainState::kTraining:
+      return v1::COLLECTION_STATE_TRAINING;
+    case TrainState::kReady:
+      return v1::COLLECTION_STATE_READY;
+  }
+  return v1::COLLECTION_STATE_UNSPECIFIED;
+}
+
+void ToProto(const Attributes& attrs,
+             google::protobuf::Map<std::string, std::string>* out) {
+  for (const auto& [k, v] : attrs) (*out)[k] = v;
+}
+
+}  // namespace
+
+QuiverService::QuiverService(CollectionRegistry* registry, Metrics* metrics,
+                             ApiKeyAuth auth)
+    : registry_(registry), metrics_(metrics), auth_(std::move(auth)) {}
+
+template <typename Fn>
+grpc::Status QuiverService::Handle(std::string_view method,
+                                   grpc::ServerContext* context, Fn&& body) {
+  RpcTimer timer(metrics_, method);
+  inflight_.fetch_add(1);
+  grpc::Status status;
+  if (draining_.load()) {
+    status =
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
+  } else {
+    status = Guard([&]() -> absl::Status {
+      QUIVER_RETURN_IF_ERROR(auth_.Check(*context));
+      return body();
+    });
+  }
+  inflight_.fetch_sub(1);
+  return timer.Finish(std::move(status));
+}
+
+void QuiverService::FillInfo(const Collection& collection,
+                             v1::CollectionInfo* info) const {
+  const CollectionStatus st = collection.Status();
+  info->set_name(st.config.name);
+  info->set_dimension(st.config.dimension);
+  info->set_metric(server::ToProto(st.config.metric));
+  server::ToProto(st.config.index, info->mutable_index());
+  info->set_count(st.count);
+  info->set_state(ToProto(st.state));
+  if (st.state != TrainState::kUntrained && st.train_generation > 0) {
+    info->set_list_min(st.lists.min);
+    info->set_list_max(st.lists.max);
+    info->set_list_mean(st.lists.mean);
+  }
+  info->set_memory_bytes(st.memory_bytes);
+  info->set_disk_bytes(registry_->DiskBytes());
+  info->set_training_progress(st.training_progress);
+  info->set_train_generation(st.train_generation);
+  info->set_last_error(st.last_error);
+  info->set_kernel(SimdKernelName());
+}
+
+grpc::Status QuiverService::CreateCollection(
+    grpc::ServerContext* context, const v1::CreateCollectionRequest* request,
+    v1::CollectionInfo* response) {
+  return Handle("CreateCollection", context, [&]() -> absl::Status {
+    QUIVER_ASSIGN_OR_RETURN(CollectionConfig config, FromProto(*request));
+    QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c,
+                            registry_->Create(config));
+    FillInfo(*c, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status QuiverService::GetCollection(
+    grpc::ServerContext* context, const v1::GetCollectionRequest* request,
+    v1::CollectionInfo* response) {
+  return Handle("GetCollection", context, [&]() -> absl::Status {
+    QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c,
+                            registry_->Get(request->name()));
+    FillInfo(*c, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status QuiverService::ListCollections(
+    grpc::ServerContext* context, const v1::ListCollectionsRequest* /*request*/,
+    v1::ListCollectionsResponse* response) {
+  return Handle("ListCollections", context, [&]() -> absl::Status {
+    for (const std::shared_ptr<Collection>& c : registry_->List()) {
+      FillInfo(*c, response->add_collections());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status QuiverService::DropCollection(
+    grpc::ServerContext* context, const v1::DropCollectionRequest* request,
+    v1::DropCollectionResponse* response) {
+  return Handle("DropCollection", context, [&]() -> absl::Status {
+    QUIVER_RETURN_IF_ERROR(registry_->Drop(request->name()));
+    response->set_dropped(true);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status QuiverService::Upsert(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::UpsertResponse, v1::UpsertRequest>* stream) {
+  return Handle("Upsert", context, [&] { return DoUpsert(stream); });
+}
+
+absl::Status QuiverService::DoUpsert(
+    grpc::ServerReaderWriter<v1::UpsertResponse, v1::UpsertRequest>* stream) {
+  v1::UpsertRequest request;
+  std::shared_ptr<Collection> c;
+  while (stream->Read(&request)) {
+    if (draining_.load()) {
+      return absl::UnavailableError(
+          absl::StrFormat("server is shutting down; batch %d was not stored",
+                          request.batch_id()));
+    }
+    const size_t n = request.documents_size();
+    if (n > kMaxDocumentsPerUpsert) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "batch %d has %d documents; the limit is %d per UpsertRequest",
+          request.batch_id(), n, kMaxDocumentsPerUpsert));
+    }
+    // Looked up per batch (a map lookup): a collection dropped and created
+    // again under the same name mid-stream gets the new one.
+    QUIVER_ASSIGN_OR_RETURN(c, registry_->Get(request.collection()));
+    const uint32_t dim = c->config().dimension;
+    const index::Metric metric = c->config().metric;
+    v1::UpsertResponse response;
+    response.set_batch_id(request.batch_id());
+    std::vector<DocumentInput> docs;
+    docs.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      v1::Document* d = request.mutable_documents(i);
+      if (absl::Status s = ValidateDocument(*d, dim, metric); !s.ok()) {
+        v1::RecordError* e = response.add_errors();
+        e->set_position(i);
+        if (ValidateDocumentId(d->id()).ok()) e->set_id(d->id());
+        e->set_reason(std::string(s.message()));
+        continue;
+      }
+      DocumentInput doc;
+      doc.id = std::move(*d->mutable_id());
+      doc.vector.assign(d->vector().begin(), d->vector().end());
+      doc.attributes = FromProto(d->attributes());
+      docs.push_back(std::move(doc));
+    }
+    if (!docs.empty()) {
+      QUIVER_ASSIGN_OR_RETURN(const uint64_t written,
+                              c->Upsert(std::move(docs)));
+      response.set_upserted(written);
+    }
+    if (!stream->Write(response)) {
+      return absl::CancelledError(
+          absl::StrFormat("client went away before batch %d was acknowledged",
+                          request.batch_id()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status QuiverService::Get(grpc::ServerContext* context,
+                                const v1::GetRequest* request,
+                                v1::GetResponse* response) {
+  return Handle("Get", context, [&]() -> absl::Status {
+    QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c,
+                            registry_->Get(request->collection()));
+    QUIVER_RETURN_IF_ERROR(ValidateIds(request->ids()));
+    const std::vector<std::string> ids(request->ids().begin(),
+                                       request->ids().end());
+    QUIVER_ASSIGN_OR_RETURN(std::vector<StoredDocument> docs,
+                            c->Get(ids, request->include_vectors()));
+    for (StoredDocument& doc : docs) {
+      v1::Document* d = response->add_documents();
+      d->set_id(std::move(doc.id));
+      d->mutable_vector()->Add(doc.vector.begin(), doc.vector.end());
+      ToProto(doc.attributes, d->mutable_attributes());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status QuiverService::Delete(grpc::ServerContext* context,
+                                   const v1::DeleteRequest* request,
+                                   v1::DeleteResponse* response) {
+  return Handle("Delete", context, [&]() -> absl::Status {
+    QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c,
+                            registry_->Get(request->collection()));
+    QUIVER_RETURN_IF_ERROR(ValidateIds(request->ids()));
+    const std::vector<std::string> ids(request->ids().begin(),
+                                       request->ids().end());
+    QUIVER_ASSIGN_OR_RETURN(const uint64_t deleted, c->Delete(ids));
+    response->set_deleted(deleted);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status QuiverService::Search(grpc::ServerContext* context,
+                                   const v1::SearchRequest* request,
+                                   v1::SearchResponse* response) {
+  return Handle("Search", context,
+                [&]() -> absl::Status { return DoSearch(*request, response); });
+}
+
+absl::Status QuiverService::DoSearch(const v1::SearchRequest& request,
+                                     v1::SearchResponse* response) {
+  QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c,
+                          registry_->Get(request.collection()));
+  const uint32_t dim = c->config().dimension;
+  QUIVER_RETURN_IF_ERROR(
+      ValidateSearchRequest(request, dim, c->config().metric, c->nlist()));
+  const size_t nq = request.queries_size();
+  std::vector<float> queries(nq * dim);
+  for (size_t i = 0; i < nq; ++i) {
+    const auto& v = request.queries(i).values();
+    std::copy(v.begin(), v.end(), queries.begin() + i * dim);
+  }
+  SearchQuery query;
+  query.queries = queries.data();
+  query.nq = nq;
+  query.k = request.k();
+  query.nprobe = request.nprobe();
+  query.rerank = request.rerank();
+  query.filter = FromProto(request.filter());
+  query.exact = request.exact();
+  query.include_attributes = request.include_attributes();
+  QUIVER_ASSIGN_OR_RETURN(std::vector<std::vector<SearchHit>> results,
+                          c->Search(query));
+  for (std::vector<SearchHit>& hits : results) {
+    v1::QueryResult* r = response->add_results();
+    r->mutable_hits()->Reserve(hits.size());
+    for (SearchHit& hit : hits) {
+      v1::Hit* h = r->add_hits();
+      h->set_id(std::move(hit.id));
+      h->set_distance(hit.distance);
+      ToProto(hit.attributes, h->mutable_attributes());
+    }
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status QuiverService::Train(grpc::ServerContext* context,
+                                  const v1::TrainRequest* request,
+                                  v1::CollectionInfo* response) {
+  return Handle("Train", context, [&]() -> absl::Status {
+    QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c,
+                            registry_->Get(request->collection()));
+    std::optional<IndexConfig> overrides;
+    if (request->has_overrides()) overrides = FromProto(request->overrides());
+    QUIVER_RETURN_IF_ERROR(c->StartTraining(overrides));
+    FillInfo(*c, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status QuiverService::Backup(grpc::ServerContext* context,
+                                   const v1::BackupRequest* request,
+                                   v1::BackupResponse* response) {
+  return Handle("Backup", context, [&]() -> absl::Status {
+    QUIVER_RETURN_IF_ERROR(registry_->Backup(request->directory()));
+    response->set_directory(request->directory());
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace quiver::server

@@ -1,0 +1,608 @@
+// Tests of the client's vector file readers on small hand-made files,
+// including malformed ones (the exact error text: file, row/line, reason).
+#include "client/readers.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "tests/testing/testing.h"
+
+namespace quiver::client {
+namespace {
+
+using ::quiver::testing::TempDir;
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+template <typename T>
+void AppendRaw(std::string* out, T v) {
+  char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));
+  out->append(b, sizeof(T));
+}
+
+// One TEXMEX row: int32 dimension, then the values as T.
+template <typename T>
+std::string VecsRow(const std::vector<T>& values) {
+  std::string out;
+  AppendRaw<int32_t>(&out, static_cast<int32_t>(values.size()));
+  for (T v : values) AppendRaw<T>(&out, v);
+  return out;
+}
+
+// Reads rows until the end or a fatal error; collects good rows and errors.
+struct ReadResult {
+  std::vector<Row> rows;
+  std::vector<std::string> errors;
+  bool fatal = false;
+};
+ReadResult ReadAll(RowReader& reader) {
+  ReadResult r;
+  Row row;
+  while (true) {
+    absl::StatusOr<bool> more = reader.Next(&row);
+    if (!more.ok()) {
+      r.errors.emplace_back(more.status().message());
+      EXPECT_EQ(more.status().code(), absl::StatusCode::kInvalidArgument)
+          << more.status();
+      if (reader.fatal()) {
+        r.fatal = true;
+        break;
+      }
+      continue;
+    }
+    if (!*more) break;
+    r.rows.push_back(row);
+  }
+  return r;
+}
+
+std::unique_ptr<RowReader> Open(const std::string& path,
+                                ReaderOptions options = {}) {
+  absl::StatusOr<std::unique_ptr<RowReader>> r = OpenRowReader(path, options);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? std::move(*r) : nullptr;
+}
+
+TEST(ReaderFormatTest, ByExtensionAndName) {
+  EXPECT_EQ(*FormatFromPath("/a/b/base.fvecs"), Format::kFvecs);
+  EXPECT_EQ(*FormatFromPath("x.BVECS"), Format::kBvecs);
+  EXPECT_EQ(*FormatFromPath("gt.ivecs"), Format::kIvecs);
+  EXPECT_EQ(*FormatFromPath("a.npy"), Format::kNpy);
+  EXPECT_EQ(*FormatFromPath("a.csv"), Format::kCsv);
+  EXPECT_EQ(*FormatFromPath("a.tsv"), Format::kTsv);
+  EXPECT_EQ(*FormatFromPath("a.jsonl"), Format::kJsonl);
+  EXPECT_EQ(*FormatFromPath("a.ndjson"), Format::kJsonl);
+  absl::StatusOr<Format> bad = FormatFromPath("dir.v2/data.parquet");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "cannot tell the format of dir.v2/data.parquet: unknown extension "
+            "'.parquet' (use --format)");
+  EXPECT_FALSE(FormatFromPath("dir.v2/noext").ok());
+  EXPECT_FALSE(ParseFormat("xml").ok());
+}
+
+TEST(ReaderTest, MissingFileIsNotFound) {
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<RowReader>> r =
+      OpenRowReader(dir.Sub("nope.fvecs"), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r.status().message(), "cannot open " + dir.Sub("nope.fvecs") +
+                                      ": No such file or directory");
+}
+
+TEST(FvecsTest, ReadsRowsAndCounts) {
+  TempDir dir;
+  const std::string p = dir.Sub("a.fvecs");
+  WriteFile(p, VecsRow<float>({1, 2, 3, 4}) + VecsRow<float>({5, 6, 7, 8}) +
+                   VecsRow<float>({-1, 0.5f, 0, 9}));
+  auto reader = Open(p);
+  ASSERT_NE(reader, nullptr);
+  ASSERT_TRUE(reader->total_rows().has_value());
+  EXPECT_EQ(*reader->total_rows(), 3u);
+  ReadResult r = ReadAll(*reader);
+  EXPECT_TRUE(r.errors.empty());
+  ASSERT_EQ(r.rows.size(), 3u);
+  EXPECT_EQ(r.rows[2].index, 2u);
+  EXPECT_EQ(r.rows[2].vector, (std::vector<float>{-1, 0.5f, 0, 9}));
+  EXPECT_TRUE(r.rows[0].id.empty());
+  EXPECT_EQ(reader->dimension(), 4u);
+  EXPECT_EQ(reader->bytes_consumed(), 60u);
+}
+
+TEST(FvecsTest, TruncatedRowIsFatalWithOffset) {
+  TempDir dir;
+  const std::string p = dir.Sub("t.fvecs");
+  std::string data = VecsRow<float>({1, 2, 3, 4}) +
+                     VecsRow<float>({5, 6, 7, 8}) +
+                     VecsRow<float>({9, 9, 9, 9});
+  data.resize(data.size() - 9);  // the last row keeps 7 of its 16 value bytes
+  WriteFile(p, data);
+  auto reader = Open(p);
+  ASSERT_NE(reader, nullptr);
+  ReadResult r = ReadAll(*reader);
+  EXPECT_EQ(r.rows.size(), 2u);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_TRUE(r.fatal);
+  EXPECT_EQ(r.errors[0],
+            p + ": row 2 (byte offset 40): truncated: the header "
+                "says 4 values (16 bytes) but only 7 bytes follow");
+  // Further calls repeat the error.
+  Row row;
+  EXPECT_FALSE(reader->Next(&row).ok());
+}
+
+TEST(FvecsTest, TruncatedHeader) {
+  TempDir dir;
+  const std::string p = dir.Sub("h.fvecs");
+  WriteFile(p, VecsRow<float>({1, 2}) + std::string("\x02\x00", 2));
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  EXPECT_EQ(r.rows.size(), 1u);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0],
+            p + ": row 1 (byte offset 12): truncated row header: 2 of 4 bytes");
+}
+
+TEST(FvecsTest, WrongDimensionRowIsSkippable) {
+  TempDir dir;
+  const std::string p = dir.Sub("d.fvecs");
+  WriteFile(p, VecsRow<float>({1, 2, 3, 4}) + VecsRow<float>({1, 2, 3}) +
+                   VecsRow<float>({5, 6, 7, 8}));
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  EXPECT_FALSE(r.fatal);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0],
+            p + ": row 1 (byte offset 20): vector has 3 values, expected 4");
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[1].index, 2u);
+  EXPECT_EQ(r.rows[1].vector[0], 5);
+}
+
+TEST(FvecsTest, ExpectedDimensionFromCollection) {
+  TempDir dir;
+  const std::string p = dir.Sub("e.fvecs");
+  WriteFile(p, VecsRow<float>({1, 2, 3, 4}));
+  ReaderOptions o;
+  o.expected_dimension = 8;
+  auto reader = Open(p, o);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0],
+            p + ": row 0 (byte offset 0): vector has 4 values, expected 8");
+}
+
+TEST(FvecsTest, InvalidHeaderDimensionIsFatal) {
+  TempDir dir;
+  const std::string p = dir.Sub("n.fvecs");
+  std::string data = VecsRow<float>({1, 2});
+  AppendRaw<int32_t>(&data, -5);
+  data += VecsRow<float>({1, 2});
+  WriteFile(p, data);
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  EXPECT_TRUE(r.fatal);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0], p + ": row 1 (byte offset 12): invalid dimension -5 "
+                             "in the row header (not a fvecs file?)");
+}
+
+TEST(FvecsTest, NonFiniteValues) {
+  TempDir dir;
+  const std::string p = dir.Sub("nan.fvecs");
+  WriteFile(p,
+            VecsRow<float>({1, 2, std::nanf("")}) +
+                VecsRow<float>({std::numeric_limits<float>::infinity(), 0, 0}) +
+                VecsRow<float>({1, 1, 1}));
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_EQ(r.errors.size(), 2u);
+  EXPECT_EQ(r.errors[0], p + ": row 0 (byte offset 0): value 2 is NaN");
+  EXPECT_EQ(r.errors[1], p + ": row 1 (byte offset 16): value 0 is infinite");
+  EXPECT_EQ(r.rows.size(), 1u);
+}
+
+TEST(FvecsTest, SkipSeeksWholeRows) {
+  TempDir dir;
+  const std::string p = dir.Sub("s.fvecs");
+  std::string data;
+  for (int i = 0; i < 10; ++i) data += VecsRow<float>({float(i), 0});
+  WriteFile(p, data);
+  auto reader = Open(p);
+  absl::StatusOr<uint64_t> skipped = reader->Skip(7);
+  ASSERT_TRUE(skipped.ok());
+  EXPECT_EQ(*skipped, 7u);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_EQ(r.rows.size(), 3u);
+  EXPECT_EQ(r.rows[0].index, 7u);
+  EXPECT_EQ(r.rows[0].vector[0], 7);
+  auto again = Open(p);
+  EXPECT_EQ(*again->Skip(100), 10u);
+}
+
+TEST(BvecsTest, BytesBecomeFloats) {
+  TempDir dir;
+  const std::string p = dir.Sub("a.bvecs");
+  WriteFile(p, VecsRow<uint8_t>({0, 7, 255}) + VecsRow<uint8_t>({1, 2, 3}));
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[0].vector, (std::vector<float>{0, 7, 255}));
+  EXPECT_EQ(*reader->total_rows(), 2u);
+}
+
+TEST(IvecsTest, VectorsAndExactIds) {
+  TempDir dir;
+  const std::string p = dir.Sub("gt.ivecs");
+  WriteFile(p,
+            VecsRow<int32_t>({3, 1, 16777217}) + VecsRow<int32_t>({0, 2, 4}));
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[1].vector, (std::vector<float>{0, 2, 4}));
+  absl::StatusOr<Matrix<int32_t>> m = ReadIvecs(p);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->rows, 2u);
+  EXPECT_EQ(m->dim, 3u);
+  EXPECT_EQ(m->row(0)[2], 16777217);  // exact, not rounded through float
+  absl::StatusOr<Matrix<int32_t>> one = ReadIvecs(p, 1);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->rows, 1u);
+}
+
+// A .npy file: magic, version, header padded so data starts at a multiple
+// of 64 bytes, then the data.
+std::string Npy(const std::string& dict, const std::string& data,
+                int major = 1) {
+  std::string header = dict;
+  const size_t prefix = major == 1 ? 10 : 12;
+  while ((prefix + header.size() + 1) % 64 != 0) header.push_back(' ');
+  header.push_back('\n');
+  std::string out = "\x93NUMPY";
+  out.push_back(static_cast<char>(major));
+  out.push_back(0);
+  if (major == 1) {
+    AppendRaw<uint16_t>(&out, static_cast<uint16_t>(header.size()));
+  } else {
+    AppendRaw<uint32_t>(&out, static_cast<uint32_t>(header.size()));
+  }
+  return out + header + data;
+}
+
+template <typename T>
+std::string Raw(const std::vector<T>& v) {
+  std::string out;
+  for (T x : v) AppendRaw<T>(&out, x);
+  return out;
+}
+
+TEST(NpyTest, Float32AndFloat64) {
+  TempDir dir;
+  const std::string p32 = dir.Sub("a.npy");
+  WriteFile(p32, Npy("{'descr': '<f4', 'fortran_order': False, "
+                     "'shape': (2, 3), }",
+                     Raw<float>({1, 2, 3, 4, 5, 6})));
+  auto r32 = Open(p32);
+  ASSERT_NE(r32, nullptr);
+  EXPECT_EQ(*r32->total_rows(), 2u);
+  ReadResult a = ReadAll(*r32);
+  ASSERT_EQ(a.rows.size(), 2u);
+  EXPECT_EQ(a.rows[1].vector, (std::vector<float>{4, 5, 6}));
+
+  const std::string p64 = dir.Sub("b.npy");
+  WriteFile(p64, Npy("{'descr': '<f8', 'fortran_order': False, "
+                     "'shape': (3, 2), }",
+                     Raw<double>({0.5, 1, 2, 3, 4, 5}), /*major=*/2));
+  auto r64 = Open(p64);
+  ASSERT_NE(r64, nullptr);
+  ASSERT_EQ(*r64->Skip(1), 1u);
+  ReadResult b = ReadAll(*r64);
+  ASSERT_EQ(b.rows.size(), 2u);
+  EXPECT_EQ(b.rows[0].index, 1u);
+  EXPECT_EQ(b.rows[0].vector, (std::vector<float>{2, 3}));
+}
+
+std::string NpyOpenError(const TempDir& dir, const std::string& name,
+                         const std::string& bytes) {
+  const std::string p = dir.Sub(name);
+  WriteFile(p, bytes);
+  absl::StatusOr<std::unique_ptr<RowReader>> r = OpenRowReader(p, {});
+  EXPECT_FALSE(r.ok());
+  if (r.ok()) return "";
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(r.status().message());
+}
+
+TEST(NpyTest, BadHeaders) {
+  TempDir dir;
+  EXPECT_EQ(NpyOpenError(dir, "magic.npy", "PK\x03\x04 not numpy at all"),
+            dir.Sub("magic.npy") +
+                ": bad .npy header: missing the \\x93NUMPY magic (not a .npy "
+                "file)");
+  EXPECT_EQ(NpyOpenError(dir, "int.npy",
+                         Npy("{'descr': '<i4', 'fortran_order': False, "
+                             "'shape': (1, 2), }",
+                             Raw<int32_t>({1, 2}))),
+            dir.Sub("int.npy") +
+                ": bad .npy header: dtype '<i4' is not supported (need "
+                "little-endian float32 '<f4' or float64 '<f8')");
+  EXPECT_EQ(NpyOpenError(dir, "f.npy",
+                         Npy("{'descr': '<f4', 'fortran_order': True, "
+                             "'shape': (1, 2), }",
+                             Raw<float>({1, 2}))),
+            dir.Sub("f.npy") +
+                ": bad .npy header: Fortran-order arrays are not supported "
+                "(save np.ascontiguousarray(x))");
+  EXPECT_EQ(NpyOpenError(dir, "3d.npy",
+                         Npy("{'descr': '<f4', 'fortran_order': False, "
+                             "'shape': (1, 2, 2), }",
+                             Raw<float>({1, 2, 3, 4}))),
+            dir.Sub("3d.npy") +
+                ": bad .npy header: shape has 3 dimensions, need a 2-D array "
+                "(rows, dimension)");
+  EXPECT_EQ(NpyOpenError(
+                dir, "nokey.npy",
+                Npy("{'descr': '<f4', 'shape': (1, 2), }", Raw<float>({1, 2}))),
+            dir.Sub("nokey.npy") +
+                ": bad .npy header: needs 'descr', 'fortran_order' and "
+                "'shape'");
+  std::string short_len = "\x93NUMPY";
+  short_len += std::string("\x01\x00\xff\x7f", 4);
+  EXPECT_EQ(NpyOpenError(dir, "len.npy", short_len),
+            dir.Sub("len.npy") +
+                ": bad .npy header: header length 32767 exceeds the file size "
+                "10");
+}
+
+TEST(NpyTest, TruncatedData) {
+  TempDir dir;
+  EXPECT_EQ(NpyOpenError(dir, "t.npy",
+                         Npy("{'descr': '<f4', 'fortran_order': False, "
+                             "'shape': (4, 2), }",
+                             Raw<float>({1, 2, 3, 4, 5}))),
+            dir.Sub("t.npy") +
+                ": truncated: the header declares 4 x 2 float32 (32 bytes of "
+                "data) but only 20 bytes follow the header");
+}
+
+TEST(CsvTest, PlainComponentsWithoutHeader) {
+  TempDir dir;
+  const std::string p = dir.Sub("a.csv");
+  WriteFile(p, "1,2,3\n\n4, 5 ,6\r\n+7,8e1,-9\n");
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  EXPECT_TRUE(r.errors.empty()) << r.errors[0];
+  ASSERT_EQ(r.rows.size(), 3u);
+  EXPECT_EQ(r.rows[1].vector, (std::vector<float>{4, 5, 6}));
+  EXPECT_EQ(r.rows[2].vector, (std::vector<float>{7, 80, -9}));
+  EXPECT_EQ(r.rows[2].index, 2u);
+  EXPECT_TRUE(r.rows[0].id.empty());
+}
+
+TEST(CsvTest, HeaderWithIdColumn) {
+  TempDir dir;
+  const std::string p = dir.Sub("h.csv");
+  WriteFile(p, "id,x0,x1\ndoc-a,0.5,1\n\"doc,b\",2,3\n");
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0];
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[0].id, "doc-a");
+  EXPECT_EQ(r.rows[0].index, 0u);
+  EXPECT_EQ(r.rows[1].id, "doc,b");
+  EXPECT_EQ(r.rows[1].vector, (std::vector<float>{2, 3}));
+}
+
+TEST(CsvTest, HeaderWithVectorColumnAndAttributes) {
+  TempDir dir;
+  const std::string p = dir.Sub("v.csv");
+  WriteFile(p,
+            "id,vector,color\n"
+            "a,\"[0.1, 0.2, 0.3]\",red\n"
+            "b,[1,2,3],\"dark \"\"blue\"\"\"\n"
+            "c,4 5 6,green\n");
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0];
+  ASSERT_EQ(r.rows.size(), 3u);
+  EXPECT_EQ(r.rows[0].vector, (std::vector<float>{0.1f, 0.2f, 0.3f}));
+  EXPECT_EQ(r.rows[1].vector, (std::vector<float>{1, 2, 3}));
+  EXPECT_EQ(r.rows[2].vector, (std::vector<float>{4, 5, 6}));
+  ASSERT_EQ(r.rows[1].attributes.size(), 1u);
+  EXPECT_EQ(r.rows[1].attributes[0].first, "color");
+  EXPECT_EQ(r.rows[1].attributes[0].second, "dark \"blue\"");
+}
+
+TEST(CsvTest, HeaderlessIdAndVectorField) {
+  TempDir dir;
+  const std::string p = dir.Sub("iv.csv");
+  WriteFile(p, "doc1,[0.5,1.5]\ndoc2,\"2;3\"\n");
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0];
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[0].id, "doc1");
+  EXPECT_EQ(r.rows[1].vector, (std::vector<float>{2, 3}));
+}
+
+TEST(CsvTest, OneVectorColumnPerLine) {
+  TempDir dir;
+  const std::string p = dir.Sub("one.csv");
+  WriteFile(p, "0.1 0.2\n[0.3 0.4]\n");
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0];
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[1].vector, (std::vector<float>{0.3f, 0.4f}));
+}
+
+TEST(CsvTest, TsvAndIdColumnOptions) {
+  TempDir dir;
+  const std::string p = dir.Sub("a.tsv");
+  WriteFile(p, "7\t1\t2\n8\t3\t4\n");
+  auto plain = Open(p);
+  ReadResult r = ReadAll(*plain);
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[0].vector.size(), 3u);  // a numeric first field is a value
+  ReaderOptions o;
+  o.csv.id_column = CsvOptions::IdColumn::kFirst;
+  auto with_id = Open(p, o);
+  ReadResult s = ReadAll(*with_id);
+  ASSERT_EQ(s.rows.size(), 2u);
+  EXPECT_EQ(s.rows[1].id, "8");
+  EXPECT_EQ(s.rows[1].vector, (std::vector<float>{3, 4}));
+}
+
+TEST(CsvTest, MalformedRowsNameLineRowAndField) {
+  TempDir dir;
+  const std::string p = dir.Sub("bad.csv");
+  WriteFile(p,
+            "id,x0,x1\n"  // line 1
+            "a,1,2\n"     // line 2, row 0
+            "\n"          // line 3 (blank)
+            "b,1,abc\n"   // line 4, row 1
+            "c,1\n"       // line 5, row 2
+            "d,1,2,3\n"   // line 6, row 3
+            "\"e,1,2\n"   // line 7, row 4
+            "f,1e99,2\n"  // line 8, row 5
+            ",1,2\n"      // line 9, row 6
+            "g,3,4\n");   // line 10, row 7
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  EXPECT_FALSE(r.fatal);
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[1].id, "g");
+  EXPECT_EQ(r.rows[1].index, 7u);
+  ASSERT_EQ(r.errors.size(), 6u);
+  EXPECT_EQ(r.errors[0],
+            p + ":4 (row 1): field 3 (\"x1\"): 'abc' is not a number");
+  EXPECT_EQ(r.errors[1],
+            p + ":5 (row 2): expected 3 fields (id + 2 values), found 2");
+  EXPECT_EQ(r.errors[2],
+            p + ":6 (row 3): expected 3 fields (id + 2 values), found 4");
+  EXPECT_EQ(r.errors[3], p + ":7 (row 4): field 1: unterminated quoted field "
+                             "starting at column 1");
+  EXPECT_EQ(r.errors[4],
+            p + ":8 (row 5): field 2 (\"x0\"): '1e99' is out of float32 range");
+  EXPECT_EQ(r.errors[5], p + ":9 (row 6): field 1 (\"id\"): empty id");
+}
+
+TEST(CsvTest, BadVectorFieldAndDimension) {
+  TempDir dir;
+  const std::string p = dir.Sub("bv.csv");
+  WriteFile(p, "a,[1,2]\nb,[1,x]\nc,[1,2,3]\nd,[1,2\n");
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_EQ(r.rows.size(), 1u);
+  ASSERT_EQ(r.errors.size(), 3u);
+  EXPECT_EQ(r.errors[0],
+            p + ":2 (row 1): field 2: element 1: 'x' is not a number");
+  EXPECT_EQ(r.errors[1], p + ":3 (row 2): vector has 3 values, expected 2");
+  EXPECT_EQ(r.errors[2], p + ":4 (row 3): field 2: unclosed '['");
+}
+
+TEST(JsonlTest, ReadsIdsVectorsAttributes) {
+  TempDir dir;
+  const std::string p = dir.Sub("a.jsonl");
+  WriteFile(p,
+            "{\"id\": \"x\", \"vector\": [0.5, -1, 2e0], \"attributes\": "
+            "{\"lang\": \"en\", \"n\": 3, \"ok\": true}}\n"
+            "\n"
+            "{\"vector\":[1,2,3],\"id\":12345678901234567890,\"extra\":{\"a\":"
+            "[1,{}]}}\n"
+            "{\"vector\":[4,5,6]}\n");
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0];
+  ASSERT_EQ(r.rows.size(), 3u);
+  EXPECT_EQ(r.rows[0].id, "x");
+  EXPECT_EQ(r.rows[0].vector, (std::vector<float>{0.5f, -1, 2}));
+  ASSERT_EQ(r.rows[0].attributes.size(), 3u);
+  EXPECT_EQ(r.rows[0].attributes[1],
+            (std::pair<std::string, std::string>{"n", "3"}));
+  EXPECT_EQ(r.rows[0].attributes[2],
+            (std::pair<std::string, std::string>{"ok", "true"}));
+  EXPECT_EQ(r.rows[1].id, "12345678901234567890");  // not rounded
+  EXPECT_EQ(r.rows[1].index, 1u);
+  EXPECT_TRUE(r.rows[2].id.empty());
+}
+
+TEST(JsonlTest, MalformedLines) {
+  TempDir dir;
+  const std::string p = dir.Sub("bad.jsonl");
+  WriteFile(p,
+            "{\"vector\": [1, 2]}\n"      // line 1, row 0
+            "{\"vector\": [1, 2 x]}\n"    // line 2, row 1
+            "{\"id\": \"a\"}\n"           // line 3, row 2
+            "{\"vector\": [1, \"2\"]}\n"  // line 4, row 3
+            "{\"vector\": [1, 2], \"attributes\": {\"k\": [1]}}\n"  // 5, row 4
+            "[1, 2]\n"                              // line 6, row 5
+            "{\"vector\": [1, 2]} trailing\n"       // line 7, row 6
+            "{\"vector\": [1, 2, 3]}\n"             // line 8, row 7
+            "{\"id\": null, \"vector\": [1, 2]}\n"  // line 9, row 8
+            "{\"vector\": [1, 2],}\n"               // line 10, row 9
+            "{\"vector\": [3, 4]}\n");              // line 11, row 10
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[1].index, 10u);
+  ASSERT_EQ(r.errors.size(), 9u);
+  EXPECT_EQ(r.errors[0],
+            p + ":2 (row 1): column 18: expected ',' or ']' in array, found "
+                "'x'");
+  EXPECT_EQ(r.errors[1], p + ":3 (row 2): missing \"vector\"");
+  EXPECT_EQ(r.errors[2], p + ":4 (row 3): column 16: \"vector\" element 1 must "
+                             "be a number, found string");
+  EXPECT_EQ(r.errors[3], p + ":5 (row 4): column 40: attribute \"k\" must be a "
+                             "string, number or boolean, found array");
+  EXPECT_EQ(r.errors[4], p + ":6 (row 5): column 1: expected '{', found '['");
+  EXPECT_EQ(r.errors[5], p + ":7 (row 6): column 20: unexpected 't' after the "
+                             "JSON value");
+  EXPECT_EQ(r.errors[6], p + ":8 (row 7): vector has 3 values, expected 2");
+  EXPECT_EQ(r.errors[7], p + ":9 (row 8): column 8: \"id\" must be a string or "
+                             "a number, found null");
+  EXPECT_EQ(r.errors[8],
+            p + ":10 (row 9): column 19: trailing comma in object");
+}
+
+TEST(ParseVectorTextTest, Forms) {
+  EXPECT_EQ(*ParseVectorText("0.1,0.2"), (std::vector<float>{0.1f, 0.2f}));
+  EXPECT_EQ(*ParseVectorText(" [1, 2, 3] "), (std::vector<float>{1, 2, 3}));
+  EXPECT_EQ(*ParseVectorText("1 2\t3"), (std::vector<float>{1, 2, 3}));
+  EXPECT_EQ(*ParseVectorText("1;2"), (std::vector<float>{1, 2}));
+  EXPECT_TRUE(ParseVectorText("[]")->empty());
+  EXPECT_EQ(ParseVectorText("1,,2").status().message(), "element 1 is empty");
+  EXPECT_EQ(ParseVectorText("1,2,").status().message(), "element 2 is empty");
+  EXPECT_EQ(ParseVectorText("[1,2").status().message(), "missing closing ']'");
+  EXPECT_EQ(ParseVectorText("1,two").status().message(),
+            "element 1: 'two' is not a number");
+}
+
+TEST(ReadVectorsTest, LimitAndEmpty) {
+  TempDir dir;
+  const std::string p = dir.Sub("q.csv");
+  WriteFile(p, "1,2\n3,4\n5,6\n");
+  absl::StatusOr<Matrix<float>> m = ReadVectors(p, {}, 2);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->rows, 2u);
+  EXPECT_EQ(m->dim, 2u);
+  EXPECT_EQ(m->row(1)[1], 4);
+  WriteFile(dir.Sub("e.csv"), "\n\n");
+  EXPECT_EQ(ReadVectors(dir.Sub("e.csv"), {}).status().message(),
+            dir.Sub("e.csv") + ": no rows");
+}
+
+}  // namespace
+}  // namespace quiver::client
