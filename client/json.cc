@@ -47,8 +47,8 @@ int HexValue(char c) {
 }  // namespace
 
 const JsonValue* JsonValue::Find(absl::string_view key) const {
-  for (const auto& [k, v] : object) {
-    if (k == key) return &v;
+  for (const Member& m : object) {
+    if (m.key == key) return &m.value;
   }
   return nullptr;
 }
@@ -425,7 +425,7 @@ absl::StatusOr<JsonValue> JsonCursor::ParseValueAt(int depth) {
         QUIVER_ASSIGN_OR_RETURN(bool more, NextKey(&key));
         if (!more) break;
         QUIVER_ASSIGN_OR_RETURN(JsonValue e, ParseValueAt(depth + 1));
-        v.object.emplace_back(std::move(key), std::move(e));
+        v.object.push_back(JsonValue::Member{std::move(key), std::move(e)});
       }
       break;
     }

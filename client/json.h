@@ -40,10 +40,17 @@ struct JsonValue {
   // kString: the decoded UTF-8 string.
   std::string text;
   std::vector<JsonValue> array;
-  std::vector<std::pair<std::string, JsonValue>> object;
+  struct Member;
+  std::vector<Member> object;
 
   // Member `key` of an object, or nullptr (also for non-objects).
   const JsonValue* Find(absl::string_view key) const;
+};
+
+// One key/value pair of an object.
+struct JsonValue::Member {
+  std::string key;
+  JsonValue value;
 };
 
 // Name of a type for error messages: "null", "boolean", "number", ...

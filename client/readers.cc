@@ -24,7 +24,7 @@ using readers_internal::FilePtr;
 namespace readers_internal {
 
 absl::StatusOr<FilePtr> OpenInput(const std::string& path, uint64_t* size) {
-  struct stat st;
+  struct stat st = {};
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
     const std::string msg =
@@ -253,7 +253,7 @@ class VecsReader final : public RowReader {
       default: {
         for (int32_t i = 0; i < d; ++i) {
           int32_t x;
-          std::memcpy(&x, raw_.data() + 4 * i, 4);
+          std::memcpy(&x, raw_.data() + 4 * static_cast<size_t>(i), 4);
           row->vector[i] = static_cast<float>(x);
         }
       }

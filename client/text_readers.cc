@@ -19,7 +19,7 @@ namespace {
 // Reads lines (without the "\n" or "\r\n") from a file it owns.
 class LineReader {
  public:
-  LineReader(FilePtr file) : file_(std::move(file)) {}
+  explicit LineReader(FilePtr file) : file_(std::move(file)) {}
   LineReader(const LineReader&) = delete;
   LineReader& operator=(const LineReader&) = delete;
   ~LineReader() { std::free(buf_); }

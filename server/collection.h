@@ -141,7 +141,11 @@ class Collection {
   // absent.
   absl::StatusOr<std::vector<StoredDocument>> Get(
       absl::Span<const std::string> ids, bool include_vectors) const;
-  // k nearest neighbours of each query (validated by the caller), best first.
+  // k nearest neighbours of each query (validated by the caller), best
+  // first. The attribute filter is applied inside the scan (IdFilter over a
+  // bitmap built from the postings), so k hits come back when k matching
+  // documents exist. Hits deleted (or whose attributes changed) by a write
+  // racing with the scan are dropped and the query is scanned again.
   absl::StatusOr<std::vector<std::vector<SearchHit>>> Search(
       const SearchQuery& query) const;
 

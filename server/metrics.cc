@@ -11,6 +11,7 @@
 
 #include <exception>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -75,7 +76,16 @@ class Metrics::Collector : public prometheus::Collectable {
     collections_ = collections;
   }
 
+  // Runs on the HTTP server's thread, whose stack is small (civetweb's),
+  // so the work (RocksDB calls included) runs on a thread of our own.
   std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> out;
+    std::thread worker([&] { out = CollectNow(); });
+    worker.join();
+    return out;
+  }
+
+  std::vector<prometheus::MetricFamily> CollectNow() const {
     std::vector<prometheus::MetricFamily> out = registry_->Collect();
     auto docs = GaugeFamily("quiver_collection_documents",
                             "Documents stored per collection");
@@ -186,7 +196,7 @@ int Metrics::port() const {
 
 std::string Metrics::Render() const {
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, collector_->Collect());
+  prometheus::TextSerializer().Serialize(out, collector_->CollectNow());
   return out.str();
 }
 

@@ -1,5 +1,6 @@
 #include "client/cli/progress.h"
 
+#include <cmath>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -47,7 +48,7 @@ std::string ProgressLine(uint64_t rows, double fraction, double elapsed_s,
   const bool known = fraction >= 0 && fraction <= 1;
   if (known && bar) {
     constexpr int kWidth = 24;
-    const int fill = static_cast<int>(fraction * kWidth + 0.5);
+    const int fill = static_cast<int>(std::lround(fraction * kWidth));
     out = absl::StrCat("[", std::string(fill, '#'),
                        std::string(kWidth - fill, '.'), "] ");
   }

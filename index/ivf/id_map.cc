@@ -37,6 +37,9 @@ bool IdMap::GrowDirectFor(uint64_t id) {
       ++it;
     }
   }
+  // erase() keeps the buckets: give them back once most ids moved out
+  // (rehash(0) sizes the table to its entries, freeing it when empty).
+  if (sparse_.size() * 4 < sparse_.capacity()) sparse_.rehash(0);
   return true;
 }
 

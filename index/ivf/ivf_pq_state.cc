@@ -200,21 +200,24 @@ void IvfPqState::AddEncodedBatch(const uint64_t* ids, const uint32_t* list_ids,
     }
     std::reverse(keep.begin(), keep.end());
   }
-  // Group by list (stable, so insertion order within a list is kept).
-  std::stable_sort(keep.begin(), keep.end(), [list_ids](size_t a, size_t b) {
-    return list_ids[a] < list_ids[b];
-  });
+  for (size_t i : keep) QUIVER_CHECK(list_ids[i] < nlist);
   std::vector<uint64_t> group_ids;
   std::vector<uint8_t> group_codes;
   absl::MutexLock lock(&id_mu);
   id_to_list.Reserve(keep.size());
+  // Map the ids in input order (before grouping by list): sequential ids
+  // then grow the id map's direct array instead of passing through its hash
+  // map, whose buckets would stay allocated.
   for (size_t i : keep) {
-    QUIVER_CHECK(list_ids[i] < nlist);
     uint32_t old = 0;
     if (id_to_list.Set(ids[i], list_ids[i], &old)) {
       QUIVER_CHECK(lists.Remove(old, ids[i]));
     }
   }
+  // Group by list (stable, so insertion order within a list is kept).
+  std::stable_sort(keep.begin(), keep.end(), [list_ids](size_t a, size_t b) {
+    return list_ids[a] < list_ids[b];
+  });
   for (size_t g = 0; g < keep.size();) {
     const uint32_t l = list_ids[keep[g]];
     size_t e = g;

@@ -2,9 +2,11 @@
 // dense, sparse and mixed ids; dense ids cost ~4 bytes each.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <random>
+#include <vector>
 
 #include "index/ivf/id_map.h"
 
@@ -78,6 +80,25 @@ TEST(IdMapTest, DenseIdsCostAboutFourBytes) {
   for (uint64_t id = 0; id < n; ++id)
     map.Set(id, static_cast<uint32_t>(id % 64), &old);
   EXPECT_EQ(map.size(), n);
+  EXPECT_LT(map.MemoryBytes(), n * 5 + 8192) << map.MemoryBytes();
+}
+
+TEST(IdMapTest, ShuffledDenseIdsCostAboutFourBytes) {
+  // Dense ids arriving out of order first pass through the hash map; its
+  // buckets must be given back once the direct array covers them.
+  const size_t n = 100000;
+  std::vector<uint64_t> ids(n);
+  for (size_t i = 0; i < n; ++i) ids[i] = i;
+  std::mt19937_64 rng(7);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  IdMap map;
+  uint32_t old = 0, got = 0;
+  for (uint64_t id : ids) map.Set(id, static_cast<uint32_t>(id % 64), &old);
+  EXPECT_EQ(map.size(), n);
+  for (uint64_t id = 0; id < n; id += 997) {
+    ASSERT_TRUE(map.Find(id, &got)) << id;
+    EXPECT_EQ(got, id % 64);
+  }
   EXPECT_LT(map.MemoryBytes(), n * 5 + 8192) << map.MemoryBytes();
 }
 
