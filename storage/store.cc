@@ -431,10 +431,18 @@ uint64_t Store::ApproximateDiskBytes() const {
           rocksdb::DB::Properties::kLiveSstFilesSize, &sst_bytes)) {
     sst_bytes = 0;
   }
+  // WAL files are summed with a directory listing rather than
+  // DB::GetSortedWalFiles(), which disables file deletions and logs through
+  // RocksDB's info log: too heavy for callers on small stacks (e.g. the
+  // metrics HTTP threads).
   uint64_t wal_bytes = 0;
-  rocksdb::VectorLogPtr wal_files;
-  if (impl_->db->GetSortedWalFiles(wal_files).ok()) {
-    for (const auto& f : wal_files) wal_bytes += f->SizeFileBytes();
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(impl_->options.path, ec)) {
+    if (entry.path().extension() != ".log") continue;
+    std::error_code size_ec;
+    const uintmax_t size = entry.file_size(size_ec);
+    if (!size_ec) wal_bytes += size;
   }
   return sst_bytes + wal_bytes;
 }
