@@ -5,8 +5,6 @@
 // reported distances (and the order of near ties) exact.
 #include "index/flat_index.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <utility>
@@ -16,6 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "index/clustering/distances.h"
+#include "index/parallel.h"
 
 namespace quiver::index {
 namespace {
@@ -123,8 +122,8 @@ void FlatIndex::Add(const uint64_t* ids, const float* x, size_t n) {
     NormalizeL2(normalized.data(), n, dim);
     x = normalized.data();
   }
-  absl::MutexLock lock(&impl_->mu);
   Impl& s = *impl_;
+  absl::MutexLock lock(&s.mu);
   // Geometric growth: an exact reserve per call would copy everything on
   // every Add().
   if (s.data.capacity() < s.data.size() + n * dim) {
@@ -146,8 +145,8 @@ void FlatIndex::Add(const uint64_t* ids, const float* x, size_t n) {
 }
 
 bool FlatIndex::Remove(uint64_t id) {
-  absl::MutexLock lock(&impl_->mu);
   Impl& s = *impl_;
+  absl::MutexLock lock(&s.mu);
   auto it = s.rows.find(id);
   if (it == s.rows.end()) return false;
   const size_t row = it->second;
@@ -192,8 +191,8 @@ std::vector<std::vector<Neighbor>> FlatIndex::Search(
     queries = normalized.data();
   }
   clustering::ScopedBlasSingleThread blas;
-  absl::ReaderMutexLock lock(&impl_->mu);
   const Impl& s = *impl_;
+  absl::ReaderMutexLock lock(&s.mu);
   ScanRange(s.metric, s.data.data(), s.norms.data(), s.ids.data(), s.ids.size(),
             queries, 0, nq, dim, k, filter, &out);
   return out;
@@ -219,14 +218,14 @@ std::vector<std::vector<Neighbor>> FlatIndex::BruteForce(
   }
   clustering::ScopedBlasSingleThread blas;
   const size_t nblocks = (nq + kQueryBlock - 1) / kQueryBlock;
-  const int threads = static_cast<int>(std::min<size_t>(
-      static_cast<size_t>(clustering::ResolveThreads(0)), nblocks));
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (size_t b = 0; b < nblocks; ++b) {
-    const size_t q0 = b * kQueryBlock;
-    ScanRange(metric, base, norms.data(), nullptr, nb, queries, q0,
-              std::min(nq, q0 + kQueryBlock), dim, k, nullptr, &out);
-  }
+  WorkQueue queue(nblocks);
+  RunWorkers(ThreadsFor(0, 2.0 * nq * nb * dim, nblocks), [&](size_t) {
+    for (size_t b; queue.Next(&b);) {
+      const size_t q0 = b * kQueryBlock;
+      ScanRange(metric, base, norms.data(), nullptr, nb, queries, q0,
+                std::min(nq, q0 + kQueryBlock), dim, k, nullptr, &out);
+    }
+  });
   return out;
 }
 

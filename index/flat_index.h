@@ -15,8 +15,8 @@
 #include <memory>
 #include <vector>
 
-#include "index/ivf_pq_index.h"
 #include "index/metric.h"
+#include "index/types.h"
 
 namespace quiver::index {
 

@@ -12,8 +12,8 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "index/ivf/ivf_pq_state.h"
-#include "index/ivf/parallel.h"
 #include "index/kmeans.h"
+#include "index/parallel.h"
 #include "index/serialize.h"
 
 namespace quiver::index {
@@ -307,7 +307,7 @@ std::vector<std::vector<Neighbor>> IvfPqIndex::SearchBatch(
     const size_t nb = std::min(kBlock, nq - b0);
     s.CoarseSearch(qs + b0 * s.dim, nb, nprobe, probes.data(), probe_dis.data(),
                    threads);
-    ivf::ParallelFor(nb, threads, 1, [&](size_t begin, size_t end) {
+    ParallelFor(nb, ResolveThreads(threads), [&](size_t begin, size_t end) {
       for (size_t i = begin; i < end; ++i) {
         s.SearchPreassigned(qs + (b0 + i) * s.dim, probes.data() + i * nprobe,
                             probe_dis.data() + i * nprobe, nprobe, params,

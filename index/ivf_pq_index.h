@@ -8,6 +8,9 @@
 //   SearchParams sp;  sp.k = 10;  sp.nprobe = 16;
 //   std::vector<Neighbor> hits = index->Search(q, sp);
 //
+// The shared value types (SearchParams, Neighbor, IdFilter, VectorSource,
+// ListStats) are in index/types.h, included here.
+//
 // Distances are "smaller is better": squared L2, or -inner product (also for
 // cosine, where the index stores and queries unit vectors).
 //
@@ -28,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "index/metric.h"
+#include "index/types.h"  // IWYU pragma: export
 
 namespace quiver::index {
 
@@ -50,45 +54,6 @@ struct IvfPqParams {
 
   // INVALID_ARGUMENT naming the bad field.
   absl::Status Validate() const;
-};
-
-// A predicate on internal ids, evaluated during the scan (so that k results
-// come back when k matching documents exist).
-class IdFilter {
- public:
-  virtual ~IdFilter() = default;
-  virtual bool Accept(uint64_t id) const = 0;
-};
-
-// Supplies full-precision vectors for exact re-ranking.
-class VectorSource {
- public:
-  virtual ~VectorSource() = default;
-  // Writes the vector of `id` (dim floats, already normalised for cosine)
-  // into out; false if unknown (the candidate is then dropped).
-  virtual bool GetVector(uint64_t id, float* out) const = 0;
-};
-
-struct SearchParams {
-  size_t k = 10;
-  // Inverted lists probed; clamped to [1, nlist].
-  size_t nprobe = 8;
-  // Re-rank factor: the best k * rerank PQ candidates are re-scored with
-  // exact distances from `vectors`. 0 = no re-ranking.
-  size_t rerank = 0;
-  const VectorSource* vectors = nullptr;  // required when rerank > 0
-  const IdFilter* filter = nullptr;       // optional
-};
-
-struct Neighbor {
-  uint64_t id = 0;
-  float distance = 0;
-};
-
-struct ListStats {
-  size_t min = 0, max = 0;
-  double mean = 0;
-  size_t total = 0;
 };
 
 class IvfPqIndex {

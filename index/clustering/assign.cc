@@ -1,10 +1,9 @@
 // Blocked GEMM assignment: for a block of rows, one sgemm gives -2 <x, c>,
 // the centroid norms are added during the argmin scan, and the point's norm
-// is added only to the winner. Blocks are fixed-size and spread over OpenMP
-// threads, each running single-threaded BLAS on its own scratch, so the
-// product and the argmin of a block stay in that core's cache.
-#include <omp.h>
-
+// is added only to the winner. Blocks are fixed-size and handed out to
+// index/parallel.h workers, each running single-threaded BLAS on its own
+// scratch, so the product and the argmin of a block stay in that core's
+// cache.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -13,6 +12,7 @@
 
 #include "index/clustering/distances.h"
 #include "index/clustering/kmeans_internal.h"
+#include "index/parallel.h"
 
 namespace quiver::index::clustering {
 namespace {
@@ -44,6 +44,9 @@ struct Outputs {
   size_t top_m;   // 0 = no top list
   uint32_t* top_labels;
   float* top_dists;
+  // Raw scores c_norms[j] - 2 <x, c_j> in dists / second: no point norms,
+  // no clamping at 0 (top_m must be 0).
+  bool raw = false;
 };
 
 // Assigns `rows` contiguous points xb (norms: rows, or null) and writes the
@@ -53,7 +56,7 @@ double AssignBlock(const float* xb, size_t rows, const float* norms,
                    const float* c, const float* c_norms, size_t k, size_t d,
                    size_t cols, Scratch* s, const Outputs& out,
                    Index out_index) {
-  if (norms == nullptr) {
+  if (norms == nullptr && !out.raw) {
     SquaredNorms(xb, rows, d, s->xn.data());
     norms = s->xn.data();
   }
@@ -95,8 +98,13 @@ double AssignBlock(const float* xb, size_t rows, const float* norms,
   double sum = 0;
   for (size_t r = 0; r < rows; ++r) {
     const size_t i = out_index(r);
-    const float dist = std::max(0.0f, s->best[r] + norms[r]);
     out.labels[i] = s->label[r];
+    if (out.raw) {
+      if (out.dists) out.dists[i] = s->best[r];
+      if (out.second) out.second[i] = s->second[r];
+      continue;
+    }
+    const float dist = std::max(0.0f, s->best[r] + norms[r]);
     if (out.dists) out.dists[i] = dist;
     if (out.second) out.second[i] = std::max(0.0f, s->second[r] + norms[r]);
     sum += dist;
@@ -122,22 +130,41 @@ double AssignBlocked(const float* x, size_t n, size_t d, const float* x_norms,
   std::vector<double> block_sums(nblocks, 0.0);
   const Outputs out{labels, dists, second, top_m, top_labels, top_dists};
   ScopedBlasSingleThread blas;
-  const int nt = ThreadsFor(threads, 2.0 * n * k * d, nblocks);
-#pragma omp parallel num_threads(nt)
-  {
+  WorkQueue queue(nblocks);
+  RunWorkers(ThreadsFor(threads, 2.0 * n * k * d, nblocks), [&](size_t) {
     Scratch scratch(cols, d, /*gather=*/false);
-#pragma omp for schedule(dynamic, 1)
-    for (size_t b = 0; b < nblocks; ++b) {
+    for (size_t b; queue.Next(&b);) {
       const size_t i0 = b * kAssignBlockRows;
       const size_t rows = std::min(kAssignBlockRows, n - i0);
       block_sums[b] = AssignBlock(
           x + i0 * d, rows, x_norms ? x_norms + i0 : nullptr, c, c_norms, k, d,
           cols, &scratch, out, [i0](size_t r) { return i0 + r; });
     }
-  }
+  });
   double total = 0;
   for (double s : block_sums) total += s;
   return total;
+}
+
+void NearestScores(const float* x, size_t n, size_t d, const float* c,
+                   const float* c_bias, size_t k, int threads, uint32_t* labels,
+                   float* best, float* second) {
+  if (n == 0) return;
+  const size_t nblocks = (n + kAssignBlockRows - 1) / kAssignBlockRows;
+  const size_t cols = std::min(k, kAssignBlockCols);
+  Outputs out{labels, best, second, 0, nullptr, nullptr};
+  out.raw = true;
+  ScopedBlasSingleThread blas;
+  WorkQueue queue(nblocks);
+  RunWorkers(ThreadsFor(threads, 2.0 * n * k * d, nblocks), [&](size_t) {
+    Scratch scratch(cols, d, /*gather=*/false);
+    for (size_t b; queue.Next(&b);) {
+      const size_t i0 = b * kAssignBlockRows;
+      const size_t rows = std::min(kAssignBlockRows, n - i0);
+      AssignBlock(x + i0 * d, rows, nullptr, c, c_bias, k, d, cols, &scratch,
+                  out, [i0](size_t r) { return i0 + r; });
+    }
+  });
 }
 
 void AssignPruned(const float* x, size_t n, size_t d, const float* x_norms,
@@ -192,79 +219,79 @@ void AssignPruned(const float* x, size_t n, size_t d, const float* x_norms,
   }
   constexpr size_t kChunk = 2048;
   const size_t nchunks = (n + kChunk - 1) / kChunk;
-  const int nt = ThreadsFor(threads, 8.0 * n * d, nchunks);
   // 0: kept, 1: resolved among candidates, 2: needs the GEMM.
   std::vector<uint8_t> how(n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    // stamp[j] == i + 1: centroid j is a candidate of point i.
-    std::vector<size_t> stamp(k, 0);
-#pragma omp for schedule(dynamic, 1)
-    for (size_t ch = 0; ch < nchunks; ++ch) {
-      const size_t i1 = std::min(n, (ch + 1) * kChunk);
-      for (size_t i = ch * kChunk; i < i1; ++i) {
-        const uint32_t a = labels[i];
-        const uint32_t* cand = st.top_labels.data() + i * st.m1;
-        float* lb = st.cand_lower.data() + i * st.mc;
-        const float rest_old = st.rest[i];
-        float rest = rest_old - max_shift;
-        float min_cand = kInf;  // bound over the other candidates
-        size_t own = 0;
-        for (size_t r = 0; r < st.mc; ++r) {
-          lb[r] -= shifts[cand[r]];
-          if (cand[r] == a) {
-            own = r;
-          } else {
-            min_cand = std::min(min_cand, lb[r]);
-          }
-        }
-        float upper = st.upper[i] + shifts[a];
-        how[i] = 0;
-        if (upper > std::min(min_cand, rest)) {
-          const float* xi = x + i * d;
-          float best = L2Sqr(xi, c + size_t{a} * d, d);
-          upper = std::sqrt(best);
-          lb[own] = upper;
-          if (upper > rest && rest_old < kInf) {
-            // Tighter rest: exact distances to the movers that are not
-            // candidates, and the smaller decay for everything else.
-            for (size_t r = 0; r < st.mc; ++r) stamp[cand[r]] = i + 1;
-            float tight = rest_old - max_other;
-            for (uint32_t t : movers) {
-              if (stamp[t] == i + 1) continue;
-              tight =
-                  std::min(tight, std::sqrt(L2Sqr(xi, c + size_t{t} * d, d)));
-            }
-            rest = std::max(rest, tight);
-          }
-          if (upper > std::min(min_cand, rest)) {
-            if (upper > rest) {
-              how[i] = 2;
+    WorkQueue queue(nchunks);
+    RunWorkers(ThreadsFor(threads, 8.0 * n * d, nchunks), [&](size_t) {
+      // stamp[j] == i + 1: centroid j is a candidate of point i.
+      std::vector<size_t> stamp(k, 0);
+      for (size_t ch; queue.Next(&ch);) {
+        const size_t i1 = std::min(n, (ch + 1) * kChunk);
+        for (size_t i = ch * kChunk; i < i1; ++i) {
+          const uint32_t a = labels[i];
+          const uint32_t* cand = st.top_labels.data() + i * st.m1;
+          float* lb = st.cand_lower.data() + i * st.mc;
+          const float rest_old = st.rest[i];
+          float rest = rest_old - max_shift;
+          float min_cand = kInf;  // bound over the other candidates
+          size_t own = 0;
+          for (size_t r = 0; r < st.mc; ++r) {
+            lb[r] -= shifts[cand[r]];
+            if (cand[r] == a) {
+              own = r;
             } else {
-              // The nearest centroid is a candidate (all others are
-              // farther than rest >= upper): check those the bounds do not
-              // exclude.
-              uint32_t best_j = a;
-              for (size_t r = 0; r < st.mc; ++r) {
-                const uint32_t j = cand[r];
-                if (j == a || lb[r] > upper) continue;  // (lb may be < 0)
-                const float dist = L2Sqr(xi, c + size_t{j} * d, d);
-                lb[r] = std::sqrt(dist);
-                if (dist < best || (dist == best && j < best_j)) {
-                  best = dist;
-                  best_j = j;
-                  upper = lb[r];
-                }
-              }
-              labels[i] = best_j;
-              how[i] = 1;
+              min_cand = std::min(min_cand, lb[r]);
             }
           }
+          float upper = st.upper[i] + shifts[a];
+          how[i] = 0;
+          if (upper > std::min(min_cand, rest)) {
+            const float* xi = x + i * d;
+            float best = L2Sqr(xi, c + size_t{a} * d, d);
+            upper = std::sqrt(best);
+            lb[own] = upper;
+            if (upper > rest && rest_old < kInf) {
+              // Tighter rest: exact distances to the movers that are not
+              // candidates, and the smaller decay for everything else.
+              for (size_t r = 0; r < st.mc; ++r) stamp[cand[r]] = i + 1;
+              float tight = rest_old - max_other;
+              for (uint32_t t : movers) {
+                if (stamp[t] == i + 1) continue;
+                tight =
+                    std::min(tight, std::sqrt(L2Sqr(xi, c + size_t{t} * d, d)));
+              }
+              rest = std::max(rest, tight);
+            }
+            if (upper > std::min(min_cand, rest)) {
+              if (upper > rest) {
+                how[i] = 2;
+              } else {
+                // The nearest centroid is a candidate (all others are
+                // farther than rest >= upper): check those the bounds do not
+                // exclude.
+                uint32_t best_j = a;
+                for (size_t r = 0; r < st.mc; ++r) {
+                  const uint32_t j = cand[r];
+                  if (j == a || lb[r] > upper) continue;  // (lb may be < 0)
+                  const float dist = L2Sqr(xi, c + size_t{j} * d, d);
+                  lb[r] = std::sqrt(dist);
+                  if (dist < best || (dist == best && j < best_j)) {
+                    best = dist;
+                    best_j = j;
+                    upper = lb[r];
+                  }
+                }
+                labels[i] = best_j;
+                how[i] = 1;
+              }
+            }
+          }
+          st.upper[i] = upper;
+          st.rest[i] = rest;
         }
-        st.upper[i] = upper;
-        st.rest[i] = rest;
       }
-    }
+    });
   }
   std::vector<uint32_t> todo;
   for (size_t i = 0; i < n; ++i) {
@@ -288,27 +315,26 @@ void AssignPruned(const float* x, size_t n, size_t d, const float* x_norms,
                     st.top_labels.data(),
                     st.top_dists.data()};
   ScopedBlasSingleThread blas;
-  const int bt = ThreadsFor(threads, 2.0 * todo.size() * k * d, nblocks);
-#pragma omp parallel num_threads(bt)
-  {
-    Scratch scratch(cols, d, /*gather=*/true);
-    std::vector<float> norms(kAssignBlockRows);
-#pragma omp for schedule(dynamic, 1)
-    for (size_t b = 0; b < nblocks; ++b) {
-      const size_t t0 = b * kAssignBlockRows;
-      const size_t rows = std::min(kAssignBlockRows, todo.size() - t0);
-      const uint32_t* ids = todo.data() + t0;
-      for (size_t r = 0; r < rows; ++r) {
-        std::memcpy(scratch.rows.data() + r * d, x + size_t{ids[r]} * d,
-                    d * sizeof(float));
-        norms[r] = x_norms[ids[r]];
-      }
-      AssignBlock(scratch.rows.data(), rows, norms.data(), c, c_norms, k, d,
-                  cols, &scratch, out,
-                  [ids](size_t r) { return size_t{ids[r]}; });
-      for (size_t r = 0; r < rows; ++r) refresh(ids[r]);
-    }
-  }
+  WorkQueue queue(nblocks);
+  RunWorkers(
+      ThreadsFor(threads, 2.0 * todo.size() * k * d, nblocks), [&](size_t) {
+        Scratch scratch(cols, d, /*gather=*/true);
+        std::vector<float> norms(kAssignBlockRows);
+        for (size_t b; queue.Next(&b);) {
+          const size_t t0 = b * kAssignBlockRows;
+          const size_t rows = std::min(kAssignBlockRows, todo.size() - t0);
+          const uint32_t* ids = todo.data() + t0;
+          for (size_t r = 0; r < rows; ++r) {
+            std::memcpy(scratch.rows.data() + r * d, x + size_t{ids[r]} * d,
+                        d * sizeof(float));
+            norms[r] = x_norms[ids[r]];
+          }
+          AssignBlock(scratch.rows.data(), rows, norms.data(), c, c_norms, k, d,
+                      cols, &scratch, out,
+                      [ids](size_t r) { return size_t{ids[r]}; });
+          for (size_t r = 0; r < rows; ++r) refresh(ids[r]);
+        }
+      });
 }
 
 }  // namespace quiver::index::clustering

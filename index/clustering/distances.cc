@@ -1,21 +1,13 @@
 #include "index/clustering/distances.h"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
-#include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <limits>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "index/clustering/distances_simd.h"
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include "index/kernels/kernels.h"
 
 // Declared weak so that the index still links (and this policy degrades to a
 // no-op) against a BLAS other than OpenBLAS.
@@ -33,125 +25,24 @@ int blas_saved_threads ABSL_GUARDED_BY(blas_mu) = 0;
 
 }  // namespace
 
-bool UseAvx2() {
-  static const bool use = [] {
-    const char* env = std::getenv("QUIVER_SIMD");
-    if (env != nullptr && std::strcmp(env, "scalar") == 0) return false;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return use;
-}
-
-// Summation order of Dot, L2Sqr and L2SqrMany, the same at every SIMD level
-// (so results are bit-identical whatever the CPU): element l < d16 = d - d %
-// 16 goes to partial sum l % 16, in order; partials are reduced as
-// s[i] += s[i + 8], s[i] += s[i + 4], s[i] += s[i + 2], s[0] + s[1]; the
-// tail elements are then added in order. No fused multiply-add.
-namespace {
-
-#if defined(__SSE2__)
-// Reduces the 16 partials held as a0 (0-3), a1 (4-7), a2 (8-11), a3 (12-15).
-inline float Reduce16(__m128 a0, __m128 a1, __m128 a2, __m128 a3) {
-  const __m128 s8 = _mm_add_ps(a0, a2);     // s[i] + s[i+8], i < 4
-  const __m128 s8b = _mm_add_ps(a1, a3);    // i = 4..7
-  const __m128 s4 = _mm_add_ps(s8, s8b);    // s[i] + s[i+4], i < 4
-  const __m128 hi = _mm_movehl_ps(s4, s4);  // s4[2], s4[3]
-  const __m128 s2 = _mm_add_ps(s4, hi);     // s[i] + s[i+2], i < 2
-  const __m128 s1 = _mm_shuffle_ps(s2, s2, _MM_SHUFFLE(1, 1, 1, 1));
-  return _mm_cvtss_f32(_mm_add_ss(s2, s1));
-}
-#endif
-
-float DotRef(const float* a, const float* b, size_t d) {
-  const size_t d16 = d - d % 16;
-  float sum;
-#if defined(__SSE2__)
-  __m128 s0 = _mm_setzero_ps(), s1 = _mm_setzero_ps();
-  __m128 s2 = _mm_setzero_ps(), s3 = _mm_setzero_ps();
-  for (size_t i = 0; i < d16; i += 16) {
-    s0 = _mm_add_ps(s0, _mm_mul_ps(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i)));
-    s1 = _mm_add_ps(
-        s1, _mm_mul_ps(_mm_loadu_ps(a + i + 4), _mm_loadu_ps(b + i + 4)));
-    s2 = _mm_add_ps(
-        s2, _mm_mul_ps(_mm_loadu_ps(a + i + 8), _mm_loadu_ps(b + i + 8)));
-    s3 = _mm_add_ps(
-        s3, _mm_mul_ps(_mm_loadu_ps(a + i + 12), _mm_loadu_ps(b + i + 12)));
-  }
-  sum = Reduce16(s0, s1, s2, s3);
-#else
-  float p[16] = {};
-  for (size_t i = 0; i < d16; ++i) p[i % 16] += a[i] * b[i];
-  for (int i = 0; i < 8; ++i) p[i] += p[i + 8];
-  for (int i = 0; i < 4; ++i) p[i] += p[i + 4];
-  for (int i = 0; i < 2; ++i) p[i] += p[i + 2];
-  sum = p[0] + p[1];
-#endif
-  for (size_t i = d16; i < d; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-float L2SqrRef(const float* a, const float* b, size_t d) {
-  const size_t d16 = d - d % 16;
-  float sum;
-#if defined(__SSE2__)
-  __m128 s0 = _mm_setzero_ps(), s1 = _mm_setzero_ps();
-  __m128 s2 = _mm_setzero_ps(), s3 = _mm_setzero_ps();
-  for (size_t i = 0; i < d16; i += 16) {
-    const __m128 t0 = _mm_sub_ps(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i));
-    const __m128 t1 =
-        _mm_sub_ps(_mm_loadu_ps(a + i + 4), _mm_loadu_ps(b + i + 4));
-    const __m128 t2 =
-        _mm_sub_ps(_mm_loadu_ps(a + i + 8), _mm_loadu_ps(b + i + 8));
-    const __m128 t3 =
-        _mm_sub_ps(_mm_loadu_ps(a + i + 12), _mm_loadu_ps(b + i + 12));
-    s0 = _mm_add_ps(s0, _mm_mul_ps(t0, t0));
-    s1 = _mm_add_ps(s1, _mm_mul_ps(t1, t1));
-    s2 = _mm_add_ps(s2, _mm_mul_ps(t2, t2));
-    s3 = _mm_add_ps(s3, _mm_mul_ps(t3, t3));
-  }
-  sum = Reduce16(s0, s1, s2, s3);
-#else
-  float p[16] = {};
-  for (size_t i = 0; i < d16; ++i) {
-    const float t = a[i] - b[i];
-    p[i % 16] += t * t;
-  }
-  for (int i = 0; i < 8; ++i) p[i] += p[i + 8];
-  for (int i = 0; i < 4; ++i) p[i] += p[i + 4];
-  for (int i = 0; i < 2; ++i) p[i] += p[i + 2];
-  sum = p[0] + p[1];
-#endif
-  for (size_t i = d16; i < d; ++i) {
-    const float t = a[i] - b[i];
-    sum += t * t;
-  }
-  return sum;
-}
-
-}  // namespace
-
 float Dot(const float* a, const float* b, size_t d) {
-  if (d >= 16 && UseAvx2()) return avx2::Dot(a, b, d);
-  return DotRef(a, b, d);
+  return kernels::Kernels().inner_product(a, b, d);
 }
 
 float L2Sqr(const float* a, const float* b, size_t d) {
-  if (d >= 16 && UseAvx2()) return avx2::L2Sqr(a, b, d);
-  return L2SqrRef(a, b, d);
+  return kernels::Kernels().l2sqr(a, b, d);
 }
 
 void L2SqrMany(const float* x, const float* q, size_t nq, size_t d,
                float* out) {
-  if (d >= 16 && UseAvx2()) {
-    avx2::L2SqrMany(x, q, nq, d, out);
-    return;
-  }
-  for (size_t c = 0; c < nq; ++c) out[c] = L2SqrRef(x, q + c * d, d);
+  kernels::Kernels().l2sqr_many(x, q, nq, d, out);
 }
 
 void SquaredNorms(const float* x, size_t n, size_t d, float* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = Dot(x + i * d, x + i * d, d);
+  const kernels::KernelTable& k = kernels::Kernels();
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = k.inner_product(x + i * d, x + i * d, d);
+  }
 }
 
 void InnerProducts(const float* x, size_t nx, const float* y, size_t ny,
@@ -188,121 +79,14 @@ ScopedBlasSingleThread::~ScopedBlasSingleThread() {
   if (--blas_scopes == 0) openblas_set_num_threads(blas_saved_threads);
 }
 
-int ResolveThreads(int threads) {
-  if (threads <= 0) threads = omp_get_max_threads();
-  return threads < 1 ? 1 : threads;
-}
-
-int ThreadsFor(int threads, double work, size_t units) {
-  if (work < kMinParallelWork || units <= 1) return 1;
-  return static_cast<int>(
-      std::min<size_t>(static_cast<size_t>(ResolveThreads(threads)), units));
-}
-
 size_t ArgMinBiased(const float* v, const float* bias, size_t n,
                     float* min_value) {
-  if (n >= 16 && UseAvx2()) return avx2::ArgMinBiased(v, bias, n, min_value);
-  size_t j = 0;
-  size_t best = 0;
-  float best_value = std::numeric_limits<float>::infinity();
-#if defined(__SSE2__)
-  if (n >= 8) {
-    __m128 vmin = _mm_set1_ps(std::numeric_limits<float>::infinity());
-    __m128i imin = _mm_setzero_si128();
-    __m128i idx = _mm_setr_epi32(0, 1, 2, 3);
-    const __m128i four = _mm_set1_epi32(4);
-    for (; j + 4 <= n; j += 4) {
-      const __m128 x = _mm_add_ps(_mm_loadu_ps(v + j), _mm_loadu_ps(bias + j));
-      const __m128 lt = _mm_cmplt_ps(x, vmin);
-      const __m128i lti = _mm_castps_si128(lt);
-      vmin = _mm_or_ps(_mm_and_ps(lt, x), _mm_andnot_ps(lt, vmin));
-      imin = _mm_or_si128(_mm_and_si128(lti, idx), _mm_andnot_si128(lti, imin));
-      idx = _mm_add_epi32(idx, four);
-    }
-    alignas(16) float vals[4];
-    alignas(16) int32_t ids[4];
-    _mm_store_ps(vals, vmin);
-    _mm_store_si128(reinterpret_cast<__m128i*>(ids), imin);
-    for (int l = 0; l < 4; ++l) {
-      const size_t id = static_cast<size_t>(ids[l]);
-      if (vals[l] < best_value || (vals[l] == best_value && id < best)) {
-        best_value = vals[l];
-        best = id;
-      }
-    }
-  }
-#endif
-  for (; j < n; ++j) {
-    const float x = v[j] + bias[j];
-    if (x < best_value) {
-      best_value = x;
-      best = j;
-    }
-  }
-  *min_value = best_value;
-  return best;
+  return kernels::Kernels().argmin_biased(v, bias, n, min_value);
 }
 
 size_t ArgMin2Biased(const float* v, const float* bias, size_t n,
                      float* min_value, float* second_value) {
-  if (n >= 16 && UseAvx2()) {
-    return avx2::ArgMin2Biased(v, bias, n, min_value, second_value);
-  }
-  constexpr float kInf = std::numeric_limits<float>::infinity();
-  size_t j = 0;
-  size_t best = 0;
-  float best_value = kInf, second = kInf;
-#if defined(__SSE2__)
-  if (n >= 8) {
-    __m128 vmin = _mm_set1_ps(kInf);
-    __m128 vsec = _mm_set1_ps(kInf);
-    __m128i imin = _mm_setzero_si128();
-    __m128i idx = _mm_setr_epi32(0, 1, 2, 3);
-    const __m128i four = _mm_set1_epi32(4);
-    for (; j + 4 <= n; j += 4) {
-      const __m128 x = _mm_add_ps(_mm_loadu_ps(v + j), _mm_loadu_ps(bias + j));
-      const __m128 lt = _mm_cmplt_ps(x, vmin);
-      const __m128i lti = _mm_castps_si128(lt);
-      vsec = _mm_min_ps(vsec, _mm_max_ps(x, vmin));
-      vmin = _mm_or_ps(_mm_and_ps(lt, x), _mm_andnot_ps(lt, vmin));
-      imin = _mm_or_si128(_mm_and_si128(lti, idx), _mm_andnot_si128(lti, imin));
-      idx = _mm_add_epi32(idx, four);
-    }
-    alignas(16) float vals[4], secs[4];
-    alignas(16) int32_t ids[4];
-    _mm_store_ps(vals, vmin);
-    _mm_store_ps(secs, vsec);
-    _mm_store_si128(reinterpret_cast<__m128i*>(ids), imin);
-    int best_lane = 0;
-    best = static_cast<size_t>(ids[0]);
-    best_value = vals[0];
-    for (int l = 1; l < 4; ++l) {
-      const size_t id = static_cast<size_t>(ids[l]);
-      if (vals[l] < best_value || (vals[l] == best_value && id < best)) {
-        best_value = vals[l];
-        best = id;
-        best_lane = l;
-      }
-    }
-    for (int l = 0; l < 4; ++l) {
-      second = std::min(second, secs[l]);
-      if (l != best_lane) second = std::min(second, vals[l]);
-    }
-  }
-#endif
-  for (; j < n; ++j) {
-    const float x = v[j] + bias[j];
-    if (x < best_value) {
-      second = best_value;
-      best_value = x;
-      best = j;
-    } else if (x < second) {
-      second = x;
-    }
-  }
-  *min_value = best_value;
-  *second_value = second;
-  return best;
+  return kernels::Kernels().argmin2_biased(v, bias, n, min_value, second_value);
 }
 
 namespace {
@@ -325,10 +109,6 @@ inline void InsertSorted(float value, uint32_t label, size_t m, float* vals,
   labels[pos] = label;
 }
 
-}  // namespace
-
-namespace {
-
 // The insertion version: fine for short rows.
 void TopSmallestInsert(const float* v, const float* bias, size_t n,
                        uint32_t label0, size_t m, float* vals, uint32_t* labels,
@@ -339,82 +119,6 @@ void TopSmallestInsert(const float* v, const float* bias, size_t n,
       InsertSorted(x, label0 + static_cast<uint32_t>(j), m, vals, labels, len);
     }
   }
-}
-
-// gmin[g] = min over t < gs of v[t * ngroups + g] + bias[t * ngroups + g].
-void GroupMinsRef(const float* v, const float* bias, size_t ngroups, size_t gs,
-                  float* gmin) {
-  size_t g = 0;
-#if defined(__SSE2__)
-  for (; g + 4 <= ngroups; g += 4) {
-    __m128 mn = _mm_add_ps(_mm_loadu_ps(v + g), _mm_loadu_ps(bias + g));
-    for (size_t t = 1; t < gs; ++t) {
-      const size_t o = t * ngroups + g;
-      mn = _mm_min_ps(mn,
-                      _mm_add_ps(_mm_loadu_ps(v + o), _mm_loadu_ps(bias + o)));
-    }
-    _mm_storeu_ps(gmin + g, mn);
-  }
-#endif
-  for (; g < ngroups; ++g) {
-    float mn = v[g] + bias[g];
-    for (size_t t = 1; t < gs; ++t) {
-      mn = std::min(mn, v[t * ngroups + g] + bias[t * ngroups + g]);
-    }
-    gmin[g] = mn;
-  }
-}
-
-size_t CollectAtMostRef(const float* v, const float* bias, size_t n,
-                        float bound, uint32_t label0, size_t cap, float* vals,
-                        uint32_t* labels, size_t* count) {
-  size_t j = 0;
-  size_t c = *count;
-#if defined(__SSE2__)
-  const __m128 vb = _mm_set1_ps(bound);
-  for (; j + 4 <= n; j += 4) {
-    const __m128 x = _mm_add_ps(_mm_loadu_ps(v + j), _mm_loadu_ps(bias + j));
-    int mask = _mm_movemask_ps(_mm_cmple_ps(x, vb));
-    if (mask == 0) continue;
-    if (c + 4 > cap) break;
-    alignas(16) float xs[4];
-    _mm_store_ps(xs, x);
-    while (mask != 0) {
-      const int l = __builtin_ctz(static_cast<unsigned>(mask));
-      mask &= mask - 1;
-      vals[c] = xs[l];
-      labels[c++] = label0 + static_cast<uint32_t>(j + l);
-    }
-  }
-#endif
-  for (; j < n && c < cap; ++j) {
-    const float x = v[j] + bias[j];
-    if (x <= bound) {
-      vals[c] = x;
-      labels[c++] = label0 + static_cast<uint32_t>(j);
-    }
-  }
-  *count = c;
-  return j;
-}
-
-void GroupMins(const float* v, const float* bias, size_t ngroups, size_t gs,
-               float* gmin) {
-  if (UseAvx2()) {
-    avx2::GroupMins(v, bias, ngroups, gs, gmin);
-  } else {
-    GroupMinsRef(v, bias, ngroups, gs, gmin);
-  }
-}
-
-size_t CollectAtMost(const float* v, const float* bias, size_t n, float bound,
-                     uint32_t label0, size_t cap, float* vals, uint32_t* labels,
-                     size_t* count) {
-  if (UseAvx2()) {
-    return avx2::CollectAtMost(v, bias, n, bound, label0, cap, vals, labels,
-                               count);
-  }
-  return CollectAtMostRef(v, bias, n, bound, label0, cap, vals, labels, count);
 }
 
 }  // namespace
@@ -454,7 +158,8 @@ void TopSmallestBiased(const float* v, const float* bias, size_t n,
     return;
   }
   float gmin[kMaxGroups];
-  GroupMins(v, bias, ngroups, gs, gmin);
+  const kernels::KernelTable& kt = kernels::Kernels();
+  kt.group_mins(v, bias, ngroups, gs, gmin);
   std::nth_element(gmin, gmin + (m - 1), gmin + ngroups);
   float bound = gmin[m - 1];
   if (*len == m) bound = std::min(bound, vals[m - 1]);
@@ -466,8 +171,8 @@ void TopSmallestBiased(const float* v, const float* bias, size_t n,
     found_v[count] = vals[r];
     found_l[count++] = labels[r];
   }
-  const size_t j = CollectAtMost(v, bias, n, bound, label0, kMaxCollected,
-                                 found_v, found_l, &count);
+  const size_t j = kt.collect_at_most(v, bias, n, bound, label0, kMaxCollected,
+                                      found_v, found_l, &count);
   if (j < n) {
     // Too many values at or below the bound (ties): finish by insertion,
     // after merging what was collected.

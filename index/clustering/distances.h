@@ -1,6 +1,8 @@
 // Distance helpers of the clustering core (private to index/): squared norms,
 // dot products, a row-major BLAS matrix product and the OpenBLAS threading
-// policy. Shared by k-means, the flat index and the product quantizer.
+// policy. Shared by k-means, the flat index and the coarse quantizer. The
+// SIMD work is done by the kernel table (index/kernels/kernels.h), so these
+// follow QUIVER_SIMD like every other distance in index/.
 //
 //   ScopedBlasSingleThread blas;           // we parallelise above BLAS
 //   SquaredNorms(c, k, d, c_norms);
@@ -16,11 +18,11 @@
 
 namespace quiver::index::clustering {
 
-// <a, b> over d floats (no alignment required). Summed in one fixed order
-// at every SIMD level (see distances.cc), so results are bit-identical
-// whatever the CPU.
+// <a, b> over d floats (no alignment required): Kernels().inner_product,
+// summed in one fixed order at every SIMD level (kernels.h), so results are
+// bit-identical whatever the CPU.
 float Dot(const float* a, const float* b, size_t d);
-// ||a - b||^2 over d floats, same summation order.
+// ||a - b||^2 over d floats: Kernels().l2sqr.
 float L2Sqr(const float* a, const float* b, size_t d);
 // out[c] = L2Sqr(x, q + c * d, d) for c < nq (x read once per few q's).
 void L2SqrMany(const float* x, const float* q, size_t nq, size_t d, float* out);
@@ -35,9 +37,9 @@ void InnerProducts(const float* x, size_t nx, const float* y, size_t ny,
 
 // While at least one instance is alive, OpenBLAS runs single-threaded (its
 // previous thread count is restored when the last one goes). Quiver
-// parallelises above BLAS (OpenMP over blocks of rows, or one request per
-// thread), so a multi-threaded BLAS underneath would oversubscribe the cores.
-// A no-op when the BLAS library is not OpenBLAS.
+// parallelises above BLAS (index/parallel.h workers over blocks of rows, or
+// one request per thread), so a multi-threaded BLAS underneath would
+// oversubscribe the cores. A no-op when the BLAS library is not OpenBLAS.
 class ScopedBlasSingleThread {
  public:
   ScopedBlasSingleThread();
@@ -45,17 +47,6 @@ class ScopedBlasSingleThread {
   ScopedBlasSingleThread(const ScopedBlasSingleThread&) = delete;
   ScopedBlasSingleThread& operator=(const ScopedBlasSingleThread&) = delete;
 };
-
-// Worker threads for a `threads` parameter: 0 -> omp_get_max_threads()
-// (hardware concurrency unless OMP_NUM_THREADS says otherwise); always >= 1.
-int ResolveThreads(int threads);
-
-// Threads worth using for about `work` flops split into `units` independent
-// parts: 1 below kMinParallelWork (starting a parallel region and its
-// barrier would cost more, and much more on an oversubscribed machine), else
-// min(ResolveThreads(threads), units).
-inline constexpr double kMinParallelWork = 1 << 23;
-int ThreadsFor(int threads, double work, size_t units);
 
 // Index of the smallest of v[0] + bias[0], ..., v[n-1] + bias[n-1] (the first
 // one on ties) and that smallest value. REQUIRES: n >= 1.

@@ -1,6 +1,7 @@
-// Building blocks of index/kmeans.cc (private to index/): blocked GEMM
-// assignment, seeding, balanced (capacity-constrained) assignment, centroid
-// update and empty-cluster repair.
+// Building blocks of k-means (index/clustering/kmeans.cc; private to
+// index/): blocked GEMM assignment (also used by the IVF coarse quantizer),
+// seeding, balanced (capacity-constrained) assignment, centroid update and
+// empty-cluster repair.
 //
 // Every routine is deterministic for a given input and seed, whatever the
 // thread count: work is cut into fixed blocks of rows and reductions are
@@ -37,6 +38,16 @@ double AssignBlocked(const float* x, size_t n, size_t d, const float* x_norms,
                      int threads, uint32_t* labels, float* dists,
                      size_t top_m = 0, uint32_t* top_labels = nullptr,
                      float* top_dists = nullptr, float* second = nullptr);
+
+// The same blocked GEMM + fused argmin, on raw scores: for each of n points
+// x_i (n * d), the j < k minimising s_ij = c_bias[j] - 2 <x_i, c_j> (c: k *
+// d), the first on ties as the GEMM computed them. With c_bias = ||c_j||^2
+// this is the nearest centroid in squared L2; with c_bias = 0, the largest
+// inner product. labels, best: n (best = s_i,label); second (nullable): n,
+// the second smallest score (+inf when k == 1). Scores are not clamped.
+void NearestScores(const float* x, size_t n, size_t d, const float* c,
+                   const float* c_bias, size_t k, int threads, uint32_t* labels,
+                   float* best, float* second);
 
 // Candidates per point kept by the pruned assignment.
 inline constexpr size_t kPruneCandidates = 8;

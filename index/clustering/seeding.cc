@@ -11,8 +11,6 @@
 // seeding runs on min(n, max(k, min(8k, n / candidates))) seeded points, so
 // its flops stay at or below one Lloyd iteration's (candidates * sample * k
 // * d <= n * k * d); Lloyd iterations then run on every training point.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -21,6 +19,7 @@
 
 #include "index/clustering/distances.h"
 #include "index/clustering/kmeans_internal.h"
+#include "index/parallel.h"
 
 namespace quiver::index::clustering {
 
@@ -117,21 +116,22 @@ void SeedKMeansPlusPlus(const float* x, size_t n, size_t d, size_t k,
   std::vector<double> cand_pot(nchunks * ncand);
   std::vector<float> cand(ncand * d);
   std::vector<size_t> cand_idx(ncand);
-  const int nt = ThreadsFor(threads, 2.0 * s * d * ncand, nchunks);
+  const size_t nt = ThreadsFor(threads, 2.0 * s * d * ncand, nchunks);
 
   // First centre: uniform.
   const size_t first = rng.Below(s);
   std::memcpy(centroids, xs + first * d, d * sizeof(float));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (size_t ch = 0; ch < nchunks; ++ch) {
-    const size_t i1 = std::min(s, (ch + 1) * kChunk);
-    double sum = 0;
-    for (size_t i = ch * kChunk; i < i1; ++i) {
-      min_dist[i] = L2Sqr(xs + i * d, centroids, d);
-      sum += min_dist[i];
+  ParallelFor(nchunks, nt, [&](size_t ch_begin, size_t ch_end) {
+    for (size_t ch = ch_begin; ch < ch_end; ++ch) {
+      const size_t i1 = std::min(s, (ch + 1) * kChunk);
+      double sum = 0;
+      for (size_t i = ch * kChunk; i < i1; ++i) {
+        min_dist[i] = L2Sqr(xs + i * d, centroids, d);
+        sum += min_dist[i];
+      }
+      chunk_sums[ch] = sum;
     }
-    chunk_sums[ch] = sum;
-  }
+  });
 
   for (size_t t = 1; t < k; ++t) {
     double total = 0;
@@ -145,19 +145,20 @@ void SeedKMeansPlusPlus(const float* x, size_t n, size_t d, size_t k,
                               : rng.Below(s);  // fewer distinct points than k
       std::memcpy(cand.data() + c * d, xs + cand_idx[c] * d, d * sizeof(float));
     }
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (size_t ch = 0; ch < nchunks; ++ch) {
-      const size_t i0 = ch * kChunk, i1 = std::min(s, i0 + kChunk);
-      double* pot = cand_pot.data() + ch * ncand;
-      std::fill(pot, pot + ncand, 0.0);
-      for (size_t i = i0; i < i1; ++i) {
-        float* di = cand_dist.data() + i * ncand;
-        L2SqrMany(xs + i * d, cand.data(), ncand, d, di);
-        for (size_t c = 0; c < ncand; ++c) {
-          pot[c] += std::min(di[c], min_dist[i]);
+    ParallelFor(nchunks, nt, [&](size_t ch_begin, size_t ch_end) {
+      for (size_t ch = ch_begin; ch < ch_end; ++ch) {
+        const size_t i0 = ch * kChunk, i1 = std::min(s, i0 + kChunk);
+        double* pot = cand_pot.data() + ch * ncand;
+        std::fill(pot, pot + ncand, 0.0);
+        for (size_t i = i0; i < i1; ++i) {
+          float* di = cand_dist.data() + i * ncand;
+          L2SqrMany(xs + i * d, cand.data(), ncand, d, di);
+          for (size_t c = 0; c < ncand; ++c) {
+            pot[c] += std::min(di[c], min_dist[i]);
+          }
         }
       }
-    }
+    });
     size_t best = 0;
     double best_pot = std::numeric_limits<double>::infinity();
     for (size_t c = 0; c < ncand; ++c) {
@@ -170,16 +171,17 @@ void SeedKMeansPlusPlus(const float* x, size_t n, size_t d, size_t k,
     }
     std::memcpy(centroids + t * d, cand.data() + best * d, d * sizeof(float));
     if (t + 1 == k) break;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (size_t ch = 0; ch < nchunks; ++ch) {
-      const size_t i1 = std::min(s, (ch + 1) * kChunk);
-      double sum = 0;
-      for (size_t i = ch * kChunk; i < i1; ++i) {
-        min_dist[i] = std::min(min_dist[i], cand_dist[i * ncand + best]);
-        sum += min_dist[i];
+    ParallelFor(nchunks, nt, [&](size_t ch_begin, size_t ch_end) {
+      for (size_t ch = ch_begin; ch < ch_end; ++ch) {
+        const size_t i1 = std::min(s, (ch + 1) * kChunk);
+        double sum = 0;
+        for (size_t i = ch * kChunk; i < i1; ++i) {
+          min_dist[i] = std::min(min_dist[i], cand_dist[i * ncand + best]);
+          sum += min_dist[i];
+        }
+        chunk_sums[ch] = sum;
       }
-      chunk_sums[ch] = sum;
-    }
+    });
   }
 }
 

@@ -1,7 +1,5 @@
 #include "index/ivf/ivf_pq_state.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -11,16 +9,22 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "common/status.h"
-#include "index/ivf/parallel.h"
+#include "index/clustering/distances.h"
+#include "index/clustering/kmeans_internal.h"
 #include "index/kernels/kernels.h"
+#include "index/parallel.h"
 
 namespace quiver::index::ivf {
 namespace {
 
 // Queries per BLAS block in CoarseSearch.
 constexpr size_t kCoarseBlock = 256;
-// Vectors per PQ encoding block.
-constexpr size_t kEncodeBlock = 256;
+// Vectors per PQ encoding block (residuals of a block: kEncodeBlock * dim
+// floats, in L1/L2).
+constexpr size_t kEncodeBlock = 64;
+
+// Unit roundoff of float.
+constexpr double kUnitRoundoff = 0x1.0p-24;
 
 // Keeps the nprobe smallest (score, list) pairs of scores[0, nlist), best
 // first (ties: smaller list). keys: scratch. Scores are packed with the list
@@ -119,6 +123,47 @@ void IvfPqState::CoarseSearchOne(const float* x, size_t nprobe,
   for (size_t p = 0; p < nprobe; ++p) distances[p] = scores[labels[p]];
 }
 
+void IvfPqState::NearestList(const float* x, size_t n, uint32_t* labels,
+                             float* distances, int threads) const {
+  // The GEMM scores s_j = bias_j - 2 <x, c_j> (bias: ||c_j||^2 for L2, 0 for
+  // inner product) pick the list. Their rounding differs from that of the
+  // kernels CoarseSearchOne uses, by at most e = gamma_{d+2} (||x|| +
+  // max ||c||)^2 each for either score (gamma_n = n u / (1 - n u), u the
+  // unit roundoff; standard dot-product error bounds). So when the second
+  // best score exceeds the best by more than 4 e, both computations have
+  // the same, unique winner; otherwise (near ties, NaN) the vector goes
+  // through CoarseSearchOne. Either way the result is exactly that of
+  // encoding the vectors one at a time.
+  std::vector<float> best(n), second(n);
+  std::vector<float> zeros;
+  const float* bias = centroid_norms.data();
+  if (by_ip()) {
+    zeros.assign(nlist, 0.0f);
+    bias = zeros.data();
+  }
+  clustering::NearestScores(x, n, dim, centroids.data(), bias, nlist, threads,
+                            labels, best.data(), second.data());
+  const kernels::KernelTable& k = kernels::Kernels();
+  float max_norm2 = 0;
+  for (float v : centroid_norms) max_norm2 = std::max(max_norm2, v);
+  const double nu = static_cast<double>(dim + 3) * kUnitRoundoff;
+  // 4 gamma_{d+3}, with 1% slack for the rounding of the norms themselves.
+  const double factor = 4.0 * 1.01 * nu / (1.0 - nu);
+  const double max_norm = std::sqrt(static_cast<double>(max_norm2));
+  for (size_t i = 0; i < n; ++i) {
+    const float* xi = x + i * dim;
+    const double scale =
+        std::sqrt(static_cast<double>(k.inner_product(xi, xi, dim))) + max_norm;
+    const double gap = static_cast<double>(second[i]) - best[i];
+    if (!(gap > factor * scale * scale)) {
+      CoarseSearchOne(xi, 1, labels + i, distances + i);
+      continue;
+    }
+    const float* c = centroids.data() + size_t{labels[i]} * dim;
+    distances[i] = by_ip() ? -k.inner_product(xi, c, dim) : k.l2sqr(xi, c, dim);
+  }
+}
+
 void IvfPqState::CoarseSearch(const float* x, size_t n, size_t nprobe,
                               uint32_t* labels, float* distances,
                               int threads) const {
@@ -126,16 +171,19 @@ void IvfPqState::CoarseSearch(const float* x, size_t n, size_t nprobe,
     CoarseSearchOne(x, nprobe, labels, distances);
     return;
   }
+  if (nprobe == 1) {
+    NearestList(x, n, labels, distances, threads);
+    return;
+  }
   const kernels::KernelTable& k = kernels::Kernels();
   std::vector<float> ip(std::min(n, kCoarseBlock) * nlist);
+  clustering::ScopedBlasSingleThread blas;
   for (size_t b0 = 0; b0 < n; b0 += kCoarseBlock) {
     const size_t nb = std::min(kCoarseBlock, n - b0);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nb),
-                static_cast<int>(nlist), static_cast<int>(dim), 1.0f,
-                x + b0 * dim, static_cast<int>(dim), centroids.data(),
-                static_cast<int>(dim), 0.0f, ip.data(),
-                static_cast<int>(nlist));
-    ParallelFor(nb, threads, 16, [&](size_t begin, size_t end) {
+    clustering::InnerProducts(x + b0 * dim, nb, centroids.data(), nlist, dim,
+                              1.0f, ip.data());
+    const size_t workers = std::min(ResolveThreads(threads), (nb + 15) / 16);
+    ParallelFor(nb, workers, [&](size_t begin, size_t end) {
       std::vector<uint64_t> order;
       std::vector<std::pair<float, uint32_t>> best(nprobe);
       for (size_t i = begin; i < end; ++i) {
@@ -169,10 +217,14 @@ void IvfPqState::EncodeNormalized(const float* x, size_t n, uint32_t* list_ids,
   if (n == 0) return;
   std::vector<float> dis(n);
   CoarseSearch(x, n, 1, list_ids, dis.data(), threads);
-  ParallelFor(n, threads, kEncodeBlock, [&](size_t begin, size_t end) {
-    std::vector<float> residuals(std::min(end - begin, kEncodeBlock) * dim);
-    for (size_t b0 = begin; b0 < end; b0 += kEncodeBlock) {
-      const size_t nb = std::min(kEncodeBlock, end - b0);
+  // PQ codes of the residuals, a block at a time.
+  const size_t nblocks = (n + kEncodeBlock - 1) / kEncodeBlock;
+  const size_t workers = ThreadsFor(threads, 3.0 * n * dim * ksub, nblocks);
+  ParallelFor(nblocks, workers, [&](size_t block_begin, size_t block_end) {
+    std::vector<float> residuals(kEncodeBlock * dim);
+    for (size_t b = block_begin; b < block_end; ++b) {
+      const size_t b0 = b * kEncodeBlock;
+      const size_t nb = std::min(kEncodeBlock, n - b0);
       for (size_t i = 0; i < nb; ++i) {
         const float* xi = x + (b0 + i) * dim;
         const float* c = centroids.data() + size_t{list_ids[b0 + i]} * dim;

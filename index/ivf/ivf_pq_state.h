@@ -53,6 +53,12 @@ struct IvfPqState {
   // The same for one vector with the SIMD kernels (no BLAS).
   void CoarseSearchOne(const float* x, size_t nprobe, uint32_t* labels,
                        float* distances) const;
+  // CoarseSearch for nprobe == 1 (the list a vector is added to): the
+  // blocked GEMM + argmin of k-means, checked against its rounding error;
+  // vectors whose best two lists are too close to call go through
+  // CoarseSearchOne. Results equal CoarseSearchOne's for every vector.
+  void NearestList(const float* x, size_t n, uint32_t* labels, float* distances,
+                   int threads) const;
 
   // Lists and codes of n vectors (normalised for cosine); see
   // IvfPqIndex::Encode.

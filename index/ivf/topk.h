@@ -23,7 +23,7 @@
 #include <limits>
 #include <vector>
 
-#include "index/ivf_pq_index.h"
+#include "index/types.h"
 
 namespace quiver::index::ivf {
 

@@ -1,6 +1,10 @@
-// Quiver's SIMD kernels: distances, ADC look-up tables, the 8-bit ADC scan
-// and the 4-bit fast-scan, in one function-pointer table per instruction
-// set (scalar reference, AVX2, AVX-512), chosen once at start-up.
+// Quiver's SIMD kernels: every distance and scan of index/ (vector
+// distances, the argmin / top-m scans of k-means, the flat index and the
+// coarse quantizer, PQ encoding, ADC look-up tables, the 8-bit ADC scan and
+// the 4-bit fast-scan), in one function-pointer table per instruction set
+// (scalar reference, AVX2, AVX-512), chosen once at start-up. This is the
+// only SIMD dispatch in index/: QUIVER_SIMD=scalar makes k-means, the flat
+// index, PQ encoding and the scans all run the scalar reference.
 //
 //   const KernelTable& k = Kernels();
 //   k.adc_scan8(lut, codes, n, m, bias, out);
@@ -43,6 +47,32 @@ struct KernelTable {
   float (*l2sqr)(const float* a, const float* b, size_t d);
   float (*inner_product)(const float* a, const float* b, size_t d);
 
+  // out[c] = l2sqr(x, q + c * d, d) for c < nq, bit for bit (x is read
+  // once for several q's). Tuned for nq of 2..20 (k-means++ candidates).
+  void (*l2sqr_many)(const float* x, const float* q, size_t nq, size_t d,
+                     float* out);
+
+  // Index of the smallest of v[0] + bias[0], ..., v[n-1] + bias[n-1] (the
+  // first one on ties) and that value in *min_value. REQUIRES: n >= 1.
+  // Tuned for rows of 16..4096 (one row of a GEMM block).
+  size_t (*argmin_biased)(const float* v, const float* bias, size_t n,
+                          float* min_value);
+  // The same, plus the second smallest value (counting a repeated minimum
+  // twice; +inf when n == 1) in *second_value.
+  size_t (*argmin2_biased)(const float* v, const float* bias, size_t n,
+                           float* min_value, float* second_value);
+  // gmin[g] = min over t < gs of v[t * ngroups + g] + bias[t * ngroups + g]
+  // for g < ngroups (strided groups; a bound for the top-m selection).
+  void (*group_mins)(const float* v, const float* bias, size_t ngroups,
+                     size_t gs, float* gmin);
+  // Appends (v[j] + bias[j], label0 + j) for every j < n whose value is <=
+  // bound, in order of j, to (vals, labels) at index *count (updated),
+  // stopping once *count reaches cap: returns the j it stopped at (n when
+  // done); entries before it are all collected, none after.
+  size_t (*collect_at_most)(const float* v, const float* bias, size_t n,
+                            float bound, uint32_t label0, size_t cap,
+                            float* vals, uint32_t* labels, size_t* count);
+
   // ADC tables against a transposed codebook cb_t (m x dsub x ksub floats:
   // for sub-quantizer j, dimension t, centroid c at cb_t[(j*dsub + t)*ksub +
   // c]) for a query q (m * dsub floats). out: m x ksub floats.
@@ -53,6 +83,13 @@ struct KernelTable {
                       size_t ksub, float* out);
   void (*codebook_l2)(const float* q, const float* cb_t, size_t m, size_t dsub,
                       size_t ksub, float* out);
+
+  // PQ encoding of one vector: best[j] = the c < ksub minimising
+  // codebook_l2's out[j*ksub + c] (same values bit for bit; the first c on
+  // ties), for j < m. ksub must be a multiple of 16 and <= 256. Tuned for
+  // ksub 256 with dsub 2..8 and ksub 16.
+  void (*codebook_l2_argmin)(const float* q, const float* cb_t, size_t m,
+                             size_t dsub, size_t ksub, uint8_t* best);
 
   // out[i] = a[i] + scale * b[i] for i < n (a product, then a sum).
   void (*axpy)(const float* a, float scale, const float* b, size_t n,
@@ -92,9 +129,11 @@ void AdcScan8Interleaved(const float* lut, const uint8_t* codes, size_t n,
                          size_t m, float bias, float* out);
 
 // The table of the best level this CPU supports, or the level forced by the
-// environment variable QUIVER_SIMD=scalar|avx2|avx512 (capped at what the
-// CPU has). Chosen on first use; never changes afterwards. Its adc_scan8 is
-// the level's kernel or AdcScan8Interleaved, whichever runs faster here.
+// environment variable QUIVER_SIMD=scalar|avx2|avx512 ("ref" = scalar;
+// capped at what the CPU has). Chosen on first use; never changes
+// afterwards. Every SIMD call in index/ goes through this table. Its
+// adc_scan8 is the level's kernel or AdcScan8Interleaved, whichever runs
+// faster here.
 const KernelTable& Kernels();
 
 // The table of one level, or nullptr if the CPU lacks it (for tests and

@@ -9,15 +9,21 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
+#include "index/kernels/kernels_avx2.h"
+
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "index/kernels/kernels.h"
 
 namespace quiver::index::kernels {
 namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // Loads the first r < 8 floats of p (the rest 0) without reading past them.
 inline __m256 LoadPartial(const float* p, size_t r) {
@@ -92,6 +98,64 @@ float InnerProductAvx2(const float* a, const float* b, size_t d) {
   return Reduce8(_mm256_add_ps(acc0, acc1));
 }
 
+// One partial-sum step of l2sqr for 8 floats: acc += (x - y)^2.
+inline __m256 AddSq(__m256 acc, __m256 x, __m256 y) {
+  const __m256 t = _mm256_sub_ps(x, y);
+  return _mm256_add_ps(acc, _mm256_mul_ps(t, t));
+}
+
+void L2SqrManyAvx2(const float* x, const float* q, size_t nq, size_t d,
+                   float* out) {
+  const size_t d16 = d - d % 16;
+  const size_t r = d - d16;
+  size_t c = 0;
+  // Four vectors at a time: x is loaded once for the four. Each sum has the
+  // lanes and the order of L2SqrAvx2.
+  for (; c + 4 <= nq; c += 4) {
+    const float* q0 = q + c * d;
+    const float* q1 = q0 + d;
+    const float* q2 = q1 + d;
+    const float* q3 = q2 + d;
+    __m256 lo0 = _mm256_setzero_ps(), hi0 = _mm256_setzero_ps();
+    __m256 lo1 = _mm256_setzero_ps(), hi1 = _mm256_setzero_ps();
+    __m256 lo2 = _mm256_setzero_ps(), hi2 = _mm256_setzero_ps();
+    __m256 lo3 = _mm256_setzero_ps(), hi3 = _mm256_setzero_ps();
+    for (size_t i = 0; i < d16; i += 16) {
+      const __m256 xa = _mm256_loadu_ps(x + i);
+      const __m256 xb = _mm256_loadu_ps(x + i + 8);
+      lo0 = AddSq(lo0, xa, _mm256_loadu_ps(q0 + i));
+      hi0 = AddSq(hi0, xb, _mm256_loadu_ps(q0 + i + 8));
+      lo1 = AddSq(lo1, xa, _mm256_loadu_ps(q1 + i));
+      hi1 = AddSq(hi1, xb, _mm256_loadu_ps(q1 + i + 8));
+      lo2 = AddSq(lo2, xa, _mm256_loadu_ps(q2 + i));
+      hi2 = AddSq(hi2, xb, _mm256_loadu_ps(q2 + i + 8));
+      lo3 = AddSq(lo3, xa, _mm256_loadu_ps(q3 + i));
+      hi3 = AddSq(hi3, xb, _mm256_loadu_ps(q3 + i + 8));
+    }
+    if (r > 0) {
+      // The tail as L2SqrAvx2 adds it (zero lanes add 0).
+      const size_t ra = std::min<size_t>(r, 8);
+      const __m256 xa = LoadPartial(x + d16, ra);
+      lo0 = AddSq(lo0, xa, LoadPartial(q0 + d16, ra));
+      lo1 = AddSq(lo1, xa, LoadPartial(q1 + d16, ra));
+      lo2 = AddSq(lo2, xa, LoadPartial(q2 + d16, ra));
+      lo3 = AddSq(lo3, xa, LoadPartial(q3 + d16, ra));
+      if (r > 8) {
+        const __m256 xb = LoadPartial(x + d16 + 8, r - 8);
+        hi0 = AddSq(hi0, xb, LoadPartial(q0 + d16 + 8, r - 8));
+        hi1 = AddSq(hi1, xb, LoadPartial(q1 + d16 + 8, r - 8));
+        hi2 = AddSq(hi2, xb, LoadPartial(q2 + d16 + 8, r - 8));
+        hi3 = AddSq(hi3, xb, LoadPartial(q3 + d16 + 8, r - 8));
+      }
+    }
+    out[c] = Reduce8(_mm256_add_ps(lo0, hi0));
+    out[c + 1] = Reduce8(_mm256_add_ps(lo1, hi1));
+    out[c + 2] = Reduce8(_mm256_add_ps(lo2, hi2));
+    out[c + 3] = Reduce8(_mm256_add_ps(lo3, hi3));
+  }
+  for (; c < nq; ++c) out[c] = L2SqrAvx2(x, q + c * d, d);
+}
+
 void CodebookIpAvx2(const float* q, const float* cb_t, size_t m, size_t dsub,
                     size_t ksub, float* out) {
   for (size_t j = 0; j < m; ++j) {
@@ -137,6 +201,79 @@ void CodebookL2Avx2(const float* q, const float* cb_t, size_t m, size_t dsub,
       _mm256_storeu_ps(o + c, a0);
       _mm256_storeu_ps(o + c + 8, a1);
     }
+  }
+}
+
+// Merges two (value, index) lane sets: the smaller value, the smaller index
+// on equal values.
+inline void MergeArgMin(__m256* v0, __m256i* i0, __m256 v1, __m256i i1) {
+  const __m256 lt = _mm256_cmp_ps(v1, *v0, _CMP_LT_OQ);
+  const __m256 eq = _mm256_cmp_ps(v1, *v0, _CMP_EQ_OQ);
+  __m256i idx = _mm256_castps_si256(
+      _mm256_blendv_ps(_mm256_castsi256_ps(*i0), _mm256_castsi256_ps(i1), lt));
+  idx = _mm256_castps_si256(
+      _mm256_blendv_ps(_mm256_castsi256_ps(idx),
+                       _mm256_castsi256_ps(_mm256_min_epu32(*i0, i1)), eq));
+  *v0 = _mm256_blendv_ps(*v0, v1, lt);
+  *i0 = idx;
+}
+
+// The index of the smallest lane value (the smallest index among equal
+// ones); `none` if no lane compares equal to the minimum (NaN).
+inline uint32_t ArgMinOfLanes(__m256 v, __m256i idx, uint32_t none) {
+  __m256 m = _mm256_min_ps(v, _mm256_permute2f128_ps(v, v, 1));
+  m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
+  m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
+  const __m256 eq = _mm256_cmp_ps(v, m, _CMP_EQ_OQ);
+  __m256i cand = _mm256_castps_si256(
+      _mm256_blendv_ps(_mm256_castsi256_ps(_mm256_set1_epi32(-1)),
+                       _mm256_castsi256_ps(idx), eq));
+  cand = _mm256_min_epu32(cand, _mm256_permute2x128_si256(cand, cand, 1));
+  cand = _mm256_min_epu32(cand, _mm256_shuffle_epi32(cand, 0x4e));
+  cand = _mm256_min_epu32(cand, _mm256_shuffle_epi32(cand, 0xb1));
+  const uint32_t best = static_cast<uint32_t>(_mm256_cvtsi256_si32(cand));
+  return best == UINT32_MAX ? none : best;
+}
+
+void CodebookL2ArgMinAvx2(const float* q, const float* cb_t, size_t m,
+                          size_t dsub, size_t ksub, uint8_t* best) {
+  const __m256i sixteen = _mm256_set1_epi32(16);
+  for (size_t j = 0; j < m; ++j) {
+    const float* qj = q + j * dsub;
+    const float* cj = cb_t + j * dsub * ksub;
+    // Lane-wise minimum (first occurrence) of centroids c = 16 s + lane and
+    // 16 s + 8 + lane; values computed as in CodebookL2Avx2.
+    __m256 min0 = _mm256_set1_ps(kInf), min1 = min0;
+    __m256i arg0 = _mm256_setzero_si256(), arg1 = arg0;
+    __m256i idx0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i idx1 = _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15);
+    for (size_t c = 0; c < ksub; c += 16) {
+      const __m256 q0 = _mm256_set1_ps(qj[0]);
+      __m256 d0 = _mm256_sub_ps(q0, _mm256_loadu_ps(cj + c));
+      __m256 d1 = _mm256_sub_ps(q0, _mm256_loadu_ps(cj + c + 8));
+      __m256 a0 = _mm256_mul_ps(d0, d0);
+      __m256 a1 = _mm256_mul_ps(d1, d1);
+      for (size_t t = 1; t < dsub; ++t) {
+        const __m256 qt = _mm256_set1_ps(qj[t]);
+        const float* row = cj + t * ksub + c;
+        d0 = _mm256_sub_ps(qt, _mm256_loadu_ps(row));
+        d1 = _mm256_sub_ps(qt, _mm256_loadu_ps(row + 8));
+        a0 = _mm256_add_ps(a0, _mm256_mul_ps(d0, d0));
+        a1 = _mm256_add_ps(a1, _mm256_mul_ps(d1, d1));
+      }
+      const __m256 lt0 = _mm256_cmp_ps(a0, min0, _CMP_LT_OQ);
+      const __m256 lt1 = _mm256_cmp_ps(a1, min1, _CMP_LT_OQ);
+      min0 = _mm256_blendv_ps(min0, a0, lt0);
+      min1 = _mm256_blendv_ps(min1, a1, lt1);
+      arg0 = _mm256_castps_si256(_mm256_blendv_ps(
+          _mm256_castsi256_ps(arg0), _mm256_castsi256_ps(idx0), lt0));
+      arg1 = _mm256_castps_si256(_mm256_blendv_ps(
+          _mm256_castsi256_ps(arg1), _mm256_castsi256_ps(idx1), lt1));
+      idx0 = _mm256_add_epi32(idx0, sixteen);
+      idx1 = _mm256_add_epi32(idx1, sixteen);
+    }
+    MergeArgMin(&min0, &arg0, min1, arg1);
+    best[j] = static_cast<uint8_t>(ArgMinOfLanes(min0, arg0, 0));
   }
 }
 
@@ -322,11 +459,171 @@ float QuantizeLut4Avx2(const float* lut, size_t m, uint8_t* lut_q,
 
 }  // namespace
 
+namespace avx2 {
+namespace {
+
+// Lane-wise state: minimum, its index and (optionally) the second minimum.
+struct Lanes {
+  __m256 vmin = _mm256_set1_ps(kInf);
+  __m256 vsec = _mm256_set1_ps(kInf);
+  __m256i imin = _mm256_setzero_si256();
+};
+
+template <bool kSecond>
+inline void Step(Lanes* s, __m256 x, __m256i idx) {
+  const __m256 lt = _mm256_cmp_ps(x, s->vmin, _CMP_LT_OQ);
+  if (kSecond) s->vsec = _mm256_min_ps(s->vsec, _mm256_max_ps(x, s->vmin));
+  s->vmin = _mm256_blendv_ps(s->vmin, x, lt);
+  s->imin = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(s->imin),
+                                                 _mm256_castsi256_ps(idx), lt));
+}
+
+// Minimum values and indices are exact, so the result equals the scalar
+// scan's (ties: the smallest index).
+template <bool kSecond>
+size_t Scan(const float* v, const float* bias, size_t n, float* min_value,
+            float* second_value) {
+  Lanes a, b;
+  __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i eight = _mm256_set1_epi32(8);
+  const __m256i sixteen = _mm256_set1_epi32(16);
+  size_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m256 x0 =
+        _mm256_add_ps(_mm256_loadu_ps(v + j), _mm256_loadu_ps(bias + j));
+    const __m256 x1 = _mm256_add_ps(_mm256_loadu_ps(v + j + 8),
+                                    _mm256_loadu_ps(bias + j + 8));
+    Step<kSecond>(&a, x0, idx);
+    Step<kSecond>(&b, x1, _mm256_add_epi32(idx, eight));
+    idx = _mm256_add_epi32(idx, sixteen);
+  }
+  alignas(32) float vals[16], secs[16];
+  alignas(32) int32_t ids[16];
+  _mm256_store_ps(vals, a.vmin);
+  _mm256_store_ps(vals + 8, b.vmin);
+  _mm256_store_ps(secs, a.vsec);
+  _mm256_store_ps(secs + 8, b.vsec);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(ids), a.imin);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(ids + 8), b.imin);
+  size_t best = static_cast<size_t>(ids[0]);
+  float best_value = vals[0];
+  int best_lane = 0;
+  for (int l = 1; l < 16; ++l) {
+    const size_t id = static_cast<size_t>(ids[l]);
+    if (vals[l] < best_value || (vals[l] == best_value && id < best)) {
+      best_value = vals[l];
+      best = id;
+      best_lane = l;
+    }
+  }
+  float second = kInf;
+  if (kSecond) {
+    for (int l = 0; l < 16; ++l) {
+      second = std::min(second, secs[l]);
+      if (l != best_lane) second = std::min(second, vals[l]);
+    }
+  }
+  for (; j < n; ++j) {
+    const float x = v[j] + bias[j];
+    if (x < best_value) {
+      second = best_value;
+      best_value = x;
+      best = j;
+    } else if (x < second) {
+      second = x;
+    }
+  }
+  *min_value = best_value;
+  if (kSecond) *second_value = second;
+  return best;
+}
+
+}  // namespace
+
+size_t ArgMinBiased(const float* v, const float* bias, size_t n,
+                    float* min_value) {
+  return Scan<false>(v, bias, n, min_value, nullptr);
+}
+
+size_t ArgMin2Biased(const float* v, const float* bias, size_t n,
+                     float* min_value, float* second_value) {
+  return Scan<true>(v, bias, n, min_value, second_value);
+}
+
+void GroupMins(const float* v, const float* bias, size_t ngroups, size_t gs,
+               float* gmin) {
+  size_t g = 0;
+  for (; g + 8 <= ngroups; g += 8) {
+    __m256 mn =
+        _mm256_add_ps(_mm256_loadu_ps(v + g), _mm256_loadu_ps(bias + g));
+    for (size_t t = 1; t < gs; ++t) {
+      const size_t o = t * ngroups + g;
+      mn = _mm256_min_ps(
+          _mm256_add_ps(_mm256_loadu_ps(v + o), _mm256_loadu_ps(bias + o)), mn);
+    }
+    _mm256_storeu_ps(gmin + g, mn);
+  }
+  for (; g < ngroups; ++g) {
+    float mn = v[g] + bias[g];
+    for (size_t t = 1; t < gs; ++t) {
+      const float x = v[t * ngroups + g] + bias[t * ngroups + g];
+      mn = x < mn ? x : mn;
+    }
+    gmin[g] = mn;
+  }
+}
+
+size_t CollectAtMost(const float* v, const float* bias, size_t n, float bound,
+                     uint32_t label0, size_t cap, float* vals, uint32_t* labels,
+                     size_t* count) {
+  size_t j = 0;
+  size_t c = *count;
+  const __m256 vb = _mm256_set1_ps(bound);
+  for (; j + 8 <= n; j += 8) {
+    const __m256 x =
+        _mm256_add_ps(_mm256_loadu_ps(v + j), _mm256_loadu_ps(bias + j));
+    int mask = _mm256_movemask_ps(_mm256_cmp_ps(x, vb, _CMP_LE_OQ));
+    if (mask == 0) continue;
+    if (c + 8 > cap) break;
+    alignas(32) float xs[8];
+    _mm256_store_ps(xs, x);
+    while (mask != 0) {
+      const int l = __builtin_ctz(static_cast<unsigned>(mask));
+      mask &= mask - 1;
+      vals[c] = xs[l];
+      labels[c++] = label0 + static_cast<uint32_t>(j + l);
+    }
+  }
+  for (; j < n && c < cap; ++j) {
+    const float x = v[j] + bias[j];
+    if (x <= bound) {
+      vals[c] = x;
+      labels[c++] = label0 + static_cast<uint32_t>(j);
+    }
+  }
+  *count = c;
+  return j;
+}
+
+}  // namespace avx2
+
 const KernelTable& Avx2Kernels() {
   static const KernelTable table = {
-      SimdLevel::kAvx2, L2SqrAvx2,      InnerProductAvx2,
-      CodebookIpAvx2,   CodebookL2Avx2, AxpyAvx2,
-      AdcScan8Avx2,     FastScan4Avx2,  QuantizeLut4Avx2,
+      .level = SimdLevel::kAvx2,
+      .l2sqr = L2SqrAvx2,
+      .inner_product = InnerProductAvx2,
+      .l2sqr_many = L2SqrManyAvx2,
+      .argmin_biased = avx2::ArgMinBiased,
+      .argmin2_biased = avx2::ArgMin2Biased,
+      .group_mins = avx2::GroupMins,
+      .collect_at_most = avx2::CollectAtMost,
+      .codebook_ip = CodebookIpAvx2,
+      .codebook_l2 = CodebookL2Avx2,
+      .codebook_l2_argmin = CodebookL2ArgMinAvx2,
+      .axpy = AxpyAvx2,
+      .adc_scan8 = AdcScan8Avx2,
+      .fast_scan4 = FastScan4Avx2,
+      .quantize_lut4 = QuantizeLut4Avx2,
   };
   return table;
 }

@@ -20,8 +20,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "index/kernels/kernels.h"
+#include "index/kernels/kernels_avx2.h"
 
 namespace quiver::index::kernels {
 namespace {
@@ -73,6 +75,116 @@ float InnerProductAvx512(const float* a, const float* b, size_t d) {
                                            _mm512_maskz_loadu_ps(k, b + i)));
   }
   return Reduce16(acc);
+}
+
+// One partial-sum step of l2sqr: acc += (x - y)^2.
+inline __m512 AddSq(__m512 acc, __m512 x, __m512 y) {
+  const __m512 t = _mm512_sub_ps(x, y);
+  return _mm512_add_ps(acc, _mm512_mul_ps(t, t));
+}
+
+void L2SqrManyAvx512(const float* x, const float* q, size_t nq, size_t d,
+                     float* out) {
+  const size_t d16 = d - d % 16;
+  const __mmask16 tail = TailMask(d - d16);
+  size_t c = 0;
+  // Four vectors at a time: x is loaded once for the four. Each sum has the
+  // lanes and the order of L2SqrAvx512.
+  for (; c + 4 <= nq; c += 4) {
+    const float* q0 = q + c * d;
+    const float* q1 = q0 + d;
+    const float* q2 = q1 + d;
+    const float* q3 = q2 + d;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    for (size_t i = 0; i < d16; i += 16) {
+      const __m512 xi = _mm512_loadu_ps(x + i);
+      a0 = AddSq(a0, xi, _mm512_loadu_ps(q0 + i));
+      a1 = AddSq(a1, xi, _mm512_loadu_ps(q1 + i));
+      a2 = AddSq(a2, xi, _mm512_loadu_ps(q2 + i));
+      a3 = AddSq(a3, xi, _mm512_loadu_ps(q3 + i));
+    }
+    if (d16 < d) {
+      const __m512 xi = _mm512_maskz_loadu_ps(tail, x + d16);
+      a0 = AddSq(a0, xi, _mm512_maskz_loadu_ps(tail, q0 + d16));
+      a1 = AddSq(a1, xi, _mm512_maskz_loadu_ps(tail, q1 + d16));
+      a2 = AddSq(a2, xi, _mm512_maskz_loadu_ps(tail, q2 + d16));
+      a3 = AddSq(a3, xi, _mm512_maskz_loadu_ps(tail, q3 + d16));
+    }
+    out[c] = Reduce16(a0);
+    out[c + 1] = Reduce16(a1);
+    out[c + 2] = Reduce16(a2);
+    out[c + 3] = Reduce16(a3);
+  }
+  for (; c < nq; ++c) out[c] = L2SqrAvx512(x, q + c * d, d);
+}
+
+// (value, index) of one lane set into the running minimum: strictly smaller
+// values win, so each lane keeps its first occurrence.
+inline void TakeMin(__m512 a, __m512i idx, __m512* vmin, __m512i* arg) {
+  const __mmask16 lt = _mm512_cmp_ps_mask(a, *vmin, _CMP_LT_OQ);
+  *vmin = _mm512_mask_mov_ps(*vmin, lt, a);
+  *arg = _mm512_mask_mov_epi32(*arg, lt, idx);
+}
+
+void CodebookL2ArgMinAvx512(const float* q, const float* cb_t, size_t m,
+                            size_t dsub, size_t ksub, uint8_t* best) {
+  const __m512i lane =
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i sixteen = _mm512_set1_epi32(16);
+  const __m512i thirtytwo = _mm512_set1_epi32(32);
+  for (size_t j = 0; j < m; ++j) {
+    const float* qj = q + j * dsub;
+    const float* cj = cb_t + j * dsub * ksub;
+    // Values computed as in CodebookL2Avx512.
+    __m512 min0 = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+    __m512 min1 = min0;
+    __m512i arg0 = _mm512_setzero_si512(), arg1 = arg0;
+    __m512i idx0 = lane;
+    __m512i idx1 = _mm512_add_epi32(lane, sixteen);
+    size_t c = 0;
+    for (; c + 32 <= ksub; c += 32) {
+      const __m512 q0 = _mm512_set1_ps(qj[0]);
+      __m512 d0 = _mm512_sub_ps(q0, _mm512_loadu_ps(cj + c));
+      __m512 d1 = _mm512_sub_ps(q0, _mm512_loadu_ps(cj + c + 16));
+      __m512 a0 = _mm512_mul_ps(d0, d0);
+      __m512 a1 = _mm512_mul_ps(d1, d1);
+      for (size_t t = 1; t < dsub; ++t) {
+        const __m512 qt = _mm512_set1_ps(qj[t]);
+        const float* row = cj + t * ksub + c;
+        d0 = _mm512_sub_ps(qt, _mm512_loadu_ps(row));
+        d1 = _mm512_sub_ps(qt, _mm512_loadu_ps(row + 16));
+        a0 = _mm512_add_ps(a0, _mm512_mul_ps(d0, d0));
+        a1 = _mm512_add_ps(a1, _mm512_mul_ps(d1, d1));
+      }
+      TakeMin(a0, idx0, &min0, &arg0);
+      TakeMin(a1, idx1, &min1, &arg1);
+      idx0 = _mm512_add_epi32(idx0, thirtytwo);
+      idx1 = _mm512_add_epi32(idx1, thirtytwo);
+    }
+    for (; c < ksub; c += 16) {
+      __m512 d0 = _mm512_sub_ps(_mm512_set1_ps(qj[0]), _mm512_loadu_ps(cj + c));
+      __m512 a0 = _mm512_mul_ps(d0, d0);
+      for (size_t t = 1; t < dsub; ++t) {
+        d0 = _mm512_sub_ps(_mm512_set1_ps(qj[t]),
+                           _mm512_loadu_ps(cj + t * ksub + c));
+        a0 = _mm512_add_ps(a0, _mm512_mul_ps(d0, d0));
+      }
+      TakeMin(a0, idx0, &min0, &arg0);
+      idx0 = _mm512_add_epi32(idx0, sixteen);
+    }
+    // Merge the two sets (equal values: the smaller index), then the lanes.
+    const __mmask16 lt = _mm512_cmp_ps_mask(min1, min0, _CMP_LT_OQ);
+    const __mmask16 eq = _mm512_cmp_ps_mask(min1, min0, _CMP_EQ_OQ);
+    arg0 = _mm512_mask_mov_epi32(arg0, lt, arg1);
+    arg0 = _mm512_mask_min_epu32(arg0, eq, arg0, arg1);
+    min0 = _mm512_mask_mov_ps(min0, lt, min1);
+    const float mn = _mm512_reduce_min_ps(min0);
+    const __mmask16 at =
+        _mm512_cmp_ps_mask(min0, _mm512_set1_ps(mn), _CMP_EQ_OQ);
+    const uint32_t b = _mm512_mask_reduce_min_epu32(at, arg0);
+    best[j] = static_cast<uint8_t>(b == UINT32_MAX ? 0 : b);
+  }
 }
 
 void CodebookIpAvx512(const float* q, const float* cb_t, size_t m, size_t dsub,
@@ -373,11 +485,25 @@ float QuantizeLut4Avx512(const float* lut, size_t m, uint8_t* lut_q,
 
 }  // namespace
 
+// The argmin / top-m scans are AVX2's (every AVX-512 CPU has AVX2; their
+// results are exact, so the level does not change them).
 const KernelTable& Avx512Kernels() {
   static const KernelTable table = {
-      SimdLevel::kAvx512, L2SqrAvx512,      InnerProductAvx512,
-      CodebookIpAvx512,   CodebookL2Avx512, AxpyAvx512,
-      AdcScan8Avx512,     FastScan4Avx512,  QuantizeLut4Avx512,
+      .level = SimdLevel::kAvx512,
+      .l2sqr = L2SqrAvx512,
+      .inner_product = InnerProductAvx512,
+      .l2sqr_many = L2SqrManyAvx512,
+      .argmin_biased = avx2::ArgMinBiased,
+      .argmin2_biased = avx2::ArgMin2Biased,
+      .group_mins = avx2::GroupMins,
+      .collect_at_most = avx2::CollectAtMost,
+      .codebook_ip = CodebookIpAvx512,
+      .codebook_l2 = CodebookL2Avx512,
+      .codebook_l2_argmin = CodebookL2ArgMinAvx512,
+      .axpy = AxpyAvx512,
+      .adc_scan8 = AdcScan8Avx512,
+      .fast_scan4 = FastScan4Avx512,
+      .quantize_lut4 = QuantizeLut4Avx512,
   };
   return table;
 }

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "index/kernels/kernels.h"
 
@@ -76,6 +77,99 @@ void CodebookL2Ref(const float* q, const float* cb_t, size_t m, size_t dsub,
       }
       o[c] = acc;
     }
+  }
+}
+
+void L2SqrManyRef(const float* x, const float* q, size_t nq, size_t d,
+                  float* out) {
+  for (size_t c = 0; c < nq; ++c) out[c] = L2SqrRef(x, q + c * d, d);
+}
+
+size_t ArgMinBiasedRef(const float* v, const float* bias, size_t n,
+                       float* min_value) {
+  size_t best = 0;
+  float best_value = std::numeric_limits<float>::infinity();
+  for (size_t j = 0; j < n; ++j) {
+    const float x = v[j] + bias[j];
+    if (x < best_value) {
+      best_value = x;
+      best = j;
+    }
+  }
+  *min_value = best_value;
+  return best;
+}
+
+size_t ArgMin2BiasedRef(const float* v, const float* bias, size_t n,
+                        float* min_value, float* second_value) {
+  size_t best = 0;
+  float best_value = std::numeric_limits<float>::infinity();
+  float second = best_value;
+  for (size_t j = 0; j < n; ++j) {
+    const float x = v[j] + bias[j];
+    if (x < best_value) {
+      second = best_value;
+      best_value = x;
+      best = j;
+    } else if (x < second) {
+      second = x;
+    }
+  }
+  *min_value = best_value;
+  *second_value = second;
+  return best;
+}
+
+void GroupMinsRef(const float* v, const float* bias, size_t ngroups, size_t gs,
+                  float* gmin) {
+  for (size_t g = 0; g < ngroups; ++g) {
+    float mn = v[g] + bias[g];
+    for (size_t t = 1; t < gs; ++t) {
+      const float x = v[t * ngroups + g] + bias[t * ngroups + g];
+      mn = x < mn ? x : mn;
+    }
+    gmin[g] = mn;
+  }
+}
+
+size_t CollectAtMostRef(const float* v, const float* bias, size_t n,
+                        float bound, uint32_t label0, size_t cap, float* vals,
+                        uint32_t* labels, size_t* count) {
+  size_t c = *count;
+  size_t j = 0;
+  for (; j < n && c < cap; ++j) {
+    const float x = v[j] + bias[j];
+    if (x <= bound) {
+      vals[c] = x;
+      labels[c++] = label0 + static_cast<uint32_t>(j);
+    }
+  }
+  *count = c;
+  return j;
+}
+
+void CodebookL2ArgMinRef(const float* q, const float* cb_t, size_t m,
+                         size_t dsub, size_t ksub, uint8_t* best) {
+  for (size_t j = 0; j < m; ++j) {
+    const float* qj = q + j * dsub;
+    const float* cj = cb_t + j * dsub * ksub;
+    size_t best_c = 0;
+    float best_value = std::numeric_limits<float>::infinity();
+    for (size_t c = 0; c < ksub; ++c) {
+      // The same operations as CodebookL2Ref.
+      float diff = qj[0] - cj[c];
+      float acc = diff * diff;
+      for (size_t t = 1; t < dsub; ++t) {
+        diff = qj[t] - cj[t * ksub + c];
+        const float sq = diff * diff;
+        acc += sq;
+      }
+      if (acc < best_value) {
+        best_value = acc;
+        best_c = c;
+      }
+    }
+    best[j] = static_cast<uint8_t>(best_c);
   }
 }
 
@@ -204,9 +298,21 @@ float QuantizeLut4Ref(const float* lut, size_t m, uint8_t* lut_q,
 
 const KernelTable& ScalarKernels() {
   static const KernelTable table = {
-      SimdLevel::kScalar, L2SqrRef,      InnerProductRef,
-      CodebookIpRef,      CodebookL2Ref, AxpyRef,
-      AdcScan8Ref,        FastScan4Ref,  QuantizeLut4Ref,
+      .level = SimdLevel::kScalar,
+      .l2sqr = L2SqrRef,
+      .inner_product = InnerProductRef,
+      .l2sqr_many = L2SqrManyRef,
+      .argmin_biased = ArgMinBiasedRef,
+      .argmin2_biased = ArgMin2BiasedRef,
+      .group_mins = GroupMinsRef,
+      .collect_at_most = CollectAtMostRef,
+      .codebook_ip = CodebookIpRef,
+      .codebook_l2 = CodebookL2Ref,
+      .codebook_l2_argmin = CodebookL2ArgMinRef,
+      .axpy = AxpyRef,
+      .adc_scan8 = AdcScan8Ref,
+      .fast_scan4 = FastScan4Ref,
+      .quantize_lut4 = QuantizeLut4Ref,
   };
   return table;
 }

@@ -85,23 +85,22 @@ void ProductQuantizer::Transpose() {
 
 void ProductQuantizer::Encode(const float* x, size_t n, uint8_t* codes) const {
   const kernels::KernelTable& k = kernels::Kernels();
-  std::vector<float> table(m_ * ksub_);
+  if (nbits_ == 8) {
+    // The sub-codes are the code bytes.
+    for (size_t i = 0; i < n; ++i) {
+      k.codebook_l2_argmin(x + i * dim_, codebooks_t_.data(), m_, dsub_, ksub_,
+                           codes + i * code_size_);
+    }
+    return;
+  }
+  std::vector<uint8_t> best(m_);
   for (size_t i = 0; i < n; ++i) {
-    k.codebook_l2(x + i * dim_, codebooks_t_.data(), m_, dsub_, ksub_,
-                  table.data());
+    k.codebook_l2_argmin(x + i * dim_, codebooks_t_.data(), m_, dsub_, ksub_,
+                         best.data());
     uint8_t* code = codes + i * code_size_;
-    if (nbits_ == 4) std::memset(code, 0, code_size_);
+    std::memset(code, 0, code_size_);
     for (size_t j = 0; j < m_; ++j) {
-      const float* t = table.data() + j * ksub_;
-      size_t best = 0;
-      for (size_t c = 1; c < ksub_; ++c) {
-        if (t[c] < t[best]) best = c;
-      }
-      if (nbits_ == 8) {
-        code[j] = static_cast<uint8_t>(best);
-      } else {
-        code[j >> 1] |= static_cast<uint8_t>(best << ((j & 1) * 4));
-      }
+      code[j >> 1] |= static_cast<uint8_t>(best[j] << ((j & 1) * 4));
     }
   }
 }

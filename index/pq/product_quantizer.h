@@ -56,7 +56,9 @@ class ProductQuantizer {
     return codebooks_.data() + (j * ksub_ + c) * dsub_;
   }
 
-  // Codes n vectors. x: n * dim floats; codes: n * code_size() bytes.
+  // Codes n vectors: sub-code j is the nearest centroid (squared L2, the
+  // first on ties) of sub-vector j, with the fused codebook_l2_argmin
+  // kernel. x: n * dim floats; codes: n * code_size() bytes.
   void Encode(const float* x, size_t n, uint8_t* codes) const;
   // Reconstructs n vectors from their codes. x: n * dim floats.
   void Decode(const uint8_t* codes, size_t n, float* x) const;

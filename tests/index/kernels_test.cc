@@ -1,6 +1,9 @@
 // Every SIMD kernel level the CPU supports returns exactly (bit for bit)
 // what the scalar reference returns: odd sizes, unaligned pointers, list
-// lengths that are not a multiple of the SIMD width or of 32.
+// lengths that are not a multiple of the SIMD width or of 32. This covers
+// every kernel of index/ (the distances and scans of k-means, the flat index
+// and PQ encoding as well as the ADC scans), and the scalar reference
+// against plain definitions.
 #include "index/kernels/kernels.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -118,6 +122,218 @@ TEST(KernelsTest, CodebookTablesAndAxpyMatchScalar) {
       ref.axpy(x.data(), -2.0f, y.data(), n, a.data());
       t->axpy(x.data(), -2.0f, y.data(), n, b.data());
       EXPECT_EQ(a, b) << Name(t) << " axpy n=" << n;
+    }
+  }
+}
+
+// The canonical summation order of l2sqr / inner_product (kernels.h): term
+// i into partial sum i % 16, then the fixed reduction tree.
+float CanonicalSum(const std::vector<float>& terms) {
+  float p[16] = {};
+  for (size_t i = 0; i < terms.size(); ++i) p[i % 16] += terms[i];
+  for (int i = 0; i < 8; ++i) p[i] += p[i + 8];
+  for (int i = 0; i < 4; ++i) p[i] += p[i + 4];
+  for (int i = 0; i < 2; ++i) p[i] += p[i + 2];
+  return p[0] + p[1];
+}
+
+TEST(KernelsTest, DistancesFollowCanonicalOrder) {
+  std::mt19937 rng(10);
+  for (const KernelTable* t : AllTables()) {
+    for (size_t d : {1, 3, 15, 16, 17, 33, 100, 128, 1000}) {
+      Floats a(d, &rng, -10, 10), b(d, &rng, -10, 10);
+      std::vector<float> sq(d), prod(d);
+      for (size_t i = 0; i < d; ++i) {
+        const float diff = a.data()[i] - b.data()[i];
+        sq[i] = diff * diff;
+        prod[i] = a.data()[i] * b.data()[i];
+      }
+      EXPECT_EQ(t->l2sqr(a.data(), b.data(), d), CanonicalSum(sq))
+          << Name(t) << " d=" << d;
+      EXPECT_EQ(t->inner_product(a.data(), b.data(), d), CanonicalSum(prod))
+          << Name(t) << " d=" << d;
+    }
+  }
+}
+
+TEST(KernelsTest, L2SqrManyEqualsL2Sqr) {
+  std::mt19937 rng(11);
+  for (const KernelTable* t : AllTables()) {
+    for (size_t d : {1, 3, 8, 9, 15, 16, 17, 24, 31, 33, 100, 128}) {
+      for (size_t nq : {1, 3, 4, 5, 9, 13}) {
+        Floats x(d, &rng), q(nq * d, &rng);
+        std::vector<float> out(nq + 1, -1);
+        t->l2sqr_many(x.data(), q.data(), nq, d, out.data());
+        for (size_t c = 0; c < nq; ++c) {
+          EXPECT_EQ(out[c],
+                    ScalarKernels().l2sqr(x.data(), q.data() + c * d, d))
+              << Name(t) << " d=" << d << " nq=" << nq << " c=" << c;
+        }
+        EXPECT_EQ(out[nq], -1) << "wrote past nq";
+      }
+    }
+  }
+}
+
+// Rows for the argmin scans: random values, or values from a small set (many
+// ties), including a repeated minimum.
+std::vector<float> ScanRow(size_t n, bool ties, std::mt19937* rng) {
+  std::vector<float> v(n + 1);
+  std::uniform_real_distribution<float> uni(-100.0f, 100.0f);
+  std::uniform_int_distribution<int> small(0, 5);
+  for (float& x : v) x = ties ? static_cast<float>(small(*rng)) : uni(*rng);
+  return v;
+}
+
+TEST(KernelsTest, ArgMinScansMatchScalarAndDefinition) {
+  std::mt19937 rng(12);
+  const KernelTable& ref = ScalarKernels();
+  for (size_t n : {1, 2, 7, 15, 16, 17, 31, 33, 100, 1024, 2049}) {
+    for (bool ties : {false, true}) {
+      const std::vector<float> v = ScanRow(n, ties, &rng);
+      const std::vector<float> bias = ScanRow(n, ties, &rng);
+      const float* vs = v.data() + 1;  // unaligned
+      const float* bs = bias.data() + 1;
+      // The scalar reference against its definition.
+      size_t want = 0;
+      float want_min = vs[0] + bs[0];
+      for (size_t j = 1; j < n; ++j) {
+        if (vs[j] + bs[j] < want_min) {
+          want_min = vs[j] + bs[j];
+          want = j;
+        }
+      }
+      std::vector<float> sorted(n);
+      for (size_t j = 0; j < n; ++j) sorted[j] = vs[j] + bs[j];
+      std::sort(sorted.begin(), sorted.end());
+      const float want_second =
+          n > 1 ? sorted[1] : std::numeric_limits<float>::infinity();
+      float mn = 0, second = 0;
+      ASSERT_EQ(ref.argmin_biased(vs, bs, n, &mn), want) << n;
+      ASSERT_EQ(mn, want_min);
+      ASSERT_EQ(ref.argmin2_biased(vs, bs, n, &mn, &second), want) << n;
+      ASSERT_EQ(mn, want_min);
+      ASSERT_EQ(second, want_second);
+      for (const KernelTable* t : SimdTables()) {
+        float tmn = 0, tsecond = 0;
+        EXPECT_EQ(t->argmin_biased(vs, bs, n, &tmn), want)
+            << Name(t) << " n=" << n << " ties=" << ties;
+        EXPECT_EQ(tmn, want_min) << Name(t) << " n=" << n;
+        EXPECT_EQ(t->argmin2_biased(vs, bs, n, &tmn, &tsecond), want)
+            << Name(t) << " n=" << n << " ties=" << ties;
+        EXPECT_EQ(tmn, want_min) << Name(t) << " n=" << n;
+        EXPECT_EQ(tsecond, want_second) << Name(t) << " n=" << n;
+      }
+    }
+  }
+}
+
+TEST(KernelsTest, GroupMinsAndCollectMatchScalar) {
+  std::mt19937 rng(13);
+  const KernelTable& ref = ScalarKernels();
+  for (size_t ngroups : {1, 4, 8, 12, 36, 256}) {
+    for (size_t gs : {1, 2, 16}) {
+      for (bool ties : {false, true}) {
+        const size_t n = ngroups * gs;
+        const std::vector<float> v = ScanRow(n, ties, &rng);
+        const std::vector<float> bias = ScanRow(n, ties, &rng);
+        std::vector<float> want(ngroups);
+        ref.group_mins(v.data() + 1, bias.data() + 1, ngroups, gs, want.data());
+        for (size_t g = 0; g < ngroups; ++g) {
+          float mn = std::numeric_limits<float>::infinity();
+          for (size_t t = 0; t < gs; ++t) {
+            mn = std::min(mn,
+                          v[1 + t * ngroups + g] + bias[1 + t * ngroups + g]);
+          }
+          ASSERT_EQ(want[g], mn) << "g=" << g;
+        }
+        for (const KernelTable* t : SimdTables()) {
+          std::vector<float> got(ngroups);
+          t->group_mins(v.data() + 1, bias.data() + 1, ngroups, gs, got.data());
+          EXPECT_EQ(got, want) << Name(t) << " ngroups=" << ngroups;
+        }
+        // collect_at_most at a median bound, with a roomy and a tight cap.
+        const float bound = ties ? 4.0f : 0.0f;
+        for (size_t cap : {n + 8, n / 3 + 1}) {
+          std::vector<float> rv(cap + 2, 0), tv(cap + 2, 0);
+          std::vector<uint32_t> rl(cap + 2, 0), tl(cap + 2, 0);
+          size_t rc = 2, tc = 2;  // appends after existing entries
+          const size_t rj =
+              ref.collect_at_most(v.data() + 1, bias.data() + 1, n, bound, 5,
+                                  cap + 2, rv.data(), rl.data(), &rc);
+          // The reference: every j < rj with value <= bound, in order.
+          size_t c = 2;
+          for (size_t j = 0; j < rj; ++j) {
+            const float x = v[1 + j] + bias[1 + j];
+            if (x > bound) continue;
+            ASSERT_LT(c, rc);
+            EXPECT_EQ(rv[c], x);
+            EXPECT_EQ(rl[c++], 5 + j);
+          }
+          ASSERT_EQ(c, rc);
+          if (rj < n) {
+            EXPECT_EQ(rc, cap + 2);
+          }
+          for (const KernelTable* t : SimdTables()) {
+            std::fill(tv.begin(), tv.end(), 0.0f);
+            std::fill(tl.begin(), tl.end(), 0u);
+            tc = 2;
+            const size_t tj =
+                t->collect_at_most(v.data() + 1, bias.data() + 1, n, bound, 5,
+                                   cap + 2, tv.data(), tl.data(), &tc);
+            EXPECT_EQ(tj, rj) << Name(t) << " n=" << n << " cap=" << cap;
+            ASSERT_EQ(tc, rc) << Name(t) << " n=" << n << " cap=" << cap;
+            for (size_t r = 2; r < tc; ++r) {
+              EXPECT_EQ(tv[r], rv[r]) << Name(t) << " r=" << r;
+              EXPECT_EQ(tl[r], rl[r]) << Name(t) << " r=" << r;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(KernelsTest, CodebookL2ArgMinMatchesScalarAndTable) {
+  std::mt19937 rng(14);
+  const KernelTable& ref = ScalarKernels();
+  for (size_t ksub : {16, 32, 48, 256}) {
+    for (size_t m : {1, 3, 24}) {
+      for (size_t dsub : {1, 2, 3, 4, 8}) {
+        for (bool ties : {false, true}) {
+          Floats q(m * dsub, &rng), cb(m * dsub * ksub, &rng);
+          if (ties) {
+            // Integer-valued data: many exactly equal distances.
+            std::uniform_int_distribution<int> small(0, 2);
+            for (size_t i = 0; i < m * dsub; ++i) {
+              q.data()[i] = static_cast<float>(small(rng));
+            }
+            for (size_t i = 0; i < m * dsub * ksub; ++i) {
+              cb.data()[i] = static_cast<float>(small(rng));
+            }
+          }
+          // The reference against the first minimum of codebook_l2's table.
+          std::vector<float> table(m * ksub);
+          ref.codebook_l2(q.data(), cb.data(), m, dsub, ksub, table.data());
+          std::vector<uint8_t> want(m + 1, 0xEE);
+          ref.codebook_l2_argmin(q.data(), cb.data(), m, dsub, ksub,
+                                 want.data());
+          for (size_t j = 0; j < m; ++j) {
+            const float* row = table.data() + j * ksub;
+            const size_t first =
+                static_cast<size_t>(std::min_element(row, row + ksub) - row);
+            ASSERT_EQ(want[j], first) << "j=" << j;
+          }
+          ASSERT_EQ(want[m], 0xEE);
+          for (const KernelTable* t : SimdTables()) {
+            std::vector<uint8_t> got(m + 1, 0xEE);
+            t->codebook_l2_argmin(q.data(), cb.data(), m, dsub, ksub,
+                                  got.data());
+            EXPECT_EQ(got, want) << Name(t) << " ksub=" << ksub << " m=" << m
+                                 << " dsub=" << dsub << " ties=" << ties;
+          }
+        }
+      }
     }
   }
 }

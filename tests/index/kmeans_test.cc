@@ -429,18 +429,16 @@ TEST(KMeansInternalTest, TopSmallestMatchesSort) {
   }
 }
 
-// Dot / L2Sqr / L2SqrMany follow one documented summation order at every
-// SIMD level: compare with a scalar model of that order, bit for bit.
+// Dot / L2Sqr / L2SqrMany are the kernel table's, which follows one
+// documented summation order at every SIMD level (index/kernels/kernels.h):
+// compare with a scalar model of that order, bit for bit.
 float CanonicalSum(const std::vector<float>& terms) {
-  const size_t d = terms.size(), d16 = d - d % 16;
   float p[16] = {};
-  for (size_t i = 0; i < d16; ++i) p[i % 16] += terms[i];
+  for (size_t i = 0; i < terms.size(); ++i) p[i % 16] += terms[i];
   for (int i = 0; i < 8; ++i) p[i] += p[i + 8];
   for (int i = 0; i < 4; ++i) p[i] += p[i + 4];
   for (int i = 0; i < 2; ++i) p[i] += p[i + 2];
-  float sum = p[0] + p[1];
-  for (size_t i = d16; i < d; ++i) sum += terms[i];
-  return sum;
+  return p[0] + p[1];
 }
 
 TEST(KMeansInternalTest, DistancesFollowCanonicalOrder) {

@@ -22,14 +22,15 @@
 // - Stop: after niter iterations, or when the objective's relative decrease
 //   falls below convergence_tol (not right after a split).
 //
-// Threads: OpenMP over fixed blocks of rows, with OpenBLAS forced to one
-// thread meanwhile (ScopedBlasSingleThread), so the two pools never compete.
+// - Update (update.cc): cluster sums, objective, centroids, empty clusters.
+//
+// Threads: index/parallel.h workers (started per call, none left running)
+// over fixed blocks of rows, with OpenBLAS forced to one thread meanwhile
+// (ScopedBlasSingleThread), so the two never compete.
 // Fixed blocks and ordered reductions make the result independent of the
 // thread count and of QUIVER_SIMD (OpenBLAS's own kernel still depends on
 // the CPU, so other CPUs may round differently).
 #include "index/kmeans.h"
-
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -42,128 +43,26 @@
 #include "common/status.h"
 #include "index/clustering/distances.h"
 #include "index/clustering/kmeans_internal.h"
+#include "index/parallel.h"
 
 namespace quiver::index {
-namespace clustering {
-
-void ClusterSums(const float* x, size_t n, size_t d, const uint32_t* labels,
-                 size_t k, int threads, double* sums,
-                 std::vector<size_t>* sizes) {
-  sizes->assign(k, 0);
-  for (size_t i = 0; i < n; ++i) ++(*sizes)[labels[i]];
-  // Each thread owns a contiguous range of clusters holding about n / nt
-  // points and streams over all points in index order, summing those of its
-  // clusters: every cluster's sum has the same order whatever the threads.
-  const int nt = ThreadsFor(threads, 1.0 * n * d, std::max<size_t>(1, k / 4));
-  std::vector<size_t> bounds(nt + 1, k);
-  bounds[0] = 0;
-  {
-    size_t acc = 0;
-    int t = 1;
-    for (size_t j = 0; j < k && t < nt; ++j) {
-      acc += (*sizes)[j];
-      if (acc * nt >= n * static_cast<size_t>(t)) bounds[t++] = j + 1;
-    }
-  }
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    const int t = omp_get_thread_num();
-    const size_t j0 = bounds[t], j1 = bounds[t + 1];
-    std::fill(sums + j0 * d, sums + j1 * d, 0.0);
-    if (j1 > j0) {
-      for (size_t i = 0; i < n; ++i) {
-        const size_t j = labels[i];
-        if (j < j0 || j >= j1) continue;
-        double* a = sums + j * d;
-        const float* xi = x + i * d;
-        for (size_t l = 0; l < d; ++l) a[l] += xi[l];
-      }
-    }
-  }
-}
-
-double ObjectiveFromSums(double spread, const double* mean, const float* c,
-                         size_t k, size_t d, const double* sums,
-                         const std::vector<size_t>& sizes) {
-  // With y = x - mean: sum ||y||^2 - 2 <c - mean, sums - size mean>
-  // + size ||c - mean||^2 per cluster; centring keeps the cancellation
-  // relative to the data's spread, not to its distance from the origin.
-  double total = spread;
-  for (size_t j = 0; j < k; ++j) {
-    if (sizes[j] == 0) continue;
-    const double size = static_cast<double>(sizes[j]);
-    const float* cj = c + j * d;
-    const double* sj = sums + j * d;
-    double dot = 0, norm2 = 0;
-    for (size_t l = 0; l < d; ++l) {
-      const double cc = cj[l] - mean[l];
-      dot += cc * (sj[l] - size * mean[l]);
-      norm2 += cc * cc;
-    }
-    total += size * norm2 - 2 * dot;
-  }
-  return std::max(0.0, total);
-}
-
-void CentroidsFromSums(const double* sums, const std::vector<size_t>& sizes,
-                       size_t k, size_t d, bool spherical, float* centroids) {
-  for (size_t j = 0; j < k; ++j) {
-    if (sizes[j] == 0) continue;
-    const double* sj = sums + j * d;
-    const double inv = 1.0 / static_cast<double>(sizes[j]);
-    double norm2 = 0;
-    for (size_t l = 0; l < d; ++l) norm2 += (sj[l] * inv) * (sj[l] * inv);
-    const double scale = spherical && norm2 > 0 ? inv / std::sqrt(norm2) : inv;
-    float* cj = centroids + j * d;
-    for (size_t l = 0; l < d; ++l) cj[l] = static_cast<float>(sj[l] * scale);
-  }
-}
-
-size_t SplitEmptyClusters(size_t d, size_t k, float* centroids,
-                          std::vector<size_t>* sizes) {
-  // Relative perturbation, as FAISS's Clustering uses.
-  constexpr float kEps = 1.0f / 1024.0f;
-  std::vector<size_t>& sz = *sizes;
-  size_t repaired = 0;
-  for (size_t ci = 0; ci < k; ++ci) {
-    if (sz[ci] != 0) continue;
-    const size_t cj = static_cast<size_t>(
-        std::max_element(sz.begin(), sz.end()) - sz.begin());
-    if (sz[cj] < 2) break;  // fewer points than clusters: nothing to split
-    float* a = centroids + ci * d;
-    float* b = centroids + cj * d;
-    double rms = 0;
-    for (size_t l = 0; l < d; ++l) rms += double{b[l]} * b[l];
-    rms = std::sqrt(rms / static_cast<double>(d));
-    const float fallback = rms > 0 ? static_cast<float>(rms) : 1.0f;
-    for (size_t l = 0; l < d; ++l) {
-      const float v = b[l];
-      float delta = kEps * (v != 0 ? v : fallback);
-      if (l % 2 == 1) delta = -delta;
-      a[l] = v + delta;
-      b[l] = v - delta;
-    }
-    sz[ci] = sz[cj] / 2;
-    sz[cj] -= sz[ci];
-    ++repaired;
-  }
-  return repaired;
-}
-
-}  // namespace clustering
-
 namespace {
 
 absl::Status CheckFinite(const float* x, size_t n, size_t d, int threads) {
   const size_t total = n * d;
-  size_t first_bad = total;
-  const int nt = clustering::ThreadsFor(threads, 1.0 * total, 64);
-#pragma omp parallel for num_threads(nt) reduction(min          \
-                                                   : first_bad) \
-    schedule(static) if (nt > 1)
-  for (size_t i = 0; i < total; ++i) {
-    if (!std::isfinite(x[i]) && i < first_bad) first_bad = i;
-  }
+  const size_t nt = ThreadsFor(threads, 1.0 * total, 64);
+  std::vector<size_t> first(nt, total);  // per range: first bad index
+  const size_t chunk = (total + nt - 1) / nt;
+  RunWorkers(nt, [&](size_t w) {
+    const size_t end = std::min(total, (w + 1) * chunk);
+    for (size_t i = w * chunk; i < end; ++i) {
+      if (!std::isfinite(x[i])) {
+        first[w] = i;
+        return;
+      }
+    }
+  });
+  const size_t first_bad = *std::min_element(first.begin(), first.end());
   if (first_bad != total) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "k-means input vector %d has a non-finite value (%f) at dimension %d",
@@ -211,7 +110,7 @@ absl::StatusOr<KMeansResult> KMeans(const float* x, size_t n, size_t d,
   const auto start = std::chrono::steady_clock::now();
   QUIVER_RETURN_IF_ERROR(Validate(x, n, d, params));
   const size_t k = params.k;
-  const int threads = clustering::ResolveThreads(params.threads);
+  const int threads = static_cast<int>(ResolveThreads(params.threads));
   QUIVER_RETURN_IF_ERROR(CheckFinite(x, n, d, threads));
 
   Rng rng(params.seed);
@@ -225,11 +124,13 @@ absl::StatusOr<KMeansResult> KMeans(const float* x, size_t n, size_t d,
         clustering::SampleIndices(n, k * mppc, &rng);
     nt = idx.size();
     sample.resize(nt * d);
-    const int ct = clustering::ThreadsFor(threads, 1.0 * nt * d, nt);
-#pragma omp parallel for num_threads(ct) if (ct > 1)
-    for (size_t i = 0; i < nt; ++i) {
-      std::memcpy(sample.data() + i * d, x + idx[i] * d, d * sizeof(float));
-    }
+    ParallelFor(nt, ThreadsFor(threads, 1.0 * nt * d, nt),
+                [&](size_t begin, size_t end) {
+                  for (size_t i = begin; i < end; ++i) {
+                    std::memcpy(sample.data() + i * d, x + idx[i] * d,
+                                d * sizeof(float));
+                  }
+                });
     xt = sample.data();
   }
 
@@ -256,12 +157,13 @@ absl::StatusOr<KMeansResult> KMeans(const float* x, size_t n, size_t d,
   {
     const size_t kChunk = 4096;
     const size_t nchunks = (nt + kChunk - 1) / kChunk;
-    const int ct = clustering::ThreadsFor(threads, 2.0 * nt * d, nchunks);
-#pragma omp parallel for num_threads(ct) if (ct > 1)
-    for (size_t ch = 0; ch < nchunks; ++ch) {
-      const size_t i0 = ch * kChunk, i1 = std::min(nt, i0 + kChunk);
-      clustering::SquaredNorms(xt + i0 * d, i1 - i0, d, x_norms.data() + i0);
-    }
+    ParallelFor(nchunks, ThreadsFor(threads, 2.0 * nt * d, nchunks),
+                [&](size_t begin, size_t end) {
+                  const size_t i0 = begin * kChunk;
+                  const size_t i1 = std::min(nt, end * kChunk);
+                  clustering::SquaredNorms(xt + i0 * d, i1 - i0, d,
+                                           x_norms.data() + i0);
+                });
   }
 
   std::vector<uint32_t>& labels = result.assignment;

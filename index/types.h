@@ -1,0 +1,63 @@
+// Value types shared by Quiver's indexes (IvfPqIndex, FlatIndex) and their
+// callers: search parameters, results, the id filter and the vector source
+// used for re-ranking, and inverted-list statistics.
+//
+//   SearchParams sp;  sp.k = 10;  sp.nprobe = 16;
+//   std::vector<Neighbor> hits = index->Search(q, sp);
+//
+// Distances are "smaller is better": squared L2, or -inner product (also for
+// cosine, where the index stores and queries unit vectors).
+//
+// Thread safety: plain values; IdFilter and VectorSource implementations
+// must be safe to call from several searching threads at once.
+#ifndef QUIVER_INDEX_TYPES_H_
+#define QUIVER_INDEX_TYPES_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace quiver::index {
+
+// A predicate on internal ids, evaluated during the scan (so that k results
+// come back when k matching documents exist).
+class IdFilter {
+ public:
+  virtual ~IdFilter() = default;
+  virtual bool Accept(uint64_t id) const = 0;
+};
+
+// Supplies full-precision vectors for exact re-ranking.
+class VectorSource {
+ public:
+  virtual ~VectorSource() = default;
+  // Writes the vector of `id` (dim floats, already normalised for cosine)
+  // into out; false if unknown (the candidate is then dropped).
+  virtual bool GetVector(uint64_t id, float* out) const = 0;
+};
+
+struct SearchParams {
+  size_t k = 10;
+  // Inverted lists probed; clamped to [1, nlist].
+  size_t nprobe = 8;
+  // Re-rank factor: the best k * rerank PQ candidates are re-scored with
+  // exact distances from `vectors`. 0 = no re-ranking.
+  size_t rerank = 0;
+  const VectorSource* vectors = nullptr;  // required when rerank > 0
+  const IdFilter* filter = nullptr;       // optional
+};
+
+struct Neighbor {
+  uint64_t id = 0;
+  float distance = 0;
+};
+
+// Sizes of the inverted lists of an index.
+struct ListStats {
+  size_t min = 0, max = 0;
+  double mean = 0;
+  size_t total = 0;
+};
+
+}  // namespace quiver::index
+
+#endif  // QUIVER_INDEX_TYPES_H_
