@@ -50,8 +50,8 @@ v1::Metric ToProto(index::Metric metric) {
   return v1::METRIC_UNSPECIFIED;
 }
 
-IndexConfig FromProto(const v1::IndexParams& params) {
-  IndexConfig c;
+engine::IndexConfig FromProto(const v1::IndexParams& params) {
+  engine::IndexConfig c;
   c.nlist = params.nlist();
   c.pq_m = params.pq_m();
   c.pq_bits = params.pq_bits();
@@ -60,10 +60,11 @@ IndexConfig FromProto(const v1::IndexParams& params) {
   c.rerank = params.rerank();
   c.balanced = params.balanced();
   c.auto_train_threshold = params.auto_train_threshold();
+  c.target_recall = params.target_recall();
   return c;
 }
 
-void ToProto(const IndexConfig& config, v1::IndexParams* out) {
+void ToProto(const engine::IndexConfig& config, v1::IndexParams* out) {
   out->set_nlist(config.nlist);
   out->set_pq_m(config.pq_m);
   out->set_pq_bits(config.pq_bits);
@@ -72,11 +73,12 @@ void ToProto(const IndexConfig& config, v1::IndexParams* out) {
   out->set_rerank(config.rerank);
   out->set_balanced(config.balanced);
   out->set_auto_train_threshold(config.auto_train_threshold);
+  out->set_target_recall(config.target_recall);
 }
 
-absl::StatusOr<CollectionConfig> FromProto(
+absl::StatusOr<engine::CollectionConfig> FromProto(
     const v1::CreateCollectionRequest& request) {
-  CollectionConfig c;
+  engine::CollectionConfig c;
   c.name = request.name();
   c.dimension = request.dimension();
   absl::StatusOr<index::Metric> metric = FromProto(request.metric());
@@ -86,81 +88,30 @@ absl::StatusOr<CollectionConfig> FromProto(
   return c;
 }
 
-Attributes FromProto(const google::protobuf::Map<std::string, std::string>& m) {
-  Attributes out;
+engine::Attributes FromProto(
+    const google::protobuf::Map<std::string, std::string>& m) {
+  engine::Attributes out;
   out.reserve(m.size());
   for (const auto& [k, v] : m) out.emplace_back(k, v);
   std::sort(out.begin(), out.end());
   return out;
 }
 
-namespace {
-
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
+void ToProto(const engine::Attributes& attrs,
+             google::protobuf::Map<std::string, std::string>* out) {
+  for (const auto& [k, v] : attrs) (*out)[k] = v;
 }
 
-bool GetVarint(std::string_view* in, uint64_t* v) {
-  uint64_t result = 0;
-  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
-    const uint8_t byte = static_cast<uint8_t>(in->front());
-    in->remove_prefix(1);
-    result |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) {
-      *v = result;
-      return true;
-    }
+v1::CollectionState ToProto(engine::TrainState state) {
+  switch (state) {
+    case engine::TrainState::kUntrained:
+      return v1::COLLECTION_STATE_UNTRAINED;
+    case engine::TrainState::kTraining:
+      return v1::COLLECTION_STATE_TRAINING;
+    case engine::TrainState::kReady:
+      return v1::COLLECTION_STATE_READY;
   }
-  return false;
-}
-
-bool GetLengthPrefixed(std::string_view* in, std::string* out) {
-  uint64_t len = 0;
-  if (!GetVarint(in, &len) || len > in->size()) return false;
-  out->assign(in->data(), len);
-  in->remove_prefix(len);
-  return true;
-}
-
-}  // namespace
-
-std::string EncodeAttributes(const Attributes& attributes) {
-  std::string out;
-  if (attributes.empty()) return out;
-  PutVarint(&out, attributes.size());
-  for (const auto& [k, v] : attributes) {
-    PutVarint(&out, k.size());
-    out.append(k);
-    PutVarint(&out, v.size());
-    out.append(v);
-  }
-  return out;
-}
-
-absl::StatusOr<Attributes> DecodeAttributes(std::string_view bytes) {
-  Attributes out;
-  if (bytes.empty()) return out;
-  uint64_t n = 0;
-  if (!GetVarint(&bytes, &n) || n > bytes.size()) {
-    return absl::DataLossError("attribute bytes: bad count");
-  }
-  out.resize(n);
-  for (uint64_t i = 0; i < n; ++i) {
-    if (!GetLengthPrefixed(&bytes, &out[i].first) ||
-        !GetLengthPrefixed(&bytes, &out[i].second)) {
-      return absl::DataLossError(
-          absl::StrFormat("attribute bytes: truncated at attribute %d", i));
-    }
-  }
-  if (!bytes.empty()) {
-    return absl::DataLossError(
-        absl::StrFormat("attribute bytes: %d trailing bytes", bytes.size()));
-  }
-  return out;
+  return v1::COLLECTION_STATE_UNSPECIFIED;
 }
 
 }  // namespace quiver::server

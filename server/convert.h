@@ -1,6 +1,5 @@
-// Conversions at the edge of the service: absl::Status <-> grpc::Status,
-// proto messages <-> the server's domain structs, and the byte encoding of
-// document attributes kept in the store.
+// Conversions at the edge of the service: absl::Status <-> grpc::Status and
+// proto messages <-> the engine's plain structs.
 //
 //   return ToGrpcStatus(registry->Drop(name));
 //   QUIVER_ASSIGN_OR_RETURN(CollectionConfig c, FromProto(request));
@@ -20,9 +19,23 @@
 #include "absl/status/statusor.h"
 #include "index/metric.h"
 #include "quiver/v1/quiver.pb.h"
-#include "server/params.h"
+#include "server/engine/attributes.h"
+#include "server/engine/collection.h"
+#include "server/engine/config.h"
+#include "server/engine/registry.h"
 
 namespace quiver::server {
+
+// The engine types the RPC edge works with.
+using engine::Collection;
+using engine::CollectionRegistry;
+using engine::CollectionStatus;
+using engine::DocumentInput;
+using engine::RegistryOptions;
+using engine::SearchHit;
+using engine::SearchQuery;
+using engine::StoredDocument;
+using engine::TrainState;
 
 // absl and gRPC share the canonical code numbering (0 OK .. 16
 // UNAUTHENTICATED), so codes convert by static_cast; the message is kept.
@@ -33,23 +46,20 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 absl::StatusOr<index::Metric> FromProto(v1::Metric metric);
 v1::Metric ToProto(index::Metric metric);
 
-IndexConfig FromProto(const v1::IndexParams& params);
-void ToProto(const IndexConfig& config, v1::IndexParams* out);
+engine::IndexConfig FromProto(const v1::IndexParams& params);
+void ToProto(const engine::IndexConfig& config, v1::IndexParams* out);
 
 // Converts (without validating limits) a CreateCollectionRequest.
-absl::StatusOr<CollectionConfig> FromProto(
+absl::StatusOr<engine::CollectionConfig> FromProto(
     const v1::CreateCollectionRequest& request);
 
-// Attributes of a document: (key, value) pairs sorted by key, keys unique.
-using Attributes = std::vector<std::pair<std::string, std::string>>;
-
 // Sorted copy of a proto attribute map.
-Attributes FromProto(const google::protobuf::Map<std::string, std::string>& m);
-// Stored byte form: varint count, then (varint len, key, varint len, value)
-// per attribute, in key order. Empty attributes encode to "".
-std::string EncodeAttributes(const Attributes& attributes);
-// DATA_LOSS for malformed bytes.
-absl::StatusOr<Attributes> DecodeAttributes(std::string_view bytes);
+engine::Attributes FromProto(
+    const google::protobuf::Map<std::string, std::string>& m);
+void ToProto(const engine::Attributes& attrs,
+             google::protobuf::Map<std::string, std::string>* out);
+
+v1::CollectionState ToProto(engine::TrainState state);
 
 }  // namespace quiver::server
 

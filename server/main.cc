@@ -22,7 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/log.h"
-#include "server/collections.h"
+#include "server/convert.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -63,9 +63,9 @@ bool WritePortFile(const std::string& path, int port) {
 }
 
 int RunBackup() {
-  quiver::server::RegistryOptions ro;
+  quiver::engine::RegistryOptions ro;
   ro.store.path = absl::GetFlag(FLAGS_data_dir);
-  auto registry = quiver::server::CollectionRegistry::Open(ro);
+  auto registry = quiver::engine::CollectionRegistry::Open(ro);
   if (!registry.ok()) {
     QUIVER_LOG(ERROR) << "cannot open " << ro.store.path << ": "
                       << registry.status();

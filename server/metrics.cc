@@ -18,7 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "index/simd.h"
-#include "server/collections.h"
+#include "server/convert.h"
 
 namespace quiver::server {
 namespace {

@@ -39,9 +39,13 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 
+namespace quiver::engine {
+class CollectionRegistry;
+}  // namespace quiver::engine
+
 namespace quiver::server {
 
-class CollectionRegistry;
+using engine::CollectionRegistry;
 
 // The SIMD kernel the index scan uses ("scalar", "avx2" or "avx512").
 std::string SimdKernelName();

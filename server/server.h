@@ -22,7 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/collections.h"
+#include "server/convert.h"
 #include "server/metrics.h"
 #include "server/service.h"
 

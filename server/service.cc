@@ -11,7 +11,6 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "server/convert.h"
-#include "server/params.h"
 #include "server/validate.h"
 
 namespace quiver::server {
@@ -31,23 +30,6 @@ grpc::Status Guard(Fn&& fn) {
     return grpc::Status(grpc::StatusCode::INTERNAL,
                         std::string("internal error: ") + e.what());
   }
-}
-
-v1::CollectionState ToProto(TrainState state) {
-  switch (state) {
-    case TrainState::kUntrained:
-      return v1::COLLECTION_STATE_UNTRAINED;
-    case TrainState::kTraining:
-      return v1::COLLECTION_STATE_TRAINING;
-    case TrainState::kReady:
-      return v1::COLLECTION_STATE_READY;
-  }
-  return v1::COLLECTION_STATE_UNSPECIFIED;
-}
-
-void ToProto(const Attributes& attrs,
-             google::protobuf::Map<std::string, std::string>* out) {
-  for (const auto& [k, v] : attrs) (*out)[k] = v;
 }
 
 }  // namespace
@@ -95,13 +77,17 @@ void QuiverService::FillInfo(const Collection& collection,
   info->set_train_generation(st.train_generation);
   info->set_last_error(st.last_error);
   info->set_kernel(SimdKernelName());
+  info->set_measured_recall(st.maintenance.measured_recall);
+  info->set_trained_count(st.maintenance.trained_count);
+  info->set_last_training_reason(st.last_training_reason);
 }
 
 grpc::Status QuiverService::CreateCollection(
     grpc::ServerContext* context, const v1::CreateCollectionRequest* request,
     v1::CollectionInfo* response) {
   return Handle("CreateCollection", context, [&]() -> absl::Status {
-    QUIVER_ASSIGN_OR_RETURN(CollectionConfig config, FromProto(*request));
+    QUIVER_ASSIGN_OR_RETURN(engine::CollectionConfig config,
+                            FromProto(*request));
     QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c,
                             registry_->Create(config));
     FillInfo(*c, response);
@@ -158,10 +144,10 @@ absl::Status QuiverService::DoUpsert(
                           request.batch_id()));
     }
     const size_t n = request.documents_size();
-    if (n > kMaxDocumentsPerUpsert) {
+    if (n > engine::kMaxDocumentsPerUpsert) {
       return absl::ResourceExhaustedError(absl::StrFormat(
           "batch %d has %d documents; the limit is %d per UpsertRequest",
-          request.batch_id(), n, kMaxDocumentsPerUpsert));
+          request.batch_id(), n, engine::kMaxDocumentsPerUpsert));
     }
     // Looked up per batch (a map lookup): a collection dropped and created
     // again under the same name mid-stream gets the new one.
@@ -250,7 +236,7 @@ absl::Status QuiverService::DoSearch(const v1::SearchRequest& request,
                           registry_->Get(request.collection()));
   const uint32_t dim = c->config().dimension;
   QUIVER_RETURN_IF_ERROR(
-      ValidateSearchRequest(request, dim, c->config().metric, c->nlist()));
+      ValidateSearchRequest(request, dim, c->config().metric));
   const size_t nq = request.queries_size();
   std::vector<float> queries(nq * dim);
   for (size_t i = 0; i < nq; ++i) {
@@ -287,7 +273,7 @@ grpc::Status QuiverService::Train(grpc::ServerContext* context,
   return Handle("Train", context, [&]() -> absl::Status {
     QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c,
                             registry_->Get(request->collection()));
-    std::optional<IndexConfig> overrides;
+    std::optional<engine::IndexConfig> overrides;
     if (request->has_overrides()) overrides = FromProto(request->overrides());
     QUIVER_RETURN_IF_ERROR(c->StartTraining(overrides));
     FillInfo(*c, response);

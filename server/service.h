@@ -19,7 +19,7 @@
 #include "absl/status/status.h"
 #include "quiver/v1/quiver.grpc.pb.h"
 #include "server/auth.h"
-#include "server/collections.h"
+#include "server/convert.h"
 #include "server/metrics.h"
 
 namespace quiver::server {

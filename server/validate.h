@@ -1,5 +1,7 @@
-// Request validation against the limits of quiver.proto. Every function
-// returns INVALID_ARGUMENT (or RESOURCE_EXHAUSTED for a count over a
+// Request validation against the limits of quiver.proto, on the proto
+// messages (the engine checks its own inputs again; these run first so that
+// an Upsert gets per-record errors and nothing is converted in vain). Every
+// function returns INVALID_ARGUMENT (or RESOURCE_EXHAUSTED for a count over a
 // per-request limit) with a message naming the field, the value and the
 // limit; OK otherwise. Validation happens before any state is touched.
 //
@@ -16,15 +18,12 @@
 #include "absl/status/status.h"
 #include "index/metric.h"
 #include "quiver/v1/quiver.pb.h"
+#include "server/engine/validate.h"
 
 namespace quiver::server {
 
-// 1..512 bytes, no NUL.
-absl::Status ValidateDocumentId(std::string_view id);
-// Exactly `dim` finite values; non-zero for cosine. `what` names the vector
-// in the message (e.g. "query 3").
-absl::Status ValidateVector(const float* values, size_t size, uint32_t dim,
-                            index::Metric metric, std::string_view what);
+using engine::ValidateDocumentId;
+using engine::ValidateVector;
 // At most 64 attributes, key 1..128 bytes, value <= 1024 bytes.
 absl::Status ValidateAttributes(
     const google::protobuf::Map<std::string, std::string>& attributes);
@@ -34,12 +33,11 @@ absl::Status ValidateDocument(const v1::Document& doc, uint32_t dim,
 // Ids of a Get/Delete: RESOURCE_EXHAUSTED over 10,000; each id valid.
 absl::Status ValidateIds(
     const google::protobuf::RepeatedPtrField<std::string>& ids);
-// k in 1..1024, 1..1024 queries of `dim` finite values, nprobe <= nlist
-// (nlist 0 = untrained: any nprobe <= 65536), rerank <= kMaxRerank, filter
-// entries like attributes.
+// k in 1..1024, 1..1024 queries of `dim` finite values, nprobe <= 65536
+// (clamped to nlist later), rerank <= kMaxRerank, filter entries like
+// attributes.
 absl::Status ValidateSearchRequest(const v1::SearchRequest& request,
-                                   uint32_t dim, index::Metric metric,
-                                   uint32_t nlist);
+                                   uint32_t dim, index::Metric metric);
 
 }  // namespace quiver::server
 

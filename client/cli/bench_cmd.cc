@@ -216,6 +216,34 @@ int RunBench(const std::vector<std::string>& args) {
       "bench '%s': %d vectors, dim %d, %s, nlist %d; %d queries, k=%d\n",
       collection, info->count(), info->dimension(), MetricName(info->metric()),
       info->index().nlist(), nq, k);
+  if (info->state() == v1::COLLECTION_STATE_READY) {
+    std::cerr << absl::StrFormat(
+        "defaults (nprobe 0 / rerank 0): nprobe %d, rerank %d, measured "
+        "recall@10 %.3f\n",
+        info->index().nprobe(), info->index().rerank(),
+        info->measured_recall());
+  }
+  // nprobe values above nlist would all mean "every list" (the server
+  // clamps them): keep the first such value only, as nlist.
+  const uint32_t nlist =
+      info->state() == v1::COLLECTION_STATE_READY ? info->index().nlist() : 0;
+  if (nlist > 0) {
+    std::vector<int64_t> kept;
+    bool all_lists = false;
+    for (int64_t v : nprobes) {
+      if (v <= static_cast<int64_t>(nlist) && v != nlist) {
+        kept.push_back(v);
+      } else if (!all_lists) {
+        kept.push_back(nlist);
+        all_lists = true;
+      }
+    }
+    if (kept.size() != nprobes.size()) {
+      std::cerr << "quiver bench: nprobe values above nlist " << nlist
+                << " skipped (probing all lists once)\n";
+    }
+    nprobes = std::move(kept);
+  }
 
   // Warm-up: connections, caches.
   if (warmup > 0) {

@@ -49,6 +49,7 @@
 #include "index/flat_index.h"
 #include "index/ivf_pq_index.h"
 #include "index/metric.h"
+#include "server/engine/records.h"
 #include "storage/store.h"
 #include "tests/bench/synthetic.h"
 #include "tests/bench/vecs_io.h"
@@ -330,13 +331,8 @@ struct Local {
   std::vector<int64_t> iid_to_row;  // internal id -> external id (row)
 };
 
-uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= uint32_t(uint8_t(p[i])) << (8 * i);
-  return v;
-}
-
-// Rebuilds the index as server/collection.cc's Collection::Recover does.
+// Rebuilds the index as server/engine/collection.cc's Collection::Recover
+// does, reading the records through the engine's one format module.
 absl::StatusOr<Local> Rebuild(const std::string& db_path, index::Metric metric,
                               size_t dim) {
   Local l;
@@ -371,21 +367,21 @@ absl::StatusOr<Local> Rebuild(const std::string& db_path, index::Metric metric,
       }));
   if (!ids.empty()) l.flat->Add(ids.data(), buf.data(), ids.size());
   QUIVER_ASSIGN_OR_RETURN(std::string blob, l.store->GetQuantizer(meta.id));
-  if (blob.size() < 8 || std::memcmp(blob.data(), "QVQ1", 4) != 0) {
-    return absl::DataLossError("quantizer record has no QVQ1 header");
-  }
-  const uint32_t generation = GetU32(blob.data() + 4);
-  QUIVER_ASSIGN_OR_RETURN(
-      l.ivf, index::IvfPqIndex::Load(std::string_view(blob).substr(8)));
+  QUIVER_ASSIGN_OR_RETURN(const engine::records::QuantizerRecord quantizer,
+                          engine::records::DecodeQuantizer(blob));
+  const uint32_t generation = quantizer.generation;
+  QUIVER_ASSIGN_OR_RETURN(l.ivf, index::IvfPqIndex::Load(quantizer.blob));
   const size_t code_size = l.ivf->code_size();
   size_t added = 0;
   QUIVER_RETURN_IF_ERROR(l.store->ForEachCode(
       meta.id,
       [&](uint64_t iid, uint32_t list, std::string_view code) -> absl::Status {
-        if (code.size() == 4 + code_size && GetU32(code.data()) == generation &&
+        QUIVER_ASSIGN_OR_RETURN(const engine::records::CodeRecord r,
+                                engine::records::DecodeCode(code));
+        if (r.code.size() == code_size && r.generation == generation &&
             list < l.ivf->params().nlist) {
           l.ivf->AddEncoded(iid, list,
-                            reinterpret_cast<const uint8_t*>(code.data() + 4));
+                            reinterpret_cast<const uint8_t*>(r.code.data()));
           ++added;
         }
         return absl::OkStatus();

@@ -1,4 +1,4 @@
-#include "server/collections.h"
+#include "server/engine/registry.h"
 
 #include <filesystem>
 #include <utility>
@@ -8,8 +8,9 @@
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "server/engine/records.h"
 
-namespace quiver::server {
+namespace quiver::engine {
 
 CollectionRegistry::CollectionRegistry(std::unique_ptr<storage::Store> store,
                                        const RegistryOptions& options)
@@ -52,7 +53,9 @@ absl::StatusOr<std::shared_ptr<Collection>> CollectionRegistry::Create(
           absl::StrFormat("collection '%s' already exists", config.name));
     }
   }
-  const std::string schema = Collection::EncodeSchema(config);
+  records::SchemaRecord record;
+  record.config = config;
+  const std::string schema = records::EncodeSchema(record);
   QUIVER_RETURN_IF_ERROR(
       store_->CreateCollection(config.name, config.dimension, schema).status());
   QUIVER_ASSIGN_OR_RETURN(storage::CollectionMeta meta,
@@ -123,4 +126,4 @@ absl::Status CollectionRegistry::Shutdown() {
   return store_->Flush();
 }
 
-}  // namespace quiver::server
+}  // namespace quiver::engine

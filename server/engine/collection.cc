@@ -1,4 +1,4 @@
-#include "server/collection.h"
+#include "server/engine/collection.h"
 
 #include <algorithm>
 #include <cstring>
@@ -11,77 +11,17 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "index/metric.h"
-#include "quiver/v1/quiver.pb.h"
-#include "server/collection_internal.h"
+#include "server/engine/collection_internal.h"
+#include "server/engine/records.h"
+#include "server/engine/validate.h"
 
-namespace quiver::server {
-using internal_collection::FindAttribute;
-using internal_collection::GetU32;
+namespace quiver::engine {
 using internal_collection::kEncodeChunk;
-using internal_collection::kQuantizerMagic;
 using internal_collection::kRecoverChunk;
-using internal_collection::Matches;
-using internal_collection::PackCode;
 using internal_collection::PostingKey;
 
-// A set of internal ids as a bitmap: built once per search, read-only while
-// the scan runs (so Accept() needs no lock).
-class Collection::BitmapFilter : public index::IdFilter {
- public:
-  explicit BitmapFilter(size_t n) : bits_((n + 63) / 64, 0) {}
-  void Set(uint64_t id) { bits_[id / 64] |= uint64_t{1} << (id % 64); }
-  bool Accept(uint64_t id) const override {
-    const size_t w = id / 64;
-    return w < bits_.size() && ((bits_[w] >> (id % 64)) & 1) != 0;
-  }
-
- private:
-  std::vector<uint64_t> bits_;
-};
-
-// Re-ranking reads full-precision vectors from the flat index.
-class Collection::FlatVectorSource : public index::VectorSource {
- public:
-  explicit FlatVectorSource(const index::FlatIndex* flat) : flat_(flat) {}
-  bool GetVector(uint64_t id, float* out) const override {
-    return flat_->GetVector(id, out);
-  }
-
- private:
-  const index::FlatIndex* flat_;
-};
-
-std::string Collection::EncodeSchema(const CollectionConfig& config) {
-  v1::CollectionInfo info;
-  info.set_name(config.name);
-  info.set_dimension(config.dimension);
-  info.set_metric(ToProto(config.metric));
-  ToProto(config.index, info.mutable_index());
-  return info.SerializeAsString();
-}
-
-absl::StatusOr<CollectionConfig> Collection::DecodeSchema(
-    std::string_view schema) {
-  v1::CollectionInfo info;
-  if (!info.ParseFromArray(schema.data(), static_cast<int>(schema.size()))) {
-    return absl::DataLossError(absl::StrFormat(
-        "collection schema (%d bytes) does not parse", schema.size()));
-  }
-  CollectionConfig c;
-  c.name = info.name();
-  c.dimension = info.dimension();
-  absl::StatusOr<index::Metric> metric = FromProto(info.metric());
-  if (!metric.ok()) {
-    return absl::DataLossError(absl::StrFormat(
-        "collection '%s' schema: %s", c.name, metric.status().message()));
-  }
-  c.metric = *metric;
-  c.index = FromProto(info.index());
-  return c;
-}
-
 Collection::Collection(storage::Store* store, storage::CollectionId cid,
-                       CollectionConfig config,
+                       CollectionConfig config, MaintenanceState maintenance,
                        const CollectionOptions& options)
     : store_(store),
       cid_(cid),
@@ -91,6 +31,7 @@ Collection::Collection(storage::Store* store, storage::CollectionId cid,
       vector_source_(std::make_unique<FlatVectorSource>(&flat_)) {
   absl::MutexLock lock(&train_mu_);
   requested_ = config_.index;
+  maintenance_ = maintenance;
 }
 
 Collection::~Collection() { Stop(); }
@@ -98,16 +39,27 @@ Collection::~Collection() { Stop(); }
 absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(
     storage::Store* store, const storage::CollectionMeta& meta,
     const CollectionOptions& options) {
-  QUIVER_ASSIGN_OR_RETURN(CollectionConfig config, DecodeSchema(meta.schema));
+  absl::StatusOr<records::SchemaRecord> schema =
+      records::DecodeSchema(meta.schema);
+  if (!schema.ok()) {
+    return absl::DataLossError(absl::StrFormat("collection '%s': %s", meta.name,
+                                               schema.status().message()));
+  }
+  CollectionConfig& config = schema->config;
   if (config.dimension != meta.dimension) {
     return absl::DataLossError(absl::StrFormat(
         "collection '%s': schema dimension %d != stored dimension %d",
         meta.name, config.dimension, meta.dimension));
   }
   config.name = meta.name;
-  std::unique_ptr<Collection> c(
-      new Collection(store, meta.id, std::move(config), options));
+  std::unique_ptr<Collection> c(new Collection(
+      store, meta.id, std::move(config), schema->maintenance, options));
   QUIVER_RETURN_IF_ERROR(c->Recover());
+  // A schema of an older format (or an older field set) is rewritten in the
+  // current one.
+  if (records::EncodeSchema(*schema) != meta.schema) {
+    QUIVER_RETURN_IF_ERROR(c->PersistSchema());
+  }
   return c;
 }
 
@@ -138,9 +90,14 @@ absl::Status Collection::Recover() {
           if (iid >= iid_to_ext_.size() || iid_to_ext_[iid].empty()) {
             return absl::OkStatus();  // no document: ignore
           }
-          QUIVER_ASSIGN_OR_RETURN(Attributes attrs, DecodeAttributes(bytes));
-          AddPostings(iid, attrs);
-          attrs_[iid] = std::move(attrs);
+          absl::StatusOr<Attributes> attrs = records::DecodeAttributes(bytes);
+          if (!attrs.ok()) {
+            return absl::DataLossError(
+                absl::StrFormat("collection '%s', internal id %d: %s",
+                                config_.name, iid, attrs.status().message()));
+          }
+          AddPostings(iid, *attrs);
+          attrs_[iid] = std::move(*attrs);
           return absl::OkStatus();
         }));
   }
@@ -170,16 +127,15 @@ absl::Status Collection::Recover() {
   size_t reencoded = 0;
   absl::StatusOr<std::string> blob = store_->GetQuantizer(cid_);
   if (blob.ok()) {
-    if (blob->size() < 8 ||
-        std::memcmp(blob->data(), kQuantizerMagic, 4) != 0) {
+    absl::StatusOr<records::QuantizerRecord> record =
+        records::DecodeQuantizer(*blob);
+    if (!record.ok()) {
       return absl::DataLossError(absl::StrFormat(
-          "collection '%s': quantizer record has no Quiver header",
-          config_.name));
+          "collection '%s': %s", config_.name, record.status().message()));
     }
-    const uint32_t generation = GetU32(blob->data() + 4);
-    QUIVER_ASSIGN_OR_RETURN(
-        std::unique_ptr<index::IvfPqIndex> loaded,
-        index::IvfPqIndex::Load(std::string_view(*blob).substr(8)));
+    const uint32_t generation = record->generation;
+    QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<index::IvfPqIndex> loaded,
+                            index::IvfPqIndex::Load(record->blob));
     std::shared_ptr<index::IvfPqIndex> ivf = std::move(loaded);
     if (ivf->params().dim != dim || ivf->params().metric != config_.metric) {
       return absl::DataLossError(absl::StrFormat(
@@ -194,10 +150,13 @@ absl::Status Collection::Recover() {
         cid_,
         [&](uint64_t iid, uint32_t list,
             std::string_view code) -> absl::Status {
-          if (code.size() == 4 + code_size &&
-              GetU32(code.data()) == generation && list < ivf->params().nlist) {
+          // A stale code (another generation, a torn record) is re-encoded
+          // below.
+          absl::StatusOr<records::CodeRecord> r = records::DecodeCode(code);
+          if (r.ok() && r->generation == generation &&
+              r->code.size() == code_size && list < ivf->params().nlist) {
             ivf->AddEncoded(iid, list,
-                            reinterpret_cast<const uint8_t*>(code.data() + 4));
+                            reinterpret_cast<const uint8_t*>(r->code.data()));
           }
           return absl::OkStatus();
         }));
@@ -218,7 +177,7 @@ absl::Status Collection::Recover() {
         ivf->Encode(x.data(), 1, &list, code.data());
         ivf->AddEncoded(missing[i], list, code.data());
         batch.PutCode(missing[i], list,
-                      PackCode(generation, code.data(), code_size));
+                      records::EncodeCode(generation, code.data(), code_size));
         ++reencoded;
       }
       if (!batch.empty()) QUIVER_RETURN_IF_ERROR(store_->Write(batch));
@@ -238,9 +197,17 @@ absl::Status Collection::Recover() {
       << (reencoded ? absl::StrFormat(", %d codes re-encoded", reencoded)
                     : std::string())
       << "; rebuilt in " << absl::FormatDuration(absl::Now() - start);
+  if (snap.ivf) {
+    absl::MutexLock lock(&train_mu_);
+    // Written before maintenance was persisted: count the index as trained
+    // on what it holds.
+    if (maintenance_.trained_count == 0) {
+      maintenance_.trained_count = snap.ivf->size();
+    }
+  }
   // A training interrupted by a crash (or a threshold reached before it)
   // starts again.
-  if (!snap.ivf) MaybeAutoTrain(count());
+  MaybeAutoTrain(count());
   return absl::OkStatus();
 }
 
@@ -289,6 +256,18 @@ void Collection::RemovePostings(uint64_t iid, const Attributes& attrs) {
 absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
   const size_t dim = config_.dimension;
   const uint64_t written = docs.size();
+  for (size_t i = 0; i < docs.size(); ++i) {
+    absl::Status s = ValidateDocumentId(docs[i].id);
+    if (s.ok()) {
+      s = ValidateVector(docs[i].vector.data(), docs[i].vector.size(),
+                         config_.dimension, config_.metric, "vector");
+    }
+    if (s.ok()) s = ValidateAttributes(docs[i].attributes);
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("document %d: %s", i, s.message()));
+    }
+  }
   uint64_t count_after = 0;
   {
     absl::MutexLock w(&write_mu_);
@@ -336,6 +315,9 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
       lists.resize(n);
       codes.resize(n * code_size);
       snap.ivf->Encode(x.data(), n, lists.data(), codes.data());
+      recent_error_sum_ +=
+          QuantizationError(*snap.ivf, x.data(), lists.data(), n) * n;
+      recent_count_ += n;
     }
     storage::DocumentBatch batch(cid_);
     std::vector<Attributes> new_attrs(n);
@@ -345,10 +327,11 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
       r.external_id = doc.id;
       r.internal_id = iids[j];
       r.vector = std::move(doc.vector);
-      r.attributes = EncodeAttributes(doc.attributes);
+      r.attributes = records::EncodeAttributes(doc.attributes);
       if (snap.ivf) {
         r.list_id = lists[j];
-        r.code = PackCode(snap.generation, &codes[j * code_size], code_size);
+        r.code = records::EncodeCode(snap.generation, &codes[j * code_size],
+                                     code_size);
       }
       new_attrs[j] = std::move(doc.attributes);
       batch.Put(std::move(r));
@@ -392,6 +375,19 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
 }
 
 absl::StatusOr<uint64_t> Collection::Delete(absl::Span<const std::string> ids) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (absl::Status s = ValidateDocumentId(ids[i]); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("ids[%d]: %s", i, s.message()));
+    }
+  }
+  QUIVER_ASSIGN_OR_RETURN(const uint64_t deleted, DeleteLocked(ids));
+  if (deleted > 0) MaybeAutoTrain(count());
+  return deleted;
+}
+
+absl::StatusOr<uint64_t> Collection::DeleteLocked(
+    absl::Span<const std::string> ids) {
   absl::MutexLock w(&write_mu_);
   if (dropped_) {
     return absl::NotFoundError(
@@ -484,6 +480,31 @@ std::unique_ptr<Collection::BitmapFilter> Collection::BuildFilter(
 absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
     const SearchQuery& query) const {
   const size_t dim = config_.dimension;
+  if (query.k < 1 || query.k > kMaxK) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("k is %d; it must be in 1..%d", query.k, kMaxK));
+  }
+  if (query.nq == 0 || query.queries == nullptr) {
+    return absl::InvalidArgumentError("the request has no queries");
+  }
+  if (query.nq > kMaxQueriesPerSearch) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%d queries in one request; the limit is %d", query.nq,
+                        kMaxQueriesPerSearch));
+  }
+  if (query.rerank > kMaxRerank) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "rerank is %d; it must be in 0..%d", query.rerank, kMaxRerank));
+  }
+  for (size_t i = 0; i < query.nq; ++i) {
+    QUIVER_RETURN_IF_ERROR(ValidateVector(query.queries + i * dim, dim, dim,
+                                          config_.metric,
+                                          absl::StrFormat("query %d", i)));
+  }
+  if (absl::Status s = ValidateAttributes(query.filter); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("filter: %s", s.message()));
+  }
   const IndexSnapshot snap = CurrentIndex();
   const float* q = query.queries;
   std::vector<float> normalized;
@@ -495,15 +516,23 @@ absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
   index::SearchParams sp;
   if (!query.exact && snap.ivf) {
     IndexConfig requested;
+    MaintenanceState maintenance;
     {
       absl::MutexLock lock(&train_mu_);
       requested = requested_;
+      maintenance = maintenance_;
+    }
+    // Tuned defaults belong to the generation they were measured on.
+    if (maintenance.generation != snap.generation) {
+      maintenance.tuned_nprobe = maintenance.tuned_rerank = 0;
     }
     const uint32_t nlist = snap.ivf->params().nlist;
     sp.k = query.k;
-    sp.nprobe = query.nprobe != 0 ? std::min(query.nprobe, nlist)
-                                  : DefaultNprobe(requested, nlist);
-    sp.rerank = query.rerank != 0 ? query.rerank : DefaultRerank(requested);
+    sp.nprobe = query.nprobe != 0
+                    ? std::min(query.nprobe, nlist)
+                    : DefaultNprobe(requested, maintenance, nlist);
+    sp.rerank = query.rerank != 0 ? query.rerank
+                                  : DefaultRerank(requested, maintenance);
     sp.vectors = vector_source_.get();
   }
   // Scans nq queries from `x`; results[i] for query i.
@@ -578,6 +607,8 @@ CollectionStatus Collection::Status() const {
   {
     absl::MutexLock lock(&train_mu_);
     st.config.index = requested_;
+    st.maintenance = maintenance_;
+    st.last_training_reason = last_reason_;
     training = training_;
     st.training_progress = training_ ? progress_ : 0;
     st.last_error = last_error_;
@@ -600,8 +631,11 @@ CollectionStatus Collection::Status() const {
   if (snap.ivf) {
     const index::IvfPqParams& p = snap.ivf->params();
     IndexConfig& in_use = st.config.index;
-    in_use.nprobe = DefaultNprobe(in_use, p.nlist);
-    in_use.rerank = DefaultRerank(in_use);
+    MaintenanceState m = st.maintenance;
+    if (m.generation != snap.generation) m.tuned_nprobe = m.tuned_rerank = 0;
+    in_use.nprobe = DefaultNprobe(in_use, m, p.nlist);
+    in_use.rerank = DefaultRerank(in_use, m);
+    in_use.target_recall = TargetRecall(in_use);
     in_use.nlist = p.nlist;
     in_use.pq_m = p.m;
     in_use.pq_bits = p.nbits;
@@ -612,4 +646,4 @@ CollectionStatus Collection::Status() const {
   return st;
 }
 
-}  // namespace quiver::server
+}  // namespace quiver::engine

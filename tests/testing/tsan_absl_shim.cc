@@ -8,12 +8,17 @@
 // through the PLT), forwards each call to the real one (dlsym RTLD_NEXT) and
 // adds the __tsan_mutex_* annotations an instrumented Abseil would make.
 // Await / CondVar::Wait are annotated as write-mode releases and
-// re-acquisitions (Quiver never waits holding a reader lock). ~Mutex is not
+// re-acquisitions (Quiver never waits holding a reader lock); an Await's
+// condition is evaluated by Abseil with the mutex held, so the wait itself is
+// annotated as a lock in progress, during which TSan ignores the thread's
+// accesses (an instrumented Abseil annotates each evaluation). ~Mutex is not
 // annotated: TSan drops a mutex's state when its memory is freed, and
 // gRPC's thread pool destroys mutexes in ways TSan cannot order.
 //
-// Link it into executables only (target_sources), never into a library.
-// It also turns Abseil's mutex deadlock detection off (see below).
+// Test-only code: tests/CMakeLists.txt compiles it (object library
+// quiver_tsan_shim, TSan builds only) into every test executable and into the
+// binaries the tests spawn (quiverd, quiver). Executables only, never a
+// library. It also turns Abseil's mutex deadlock detection off (see below).
 #include <dlfcn.h>
 #include <sanitizer/tsan_interface.h>
 
@@ -187,8 +192,8 @@ void Mutex::Await(const Condition& cond) {
       QUIVER_ABSL_SYM("5Mutex5AwaitERKNS0_9ConditionE"));
   const Outer o;
   Release(o, this, 0);
-  real(this, cond);
   PreLock(o, this, 0);
+  real(this, cond);
   PostLock(o, this, 0);
 }
 
@@ -198,8 +203,8 @@ bool Mutex::AwaitWithTimeout(const Condition& cond, absl::Duration t) {
           "5Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE"));
   const Outer o;
   Release(o, this, 0);
-  const bool ok = real(this, cond, t);
   PreLock(o, this, 0);
+  const bool ok = real(this, cond, t);
   PostLock(o, this, 0);
   return ok;
 }
@@ -209,8 +214,8 @@ bool Mutex::AwaitWithDeadline(const Condition& cond, absl::Time d) {
       QUIVER_ABSL_SYM("5Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE"));
   const Outer o;
   Release(o, this, 0);
-  const bool ok = real(this, cond, d);
   PreLock(o, this, 0);
+  const bool ok = real(this, cond, d);
   PostLock(o, this, 0);
   return ok;
 }

@@ -1,4 +1,4 @@
-#include "server/params.h"
+#include "server/engine/config.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
 
-namespace quiver::server {
+namespace quiver::engine {
 
 absl::Status ValidateCollectionName(std::string_view name) {
   if (name.empty()) {
@@ -45,10 +45,6 @@ absl::Status ValidateIndexConfig(const IndexConfig& index, uint32_t dim) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "nlist is %d; the limit is %d", index.nlist, kMaxNlist));
   }
-  if (index.nlist != 0 && index.nprobe > index.nlist) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "nprobe %d exceeds nlist %d", index.nprobe, index.nlist));
-  }
   if (index.nprobe > kMaxNlist) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "nprobe is %d; the limit is %d", index.nprobe, kMaxNlist));
@@ -56,6 +52,11 @@ absl::Status ValidateIndexConfig(const IndexConfig& index, uint32_t dim) {
   if (index.rerank > kMaxRerank) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "rerank is %d; the limit is %d", index.rerank, kMaxRerank));
+  }
+  if (!(index.target_recall >= 0 && index.target_recall <= 1)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "target_recall is %g; it must be in (0, 1] (or 0 for %g)",
+        index.target_recall, kDefaultTargetRecall));
   }
   return absl::OkStatus();
 }
@@ -81,6 +82,9 @@ IndexConfig MergeOverrides(const IndexConfig& base,
   if (overrides.rerank != 0) out.rerank = overrides.rerank;
   if (overrides.auto_train_threshold != 0) {
     out.auto_train_threshold = overrides.auto_train_threshold;
+  }
+  if (overrides.target_recall != 0) {
+    out.target_recall = overrides.target_recall;
   }
   out.balanced = overrides.balanced;
   return out;
@@ -111,20 +115,56 @@ uint32_t AutoPqM(uint32_t dim, uint32_t nbits) {
   return 1;
 }
 
-uint32_t DefaultNprobe(const IndexConfig& index, uint32_t nlist) {
-  if (index.nprobe != 0) return std::min(index.nprobe, std::max(1u, nlist));
+uint32_t DefaultNprobe(const IndexConfig& index, const MaintenanceState& m,
+                       uint32_t nlist) {
+  nlist = std::max(1u, nlist);
+  if (index.nprobe != 0) return std::min(index.nprobe, nlist);
+  if (m.tuned_nprobe != 0) return std::min(m.tuned_nprobe, nlist);
   // nlist/16, but at least 8 lists (or all of them when fewer): measured
   // recall@10 >= 0.9 on SIFT with re-ranking at these settings.
   return std::min(nlist, std::max(8u, nlist / 16));
 }
 
-uint32_t DefaultRerank(const IndexConfig& index) {
-  return index.rerank == 0 ? kDefaultRerank : index.rerank;
+uint32_t DefaultRerank(const IndexConfig& index, const MaintenanceState& m) {
+  if (index.rerank != 0) return index.rerank;
+  if (m.tuned_rerank != 0) return m.tuned_rerank;
+  return kDefaultRerank;
+}
+
+double TargetRecall(const IndexConfig& index) {
+  return index.target_recall > 0 ? index.target_recall : kDefaultTargetRecall;
 }
 
 uint64_t AutoTrainThreshold(const IndexConfig& index) {
   if (index.auto_train_threshold != 0) return index.auto_train_threshold;
-  return std::max<uint64_t>(1000, 39ull * index.nlist);
+  return 39ull * std::max<uint64_t>(1ull << EffectiveBits(index), index.nlist);
+}
+
+std::string RetrainReason(const IndexConfig& index, const MaintenanceState& m,
+                          uint64_t count, uint64_t recent_count,
+                          double recent_error) {
+  if (m.trained_count == 0) return "";
+  if (index.nlist == 0) {
+    const double trained = static_cast<double>(m.trained_count);
+    if (count >= kRetrainGrowth * trained) {
+      return absl::StrFormat("grew from %d to %d documents", m.trained_count,
+                             count);
+    }
+    if (count * kRetrainGrowth * kRetrainGrowth <= trained &&
+        count >= AutoTrainThreshold(index)) {
+      return absl::StrFormat("shrank from %d to %d documents", m.trained_count,
+                             count);
+    }
+  }
+  const uint64_t need = std::max<uint64_t>(1000, m.trained_count / 10);
+  if (m.train_error > 0 && recent_count >= need &&
+      recent_error > kRetrainDrift * m.train_error) {
+    return absl::StrFormat(
+        "the %d vectors written since the last training are quantized %.2fx "
+        "worse than its sample",
+        recent_count, recent_error / m.train_error);
+  }
+  return "";
 }
 
 uint64_t MinTrainVectors(const IndexConfig& index) {
@@ -162,4 +202,4 @@ uint64_t TrainSampleSize(const IndexConfig& index,
   return std::clamp(size, floor, n);
 }
 
-}  // namespace quiver::server
+}  // namespace quiver::engine

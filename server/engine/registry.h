@@ -10,8 +10,8 @@
 // Thread safety: all methods are safe to call concurrently. Collections are
 // handed out as shared_ptr, so a request may finish on a collection dropped
 // meanwhile (its writes then fail with NOT_FOUND).
-#ifndef QUIVER_SERVER_COLLECTIONS_H_
-#define QUIVER_SERVER_COLLECTIONS_H_
+#ifndef QUIVER_SERVER_ENGINE_REGISTRY_H_
+#define QUIVER_SERVER_ENGINE_REGISTRY_H_
 
 #include <map>
 #include <memory>
@@ -23,11 +23,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "server/collection.h"
-#include "server/params.h"
+#include "server/engine/collection.h"
+#include "server/engine/config.h"
 #include "storage/store.h"
 
-namespace quiver::server {
+namespace quiver::engine {
 
 struct RegistryOptions {
   storage::StoreOptions store;
@@ -76,6 +76,6 @@ class CollectionRegistry {
       ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace quiver::server
+}  // namespace quiver::engine
 
-#endif  // QUIVER_SERVER_COLLECTIONS_H_
+#endif  // QUIVER_SERVER_ENGINE_REGISTRY_H_

@@ -1,6 +1,7 @@
 // Collection configuration, the API limits, and the automatic choice of
 // index parameters (nlist, pq_m, nprobe, ...) from a collection's size and
-// dimension. Pure functions over plain structs: no gRPC, no store.
+// dimension, with the rules that decide when an index is retrained. Pure
+// functions over plain structs: no gRPC, no store.
 //
 //   CollectionConfig c{.name = "docs", .dimension = 128,
 //                      .metric = index::Metric::kL2};
@@ -9,8 +10,8 @@
 //                           ResolveTrainParams(c, /*n=*/10000, /*threads=*/0));
 //
 // Thread safety: everything here is a pure function or a value type.
-#ifndef QUIVER_SERVER_PARAMS_H_
-#define QUIVER_SERVER_PARAMS_H_
+#ifndef QUIVER_SERVER_ENGINE_CONFIG_H_
+#define QUIVER_SERVER_ENGINE_CONFIG_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -22,7 +23,7 @@
 #include "index/ivf_pq_index.h"
 #include "index/metric.h"
 
-namespace quiver::server {
+namespace quiver::engine {
 
 // ---- Limits (part of the API contract, see quiver.proto) -------------------
 inline constexpr uint32_t kMaxDimension = 4096;
@@ -36,6 +37,9 @@ inline constexpr size_t kMaxIdsPerRequest = 10000;
 inline constexpr size_t kMaxQueriesPerSearch = 1024;
 inline constexpr uint32_t kMaxK = 1024;
 inline constexpr uint32_t kMaxNlist = 65536;
+// Recall@10 a collection's defaults aim at when IndexParams.target_recall
+// is 0.
+inline constexpr double kDefaultTargetRecall = 0.95;
 // Largest re-rank factor accepted (k * rerank candidates are re-scored).
 inline constexpr uint32_t kMaxRerank = 64;
 // Re-rank factor used when IndexParams.rerank is 0.
@@ -52,6 +56,27 @@ struct IndexConfig {
   uint32_t rerank = 0;
   bool balanced = false;
   uint64_t auto_train_threshold = 0;
+  // Recall@10 the measured defaults aim at, in (0, 1]; 0 = 0.95.
+  double target_recall = 0;
+};
+
+// The state of a collection's index maintenance, persisted with its schema:
+// the defaults measured after the last training and the figures the
+// retraining triggers compare against.
+struct MaintenanceState {
+  // Default nprobe / rerank chosen by measurement (0 = not measured).
+  uint32_t tuned_nprobe = 0;
+  uint32_t tuned_rerank = 0;
+  // Recall@10 measured at those settings (stored vectors as queries, each
+  // query's own document left out).
+  double measured_recall = 0;
+  // Training generation those figures belong to.
+  uint32_t generation = 0;
+  // Live documents when the last training took its snapshot.
+  uint64_t trained_count = 0;
+  // Mean squared distance of the training sample to its coarse centroid
+  // right after training (the drift trigger's baseline).
+  double train_error = 0;
 };
 
 // What a collection is, fixed at creation (index params may be overridden by
@@ -66,7 +91,8 @@ struct CollectionConfig {
 // INVALID_ARGUMENT unless 1..128 bytes of [A-Za-z0-9_.-].
 absl::Status ValidateCollectionName(std::string_view name);
 // INVALID_ARGUMENT for pq_bits not in {0, 4, 8}, pq_m not dividing `dim`,
-// nlist > 65536, nprobe > nlist (when both set), rerank > kMaxRerank.
+// nlist > 65536, nprobe > 65536, rerank > kMaxRerank, target_recall outside
+// [0, 1]. (An nprobe above nlist is clamped when used, not rejected.)
 absl::Status ValidateIndexConfig(const IndexConfig& index, uint32_t dim);
 // Name, dimension 1..4096 and the index config.
 absl::Status ValidateCollectionConfig(const CollectionConfig& config);
@@ -83,15 +109,34 @@ uint32_t EffectiveBits(const IndexConfig& index);
 uint32_t AutoNlist(uint64_t n);
 // dim/4 (8-bit) or dim/2 (4-bit) lowered to the nearest divisor of dim.
 uint32_t AutoPqM(uint32_t dim, uint32_t nbits);
-// Default lists probed per query for a trained index with `nlist` lists.
-uint32_t DefaultNprobe(const IndexConfig& index, uint32_t nlist);
-// Default re-rank factor (IndexParams.rerank, 0 -> kDefaultRerank).
-uint32_t DefaultRerank(const IndexConfig& index);
-// Vector count at which a collection trains itself:
-// auto_train_threshold, or max(1000, 39 * nlist).
+// Default lists probed per query for a trained index with `nlist` lists:
+// IndexParams.nprobe, else the measured one, else a rule of thumb; clamped
+// to [1, nlist].
+uint32_t DefaultNprobe(const IndexConfig& index, const MaintenanceState& m,
+                       uint32_t nlist);
+// Default re-rank factor: IndexParams.rerank, else the measured one, else
+// kDefaultRerank.
+uint32_t DefaultRerank(const IndexConfig& index, const MaintenanceState& m);
+// target_recall, or kDefaultTargetRecall.
+double TargetRecall(const IndexConfig& index);
+// Vector count at which a collection trains itself: auto_train_threshold,
+// or max(39 * 2^bits, 39 * nlist): PQ codebooks and coarse centroids are
+// never trained on fewer than ~39 points per centroid (9,984 for 8-bit
+// codes). Below it searches are exact.
 uint64_t AutoTrainThreshold(const IndexConfig& index);
-// Fewest stored vectors a training needs: max(2^bits, nlist).
+// Fewest stored vectors an explicit training needs: max(2^bits, nlist).
 uint64_t MinTrainVectors(const IndexConfig& index);
+
+// Why a trained collection should retrain itself now, or "" if it should
+// not: it grew to kRetrainGrowth times (or shrank to 1/kRetrainGrowth^2 of)
+// its size at the last training while nlist is automatic, or the vectors
+// written since then are quantized kRetrainDrift times worse than the
+// training sample was (measured over at least max(1000, 10% of the size)).
+inline constexpr double kRetrainGrowth = 2.0;
+inline constexpr double kRetrainDrift = 1.5;
+std::string RetrainReason(const IndexConfig& index, const MaintenanceState& m,
+                          uint64_t count, uint64_t recent_count,
+                          double recent_error);
 
 // The IvfPqParams of a training over n stored vectors, automatic values
 // resolved. FAILED_PRECONDITION when n < MinTrainVectors (naming both).
@@ -102,6 +147,6 @@ absl::StatusOr<index::IvfPqParams> ResolveTrainParams(
 uint64_t TrainSampleSize(const IndexConfig& index,
                          const index::IvfPqParams& params, uint64_t n);
 
-}  // namespace quiver::server
+}  // namespace quiver::engine
 
-#endif  // QUIVER_SERVER_PARAMS_H_
+#endif  // QUIVER_SERVER_ENGINE_CONFIG_H_

@@ -1,6 +1,7 @@
-// One collection held by the server: the in-memory index state (an exact
+// One collection of the engine: the in-memory index state (an exact
 // FlatIndex over every vector, an IVF-PQ index once trained, the id maps and
-// the attribute postings) wired to its durable copy in the Store.
+// the attribute postings) wired to its durable copy in the Store. Plain C++
+// types in and out; no gRPC.
 //
 //   QUIVER_ASSIGN_OR_RETURN(auto c, Collection::Open(store, meta, {}));
 //   QUIVER_ASSIGN_OR_RETURN(UpsertResult r, c->Upsert(std::move(docs)));
@@ -10,21 +11,36 @@
 // state is updated after it succeeds and before the call returns, so a search
 // that starts after an acknowledged write sees it.
 //
-// Training: StartTraining() (or the automatic trigger when the count reaches
-// the threshold) runs in a background thread: it samples the stored vectors,
-// trains an IvfPqIndex, encodes every vector, persists the quantizer and the
-// codes, and swaps the new index in. Writers keep going meanwhile; the ids
-// they touch are logged and re-encoded just before the swap, under the
-// writer lock, so the new index is complete. Persisted codes carry the
-// training generation, so a crash in the middle of persisting is repaired on
-// the next Open() (codes of another generation are re-encoded).
+// Training: StartTraining() (or an automatic trigger, see "Maintenance")
+// runs in a background thread at low CPU priority: it samples the stored
+// vectors, trains an IvfPqIndex, encodes every vector, persists the
+// quantizer and the codes, and swaps the new index in. Writers keep going
+// meanwhile; the ids they touch are logged and re-encoded just before the swap,
+// under the writer lock, so the new index is complete. Persisted codes carry
+// the training generation, so a crash in the middle of persisting is repaired
+// on the next Open() (codes of another generation are re-encoded).
+//
+// Maintenance: nobody has to call Train. A collection trains itself when it
+// reaches AutoTrainThreshold() (until then searches are exact), and again
+// whenever RetrainReason() says so: it doubled (or shrank to a quarter)
+// since the last training, or the vectors written since then quantize
+// markedly worse than the training sample did. After every training it
+// measures its own recall@10 on a sample of stored vectors used as queries
+// (each query's own document left out of both answers) and picks the
+// cheapest nprobe / rerank that reach the target recall; those become the
+// defaults of requests that do not set them (persisted with the schema).
+//
+// Validation: Upsert() and Search() check their inputs themselves (ids,
+// dimension, finite values, attribute limits, k, query count) and answer
+// INVALID_ARGUMENT, so no caller can corrupt the collection by skipping the
+// RPC layer's checks.
 //
 // Thread safety: every public method is safe to call concurrently. Writers
 // (Upsert, Delete, the end of a training) are serialised by one mutex per
 // collection; searches never take it and run in parallel with each other and
 // with writers (the indexes lock per list / per scan).
-#ifndef QUIVER_SERVER_COLLECTION_H_
-#define QUIVER_SERVER_COLLECTION_H_
+#ifndef QUIVER_SERVER_ENGINE_COLLECTION_H_
+#define QUIVER_SERVER_ENGINE_COLLECTION_H_
 
 #include <atomic>
 #include <cstddef>
@@ -45,16 +61,15 @@
 #include "absl/types/span.h"
 #include "index/flat_index.h"
 #include "index/ivf_pq_index.h"
-#include "server/convert.h"
-#include "server/params.h"
+#include "server/engine/attributes.h"
+#include "server/engine/config.h"
 #include "storage/store.h"
 
-namespace quiver::server {
+namespace quiver::engine {
 
 enum class TrainState { kUntrained, kTraining, kReady };
 
-// One document of an upsert, already validated (id, dimension, finiteness,
-// attribute limits).
+// One document of an upsert.
 struct DocumentInput {
   std::string id;
   std::vector<float> vector;  // exactly `dimension` values
@@ -68,12 +83,12 @@ struct StoredDocument {
   Attributes attributes;
 };
 
-// A validated search request. queries: nq * dimension floats, row-major.
+// A search request. queries: nq * dimension floats, row-major.
 struct SearchQuery {
   const float* queries = nullptr;
   size_t nq = 0;
   size_t k = 10;
-  uint32_t nprobe = 0;  // 0 = collection default
+  uint32_t nprobe = 0;  // 0 = collection default; clamped to nlist
   uint32_t rerank = 0;  // 0 = collection default
   Attributes filter;    // equality on every entry; empty = none
   bool exact = false;   // brute force regardless of the index
@@ -88,8 +103,11 @@ struct SearchHit {
 
 // A snapshot of a collection's state for GetCollection / metrics.
 struct CollectionStatus {
-  // index: as requested, with the values in use filled in once trained.
+  // index: as requested, with the values in use filled in once trained
+  // (nprobe and rerank: the defaults a request gets).
   CollectionConfig config;
+  // Measured defaults and the figures of the last training.
+  MaintenanceState maintenance;
   uint64_t count = 0;
   TrainState state = TrainState::kUntrained;
   index::ListStats lists;  // trained collections only
@@ -98,11 +116,16 @@ struct CollectionStatus {
   uint64_t train_generation = 0;
   std::string last_error;
   double last_training_seconds = 0;
+  // Why the last training started ("created", "grew from ...", "requested").
+  std::string last_training_reason;
 };
 
 struct CollectionOptions {
   // Threads used by a training (0 = hardware concurrency).
   int train_threads = 0;
+  // Queries used to measure recall after a training (0 = none: the
+  // defaults are not tuned).
+  size_t tune_queries = 500;
 };
 
 class Collection {
@@ -115,11 +138,6 @@ class Collection {
       storage::Store* store, const storage::CollectionMeta& meta,
       const CollectionOptions& options);
 
-  // Schema bytes stored for a new collection with `config`.
-  static std::string EncodeSchema(const CollectionConfig& config);
-  // DATA_LOSS if `schema` does not parse.
-  static absl::StatusOr<CollectionConfig> DecodeSchema(std::string_view schema);
-
   ~Collection();
   Collection(const Collection&) = delete;
   Collection& operator=(const Collection&) = delete;
@@ -128,11 +146,12 @@ class Collection {
   const std::string& name() const { return config_.name; }
   storage::CollectionId id() const { return cid_; }
 
-  // Stores `docs` (validated by the caller) in one atomic write, then updates
-  // memory. An existing id keeps its internal id and gets the new vector,
-  // code and attributes. Duplicate ids in one call: the last one wins.
-  // Returns the number of documents written. NOT_FOUND after Drop; store
-  // errors as-is. May start the automatic training.
+  // Stores `docs` in one atomic write, then updates memory. INVALID_ARGUMENT
+  // naming the position of the first invalid document (nothing written). An
+  // existing id keeps its internal id and gets the new vector, code and
+  // attributes. Duplicate ids in one call: the last one wins. Returns the
+  // number of documents written. NOT_FOUND after Drop; store errors as-is. May
+  // start the automatic training.
   absl::StatusOr<uint64_t> Upsert(std::vector<DocumentInput> docs);
   // Deletes the documents with these ids (unknown ids are ignored); returns
   // how many existed.
@@ -141,11 +160,12 @@ class Collection {
   // absent.
   absl::StatusOr<std::vector<StoredDocument>> Get(
       absl::Span<const std::string> ids, bool include_vectors) const;
-  // k nearest neighbours of each query (validated by the caller), best
-  // first. The attribute filter is applied inside the scan (IdFilter over a
-  // bitmap built from the postings), so k hits come back when k matching
-  // documents exist. Hits deleted (or whose attributes changed) by a write
-  // racing with the scan are dropped and the query is scanned again.
+  // k nearest neighbours of each query, best first. INVALID_ARGUMENT for k
+  // outside 1..1024, no or too many queries, a bad vector or filter entry. The
+  // attribute filter is applied inside the scan (IdFilter over a bitmap built
+  // from the postings), so k hits come back when k matching documents exist.
+  // Hits deleted (or whose attributes changed) by a write racing with the scan
+  // are dropped and the query is scanned again.
   absl::StatusOr<std::vector<std::vector<SearchHit>>> Search(
       const SearchQuery& query) const;
 
@@ -153,7 +173,8 @@ class Collection {
   // requested index params (kept if the training succeeds). Returns at once.
   // FAILED_PRECONDITION if too few vectors are stored; INVALID_ARGUMENT for
   // bad overrides. A training already running is left alone (OK).
-  absl::Status StartTraining(const std::optional<IndexConfig>& overrides);
+  absl::Status StartTraining(const std::optional<IndexConfig>& overrides,
+                             std::string reason = "requested");
   // Blocks until no training is running (tests, shutdown).
   void WaitForTraining();
 
@@ -174,7 +195,8 @@ class Collection {
   class FlatVectorSource;
 
   Collection(storage::Store* store, storage::CollectionId cid,
-             CollectionConfig config, const CollectionOptions& options);
+             CollectionConfig config, MaintenanceState maintenance,
+             const CollectionOptions& options);
 
   struct IndexSnapshot {
     std::shared_ptr<index::IvfPqIndex> ivf;  // null while untrained
@@ -182,6 +204,7 @@ class Collection {
   };
 
   absl::Status Recover();
+  absl::StatusOr<uint64_t> DeleteLocked(absl::Span<const std::string> ids);
   IndexSnapshot CurrentIndex() const;
   // Internal ids of every stored document, ascending.
   std::vector<uint64_t> LiveIds() const;
@@ -191,9 +214,21 @@ class Collection {
   void RemovePostings(uint64_t iid, const Attributes& attrs)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(meta_mu_);
   std::unique_ptr<BitmapFilter> BuildFilter(const Attributes& filter) const;
+  // Starts a training when the collection reached its threshold untrained,
+  // or RetrainReason() says so.
   void MaybeAutoTrain(uint64_t count);
   void TrainMain(CollectionConfig config, uint32_t generation);
   absl::Status RunTraining(const CollectionConfig& config, uint32_t generation);
+  // Measures recall on stored vectors and picks the cheapest default nprobe
+  // and rerank reaching the target; persists them with the schema.
+  void TuneDefaults(const index::IvfPqIndex& ivf, const IndexConfig& config,
+                    uint32_t generation);
+  // Persists the schema record (config as requested + maintenance state).
+  absl::Status PersistSchema();
+  // Mean squared distance of each vector of x (n rows) to its coarse
+  // centroid `lists[i]`.
+  double QuantizationError(const index::IvfPqIndex& ivf, const float* x,
+                           const uint32_t* lists, size_t n) const;
   void SetProgress(double p);
 
   storage::Store* const store_;
@@ -208,6 +243,10 @@ class Collection {
   // While a training runs: internal ids written since its snapshot.
   bool logging_ ABSL_GUARDED_BY(write_mu_) = false;
   std::vector<uint64_t> changed_ ABSL_GUARDED_BY(write_mu_);
+  // Vectors encoded since the last training and the sum of their squared
+  // distances to their coarse centroids (the drift trigger).
+  uint64_t recent_count_ ABSL_GUARDED_BY(write_mu_) = 0;
+  double recent_error_sum_ ABSL_GUARDED_BY(write_mu_) = 0;
 
   // Id maps and attributes. Writers hold write_mu_ and then meta_mu_.
   mutable absl::Mutex meta_mu_;
@@ -230,6 +269,8 @@ class Collection {
   // Training lifecycle.
   mutable absl::Mutex train_mu_;
   IndexConfig requested_ ABSL_GUARDED_BY(train_mu_);
+  MaintenanceState maintenance_ ABSL_GUARDED_BY(train_mu_);
+  std::string last_reason_ ABSL_GUARDED_BY(train_mu_);
   bool training_ ABSL_GUARDED_BY(train_mu_) = false;
   double progress_ ABSL_GUARDED_BY(train_mu_) = 0;
   std::string last_error_ ABSL_GUARDED_BY(train_mu_);
@@ -240,6 +281,6 @@ class Collection {
   std::atomic<bool> cancel_{false};
 };
 
-}  // namespace quiver::server
+}  // namespace quiver::engine
 
-#endif  // QUIVER_SERVER_COLLECTION_H_
+#endif  // QUIVER_SERVER_ENGINE_COLLECTION_H_

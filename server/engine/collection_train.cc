@@ -1,5 +1,10 @@
-// Training lifecycle of a Collection (see collection.h): start, sample,
-// train, encode, persist, replay the writes made meanwhile, swap.
+// Training lifecycle of a Collection (see collection.h): the automatic
+// triggers; start, sample, train, encode, persist, replay the writes made
+// meanwhile, swap; then measure recall and tune the defaults.
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <random>
 #include <utility>
@@ -9,18 +14,29 @@
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/status.h"
-#include "server/collection.h"
-#include "server/collection_internal.h"
+#include "index/flat_index.h"
+#include "server/engine/collection.h"
+#include "server/engine/collection_internal.h"
+#include "server/engine/records.h"
 
-namespace quiver::server {
+namespace quiver::engine {
 
 using internal_collection::Cleanup;
 using internal_collection::kEncodeChunk;
-using internal_collection::PackCode;
-using internal_collection::PackQuantizer;
+
+namespace {
+
+// Training runs beside searches and writes: lower its CPU priority (Linux
+// nice values are per thread and inherited by the threads it starts).
+void LowerThreadPriority() {
+  const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(tid), 10);
+}
+
+}  // namespace
 
 absl::Status Collection::StartTraining(
-    const std::optional<IndexConfig>& overrides) {
+    const std::optional<IndexConfig>& overrides, std::string reason) {
   CollectionConfig config = config_;
   {
     absl::MutexLock lock(&train_mu_);
@@ -42,6 +58,7 @@ absl::Status Collection::StartTraining(
     previous = std::move(train_thread_);
     training_ = true;
     progress_ = 0;
+    last_reason_ = std::move(reason);
     uint32_t generation;
     {
       absl::MutexLock i(&index_mu_);
@@ -55,15 +72,32 @@ absl::Status Collection::StartTraining(
 }
 
 void Collection::MaybeAutoTrain(uint64_t count) {
-  if (CurrentIndex().ivf) return;
-  {
+  const IndexSnapshot snap = CurrentIndex();
+  std::string reason;
+  if (!snap.ivf) {
     absl::MutexLock lock(&train_mu_);
     if (training_ || count < AutoTrainThreshold(requested_)) return;
     if (auto_failed_at_ != 0 && count < 2 * auto_failed_at_) return;
+    reason = absl::StrFormat("reached %d documents", count);
+  } else {
+    uint64_t recent_count;
+    double recent_error_sum;
+    {
+      absl::MutexLock w(&write_mu_);
+      recent_count = recent_count_;
+      recent_error_sum = recent_error_sum_;
+    }
+    absl::MutexLock lock(&train_mu_);
+    if (training_) return;
+    if (auto_failed_at_ != 0 && count < 2 * auto_failed_at_) return;
+    reason =
+        RetrainReason(requested_, maintenance_, count, recent_count,
+                      recent_count == 0 ? 0 : recent_error_sum / recent_count);
+    if (reason.empty()) return;
   }
-  QUIVER_LOG(INFO) << "collection '" << config_.name << "' reached " << count
-                   << " documents: automatic training";
-  absl::Status s = StartTraining(std::nullopt);
+  QUIVER_LOG(INFO) << "collection '" << config_.name
+                   << "': automatic training: " << reason;
+  absl::Status s = StartTraining(std::nullopt, reason);
   if (!s.ok()) {
     QUIVER_LOG(WARNING) << "collection '" << config_.name
                         << "': automatic training not started: " << s;
@@ -73,12 +107,141 @@ void Collection::MaybeAutoTrain(uint64_t count) {
   }
 }
 
+double Collection::QuantizationError(const index::IvfPqIndex& ivf,
+                                     const float* x, const uint32_t* lists,
+                                     size_t n) const {
+  if (n == 0) return 0;
+  const size_t dim = config_.dimension;
+  const float* centroids = ivf.coarse_centroids().data();
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float* c = centroids + static_cast<size_t>(lists[i]) * dim;
+    const float* v = x + i * dim;
+    float d = 0;
+    for (size_t j = 0; j < dim; ++j) {
+      const float t = v[j] - c[j];
+      d += t * t;
+    }
+    sum += d;
+  }
+  return sum / static_cast<double>(n);
+}
+
+absl::Status Collection::PersistSchema() {
+  records::SchemaRecord record;
+  record.config = config_;
+  {
+    absl::MutexLock lock(&train_mu_);
+    record.config.index = requested_;
+    record.maintenance = maintenance_;
+  }
+  return store_->UpdateSchema(config_.name, records::EncodeSchema(record));
+}
+
+void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
+                              const IndexConfig& config, uint32_t generation) {
+  constexpr size_t kK = 10;
+  const size_t dim = config_.dimension;
+  const std::vector<uint64_t> ids = LiveIds();
+  const size_t nq = std::min(options_.tune_queries, ids.size() / 2);
+  if (nq < 20) return;
+  // Stored vectors as queries, chosen by a seeded shuffle.
+  std::vector<uint64_t> sample = ids;
+  std::mt19937_64 rng(0x5eed0f7e11ULL ^ generation);
+  for (size_t i = 0; i < nq; ++i) {
+    std::uniform_int_distribution<size_t> pick(i, sample.size() - 1);
+    std::swap(sample[i], sample[pick(rng)]);
+  }
+  sample.resize(nq);
+  std::vector<float> q(nq * dim);
+  size_t got = 0;
+  for (size_t i = 0; i < nq; ++i) {
+    if (flat_.GetVector(sample[i], &q[got * dim])) sample[got++] = sample[i];
+  }
+  sample.resize(got);
+  q.resize(got * dim);
+  if (got < 20) return;
+  // Exact answers without the query's own document.
+  const auto truth = flat_.Search(q.data(), got, kK + 1);
+  std::vector<absl::flat_hash_set<uint64_t>> expected(got);
+  for (size_t i = 0; i < got; ++i) {
+    for (const index::Neighbor& nb : truth[i]) {
+      if (nb.id != sample[i] && expected[i].size() < kK) {
+        expected[i].insert(nb.id);
+      }
+    }
+  }
+  auto measure = [&](uint32_t nprobe, uint32_t rerank) {
+    index::SearchParams p;
+    p.k = kK + 1;
+    p.nprobe = nprobe;
+    p.rerank = rerank;
+    p.vectors = vector_source_.get();
+    const auto found = ivf.SearchBatch(q.data(), got, p, /*threads=*/1);
+    size_t hits = 0, total = 0;
+    for (size_t i = 0; i < got; ++i) {
+      size_t taken = 0;
+      for (const index::Neighbor& nb : found[i]) {
+        if (nb.id == sample[i] || taken == kK) continue;
+        ++taken;
+        hits += expected[i].count(nb.id);
+      }
+      total += expected[i].size();
+    }
+    return total == 0 ? 1.0 : static_cast<double>(hits) / total;
+  };
+  const double target = TargetRecall(config);
+  const uint32_t nlist = ivf.params().nlist;
+  const size_t n = ivf.size();
+  const double per_list = static_cast<double>(n) / std::max(1u, nlist);
+  // Cost model in units of one PQ code scanned: a probed list costs its
+  // codes, a re-ranked candidate a full-precision distance (~dim / m codes
+  // and a cache miss).
+  const double rerank_unit =
+      static_cast<double>(dim) / std::max(1u, ivf.params().m) + 16;
+  struct Choice {
+    uint32_t nprobe = 0, rerank = 0;
+    double recall = -1, cost = 0;
+  };
+  Choice best, most;
+  for (uint32_t rerank : {2u, 4u, 8u, 16u}) {
+    for (uint32_t nprobe = 1;; nprobe = std::min(nlist, nprobe * 2)) {
+      const double recall = measure(nprobe, rerank);
+      const double cost =
+          nprobe * per_list + static_cast<double>(kK * rerank) * rerank_unit;
+      if (recall > most.recall) most = {nprobe, rerank, recall, cost};
+      if (recall >= target) {
+        if (best.nprobe == 0 || cost < best.cost) {
+          best = {nprobe, rerank, recall, cost};
+        }
+        break;
+      }
+      if (nprobe >= nlist || cancel_.load()) break;
+    }
+    if (cancel_.load()) return;
+  }
+  if (best.nprobe == 0) best = most;  // the target is out of reach
+  {
+    absl::MutexLock lock(&train_mu_);
+    maintenance_.tuned_nprobe = best.nprobe;
+    maintenance_.tuned_rerank = best.rerank;
+    maintenance_.measured_recall = best.recall;
+    maintenance_.generation = generation;
+  }
+  QUIVER_LOG(INFO) << "collection '" << config_.name << "': generation "
+                   << generation << " reaches recall@10 " << best.recall
+                   << " (target " << target << ") at nprobe " << best.nprobe
+                   << " / " << nlist << ", rerank " << best.rerank
+                   << " (measured on " << got << " stored vectors)";
+}
+
 void Collection::SetProgress(double p) {
   absl::MutexLock lock(&train_mu_);
   progress_ = p;
 }
 
 void Collection::TrainMain(CollectionConfig config, uint32_t generation) {
+  LowerThreadPriority();
   const absl::Time start = absl::Now();
   QUIVER_LOG(INFO) << "collection '" << config_.name
                    << "': training generation " << generation << " started";
@@ -97,7 +260,6 @@ void Collection::TrainMain(CollectionConfig config, uint32_t generation) {
   training_ = false;
   last_training_seconds_ = seconds;
   if (s.ok()) {
-    requested_ = config.index;
     last_error_.clear();
     progress_ = 1;
   } else {
@@ -146,6 +308,13 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
   QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<index::IvfPqIndex> trained,
                           index::IvfPqIndex::Train(params, x.data(), got));
   std::shared_ptr<index::IvfPqIndex> ivf = std::move(trained);
+  double train_error = 0;
+  {
+    std::vector<uint32_t> sample_lists(got);
+    std::vector<uint8_t> sample_codes(got * ivf->code_size());
+    ivf->Encode(x.data(), got, sample_lists.data(), sample_codes.data());
+    train_error = QuantizationError(*ivf, x.data(), sample_lists.data(), got);
+  }
   x.clear();
   x.shrink_to_fit();
   SetProgress(0.5);
@@ -182,7 +351,8 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
         for (size_t j = 0; j < n; ++j) {
           if (!IsLive(chunk_ids[j])) continue;
           batch.PutCode(chunk_ids[j], lists[j],
-                        PackCode(generation, &codes[j * code_size], code_size));
+                        records::EncodeCode(generation, &codes[j * code_size],
+                                            code_size));
         }
       }
       if (!batch.empty()) QUIVER_RETURN_IF_ERROR(store_->Write(batch));
@@ -212,14 +382,15 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
         ivf->Encode(v.data(), 1, &list, code.data());
         ivf->Remove(iid);
         ivf->AddEncoded(iid, list, code.data());
-        batch.PutCode(iid, list, PackCode(generation, code.data(), code_size));
+        batch.PutCode(iid, list,
+                      records::EncodeCode(generation, code.data(), code_size));
       } else {
         ivf->Remove(iid);
       }
       ++replayed;
     }
     QUIVER_RETURN_IF_ERROR(store_->PutQuantizerAndCodes(
-        cid_, PackQuantizer(generation, ivf->Serialize()), batch));
+        cid_, records::EncodeQuantizer(generation, ivf->Serialize()), batch));
     {
       absl::MutexLock i(&index_mu_);
       ivf_ = ivf;
@@ -228,17 +399,24 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     logging_ = false;
     changed_.clear();
     stop_logging.Dismiss();
-    CollectionConfig schema = config_;
-    schema.index = config.index;
-    absl::Status s = store_->UpdateSchema(config_.name, EncodeSchema(schema));
-    if (!s.ok()) {
-      QUIVER_LOG(WARNING) << "collection '" << config_.name
-                          << "': schema update after training failed: " << s;
+    recent_count_ = 0;
+    recent_error_sum_ = 0;
+    {
+      absl::MutexLock lock(&train_mu_);
+      requested_ = config.index;
+      maintenance_.trained_count = ids.size();
+      maintenance_.train_error = train_error;
     }
     QUIVER_LOG(INFO) << "collection '" << config_.name << "': trained nlist "
                      << params.nlist << " m " << params.m << " nbits "
                      << params.nbits << " on " << got << " of " << ids.size()
                      << " vectors; replayed " << replayed << " writes";
+  }
+  SetProgress(0.97);
+  if (options_.tune_queries > 0) TuneDefaults(*ivf, config.index, generation);
+  if (absl::Status s = PersistSchema(); !s.ok()) {
+    QUIVER_LOG(WARNING) << "collection '" << config_.name
+                        << "': schema update after training failed: " << s;
   }
   return absl::OkStatus();
 }
@@ -257,4 +435,4 @@ void Collection::Stop() {
   WaitForTraining();
 }
 
-}  // namespace quiver::server
+}  // namespace quiver::engine

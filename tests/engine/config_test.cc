@@ -1,0 +1,335 @@
+// Unit tests of the engine's pure parts: automatic index parameters and
+// retraining rules, input validation, and the persisted record formats.
+#include "server/engine/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/engine/records.h"
+#include "server/engine/validate.h"
+#include "tests/testing/testing.h"
+
+namespace quiver::engine {
+namespace {
+
+CollectionConfig Config(const std::string& name, uint32_t dim,
+                        index::Metric metric = index::Metric::kL2) {
+  CollectionConfig c;
+  c.name = name;
+  c.dimension = dim;
+  c.metric = metric;
+  return c;
+}
+
+TEST(ParamsTest, AutomaticValues) {
+  EXPECT_EQ(AutoNlist(10000), 256u);  // 4*sqrt = 400 -> 512, cap 10000/39
+  EXPECT_EQ(AutoNlist(1000000), 4096u);
+  EXPECT_EQ(AutoNlist(1), 1u);
+  EXPECT_EQ(AutoNlist(100), 2u);
+  for (uint64_t n : {1ull, 50ull, 999ull, 12345ull, 100000000ull}) {
+    const uint32_t nl = AutoNlist(n);
+    EXPECT_GE(nl, 1u);
+    EXPECT_LE(nl, kMaxNlist);
+    EXPECT_EQ(nl & (nl - 1), 0u) << "power of two";
+    EXPECT_TRUE(nl == 1 || nl <= n / 39) << n;
+  }
+  EXPECT_EQ(AutoPqM(128, 8), 32u);
+  EXPECT_EQ(AutoPqM(96, 8), 24u);
+  EXPECT_EQ(AutoPqM(96, 4), 48u);
+  EXPECT_EQ(AutoPqM(50, 8), 10u);  // 12 does not divide 50
+  EXPECT_EQ(AutoPqM(7, 8), 1u);
+  EXPECT_EQ(AutoPqM(1, 8), 1u);
+  for (uint32_t d = 1; d < 300; ++d) EXPECT_EQ(d % AutoPqM(d, 8), 0u) << d;
+
+  IndexConfig c;
+  // PQ codebooks need ~39 points per centroid: 39 * 256 for 8-bit codes.
+  EXPECT_EQ(AutoTrainThreshold(c), 9984u);
+  c.pq_bits = 4;
+  EXPECT_EQ(AutoTrainThreshold(c), 39u * 16);
+  c.pq_bits = 0;
+  c.nlist = 1024;
+  EXPECT_EQ(AutoTrainThreshold(c), 39u * 1024);
+  c.auto_train_threshold = 77;
+  EXPECT_EQ(AutoTrainThreshold(c), 77u);
+  EXPECT_EQ(DefaultNprobe({}, {}, 256), 16u);
+  EXPECT_EQ(DefaultNprobe({}, {}, 4), 4u);
+  EXPECT_EQ(DefaultRerank({}, {}), kDefaultRerank);
+  // Measured defaults win over the rule of thumb, explicit ones over both,
+  // and every nprobe is clamped to nlist.
+  MaintenanceState m;
+  m.tuned_nprobe = 3;
+  m.tuned_rerank = 8;
+  EXPECT_EQ(DefaultNprobe({}, m, 256), 3u);
+  EXPECT_EQ(DefaultRerank({}, m), 8u);
+  IndexConfig explicit_params;
+  explicit_params.nprobe = 500;
+  explicit_params.rerank = 2;
+  EXPECT_EQ(DefaultNprobe(explicit_params, m, 256), 256u);
+  EXPECT_EQ(DefaultRerank(explicit_params, m), 2u);
+  EXPECT_DOUBLE_EQ(TargetRecall({}), 0.95);
+}
+
+TEST(ParamsTest, ResolveTrainParams) {
+  CollectionConfig c = Config("c", 128);
+  absl::StatusOr<index::IvfPqParams> p = ResolveTrainParams(c, 10000, 1);
+  QUIVER_ASSERT_OK(p);
+  EXPECT_EQ(p->nlist, 256u);
+  EXPECT_EQ(p->m, 32u);
+  EXPECT_EQ(p->nbits, 8u);
+  EXPECT_EQ(TrainSampleSize(c.index, *p, 10000), 10000u);
+  EXPECT_EQ(ResolveTrainParams(c, 255, 1).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  c.index.pq_bits = 4;
+  p = ResolveTrainParams(c, 100, 1);
+  QUIVER_ASSERT_OK(p);
+  EXPECT_EQ(p->m, 64u);
+  EXPECT_EQ(p->nlist, 2u);
+}
+
+TEST(ValidateTest, CollectionConfig) {
+  CollectionConfig c = Config("ok-name_1.x", 8);
+  QUIVER_EXPECT_OK(ValidateCollectionConfig(c));
+  auto code = [](const CollectionConfig& cc) {
+    return ValidateCollectionConfig(cc).code();
+  };
+  CollectionConfig bad = c;
+  bad.name = "";
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
+  bad.name = "has space";
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
+  bad.name = std::string(129, 'a');
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
+  bad.name = std::string(128, 'a');
+  EXPECT_EQ(code(bad), absl::StatusCode::kOk);
+  bad = c;
+  bad.dimension = 0;
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
+  bad.dimension = 4097;
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
+  bad = c;
+  bad.index.pq_m = 3;
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(ValidateCollectionConfig(bad).message().find("pq_m 3"),
+            std::string::npos);
+  bad = c;
+  bad.index.pq_bits = 6;
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
+  bad = c;
+  bad.index.nlist = 8;
+  bad.index.nprobe = 9;  // clamped when used
+  EXPECT_EQ(code(bad), absl::StatusCode::kOk);
+  bad.index.target_recall = 1.5;
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
+  bad.index.target_recall = -0.1;
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ParamsTest, RetrainReasons) {
+  IndexConfig automatic;
+  MaintenanceState m;
+  // Never trained: no retraining (the first training has its threshold).
+  EXPECT_EQ(RetrainReason(automatic, m, 1000000, 0, 0), "");
+  m.trained_count = 10000;
+  m.train_error = 2.0;
+  EXPECT_EQ(RetrainReason(automatic, m, 19999, 0, 0), "");
+  EXPECT_NE(RetrainReason(automatic, m, 20000, 0, 0).find("grew"),
+            std::string::npos);
+  // Shrinking to a quarter retrains, unless below the first threshold.
+  m.trained_count = 100000;
+  EXPECT_NE(RetrainReason(automatic, m, 25000, 0, 0).find("shrank"),
+            std::string::npos);
+  EXPECT_EQ(RetrainReason(automatic, m, 26000, 0, 0), "");
+  m.trained_count = 20000;
+  EXPECT_EQ(RetrainReason(automatic, m, 5000, 0, 0), "");
+  // A fixed nlist does not follow the size.
+  IndexConfig fixed;
+  fixed.nlist = 64;
+  m.trained_count = 10000;
+  EXPECT_EQ(RetrainReason(fixed, m, 50000, 0, 0), "");
+  // Drift: enough recent vectors quantized 1.5x worse than the sample.
+  EXPECT_EQ(RetrainReason(fixed, m, 12000, 999, 10.0), "");
+  EXPECT_EQ(RetrainReason(fixed, m, 12000, 1000, 2.9), "");
+  EXPECT_NE(RetrainReason(fixed, m, 12000, 1000, 3.1).find("worse"),
+            std::string::npos);
+}
+
+TEST(ValidateTest, VectorsIdsAndAttributes) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> v = {1, 2, 3};
+  QUIVER_EXPECT_OK(ValidateVector(v.data(), 3, 3, index::Metric::kL2, "v"));
+  EXPECT_EQ(ValidateVector(v.data(), 3, 4, index::Metric::kL2, "v").code(),
+            absl::StatusCode::kInvalidArgument);
+  v[1] = nan;
+  EXPECT_EQ(ValidateVector(v.data(), 3, 3, index::Metric::kL2, "v").code(),
+            absl::StatusCode::kInvalidArgument);
+  v[1] = inf;
+  EXPECT_EQ(ValidateVector(v.data(), 3, 3, index::Metric::kL2, "v").code(),
+            absl::StatusCode::kInvalidArgument);
+  std::vector<float> zero(3, 0.f);
+  QUIVER_EXPECT_OK(ValidateVector(zero.data(), 3, 3, index::Metric::kL2, "v"));
+  EXPECT_EQ(
+      ValidateVector(zero.data(), 3, 3, index::Metric::kCosine, "v").code(),
+      absl::StatusCode::kInvalidArgument);
+
+  EXPECT_EQ(ValidateDocumentId("").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateDocumentId(std::string(513, 'x')).code(),
+            absl::StatusCode::kInvalidArgument);
+  QUIVER_EXPECT_OK(ValidateDocumentId(std::string(512, 'x')));
+  EXPECT_EQ(ValidateDocumentId(std::string("a\0b", 3)).code(),
+            absl::StatusCode::kInvalidArgument);
+
+  Attributes attrs = {{"a", "1"}, {"b", "2"}};
+  QUIVER_EXPECT_OK(ValidateAttributes(attrs));
+  attrs = {{"b", "1"}, {"a", "2"}};
+  EXPECT_EQ(ValidateAttributes(attrs).code(),
+            absl::StatusCode::kInvalidArgument);
+  attrs = {{"a", std::string(1025, 'x')}};
+  EXPECT_EQ(ValidateAttributes(attrs).code(),
+            absl::StatusCode::kInvalidArgument);
+  // A squared norm beyond float range would make every distance inf.
+  std::vector<float> huge(4, 3e38f);
+  EXPECT_EQ(ValidateVector(huge.data(), 4, 4, index::Metric::kL2, "v").code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(RecordsTest, SchemaRoundTripAndGarbageIsDataLoss) {
+  records::SchemaRecord r;
+  r.config = Config("docs", 96, index::Metric::kCosine);
+  r.config.index.nlist = 512;
+  r.config.index.pq_bits = 4;
+  r.config.index.balanced = true;
+  r.config.index.auto_train_threshold = 1234;
+  r.config.index.target_recall = 0.9;
+  r.maintenance.tuned_nprobe = 7;
+  r.maintenance.tuned_rerank = 4;
+  r.maintenance.measured_recall = 0.953;
+  r.maintenance.generation = 3;
+  r.maintenance.trained_count = 40000;
+  r.maintenance.train_error = 12.5;
+  const std::string bytes = records::EncodeSchema(r);
+  absl::StatusOr<records::SchemaRecord> back = records::DecodeSchema(bytes);
+  QUIVER_ASSERT_OK(back);
+  EXPECT_EQ(records::EncodeSchema(*back), bytes);
+  EXPECT_EQ(back->config.name, "docs");
+  EXPECT_EQ(back->config.metric, index::Metric::kCosine);
+  EXPECT_EQ(back->config.index.nlist, 512u);
+  EXPECT_TRUE(back->config.index.balanced);
+  EXPECT_DOUBLE_EQ(back->config.index.target_recall, 0.9);
+  EXPECT_EQ(back->maintenance.tuned_nprobe, 7u);
+  EXPECT_DOUBLE_EQ(back->maintenance.measured_recall, 0.953);
+  EXPECT_EQ(back->maintenance.trained_count, 40000u);
+  // Every truncation and every flipped byte is DATA_LOSS, never a crash
+  // or a silently different schema.
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    EXPECT_EQ(records::DecodeSchema(bytes.substr(0, cut)).status().code(),
+              absl::StatusCode::kDataLoss)
+        << cut;
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    std::string bad = bytes;
+    bad[i] ^= 0x5a;
+    absl::StatusOr<records::SchemaRecord> d = records::DecodeSchema(bad);
+    if (i < 4) continue;  // no magic: read as format 0 (see below)
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kDataLoss) << i;
+  }
+}
+
+// Format 0: the protobuf wire bytes of quiver.v1.CollectionInfo, written by
+// hand here (the engine has no proto code).
+TEST(RecordsTest, ReadsFormatZeroSchemas) {
+  std::string v0;
+  v0 += '\x0a';  // field 1, length-delimited: name
+  v0 += '\x04';
+  v0 += "abcd";
+  v0 += '\x10';  // field 2, varint: dimension 200
+  v0 += '\xc8';
+  v0 += '\x01';
+  v0 += '\x18';  // field 3, varint: metric 3 (cosine)
+  v0 += '\x03';
+  v0 += '\x22';  // field 4, length-delimited: IndexParams
+  v0 += '\x06';
+  v0 += "\x08\x40";  // nlist 64
+  v0 += "\x18\x04";  // pq_bits 4
+  v0 += "\x38\x01";  // balanced
+  v0 += '\x28';      // field 5 (count), ignored
+  v0 += '\x07';
+  absl::StatusOr<records::SchemaRecord> r = records::DecodeSchema(v0);
+  QUIVER_ASSERT_OK(r);
+  EXPECT_EQ(r->config.name, "abcd");
+  EXPECT_EQ(r->config.dimension, 200u);
+  EXPECT_EQ(r->config.metric, index::Metric::kCosine);
+  EXPECT_EQ(r->config.index.nlist, 64u);
+  EXPECT_EQ(r->config.index.pq_bits, 4u);
+  EXPECT_TRUE(r->config.index.balanced);
+  EXPECT_EQ(r->maintenance.trained_count, 0u);
+  for (size_t cut = 1; cut < v0.size(); ++cut) {
+    absl::StatusOr<records::SchemaRecord> d =
+        records::DecodeSchema(v0.substr(0, cut));
+    if (d.ok()) {
+      // A prefix that ends on a field boundary is a valid message; it must
+      // still name a dimension and a metric.
+      EXPECT_NE(d->config.dimension, 0u);
+    } else {
+      EXPECT_EQ(d.status().code(), absl::StatusCode::kDataLoss) << cut;
+    }
+  }
+  EXPECT_EQ(records::DecodeSchema("garbage!").status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(records::DecodeSchema("").status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(RecordsTest, QuantizerCodeAndAttributes) {
+  const std::string q = records::EncodeQuantizer(9, "blob");
+  absl::StatusOr<records::QuantizerRecord> qr = records::DecodeQuantizer(q);
+  QUIVER_ASSERT_OK(qr);
+  EXPECT_EQ(qr->generation, 9u);
+  EXPECT_EQ(qr->blob, "blob");
+  EXPECT_EQ(records::DecodeQuantizer("QVQ1abc").status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(records::DecodeQuantizer("XXXX1234blob").status().code(),
+            absl::StatusCode::kDataLoss);
+  // Little-endian generation, as format 0 wrote it.
+  EXPECT_EQ(q.substr(4, 4), std::string("\x09\0\0\0", 4));
+
+  const uint8_t code[3] = {1, 2, 255};
+  const std::string c = records::EncodeCode(0x01020304, code, 3);
+  EXPECT_EQ(c.substr(0, 4), "\x04\x03\x02\x01");
+  absl::StatusOr<records::CodeRecord> cr = records::DecodeCode(c);
+  QUIVER_ASSERT_OK(cr);
+  EXPECT_EQ(cr->generation, 0x01020304u);
+  EXPECT_EQ(cr->code, std::string("\x01\x02\xff"));
+  EXPECT_EQ(records::DecodeCode("abc").status().code(),
+            absl::StatusCode::kDataLoss);
+
+  const Attributes attrs = {
+      {"alpha", ""}, {"mid", std::string("bin\0ary", 7)}, {"zeta", "last"}};
+  const std::string bytes = records::EncodeAttributes(attrs);
+  absl::StatusOr<Attributes> back = records::DecodeAttributes(bytes);
+  QUIVER_ASSERT_OK(back);
+  EXPECT_EQ(*back, attrs);
+  EXPECT_EQ(records::EncodeAttributes({}), "");
+  QUIVER_ASSERT_OK(records::DecodeAttributes(""));
+  for (size_t cut = 1; cut < bytes.size(); ++cut) {
+    EXPECT_EQ(records::DecodeAttributes(bytes.substr(0, cut)).status().code(),
+              absl::StatusCode::kDataLoss)
+        << cut;
+  }
+  EXPECT_EQ(records::DecodeAttributes(bytes + "x").status().code(),
+            absl::StatusCode::kDataLoss);
+  // Keys out of order (not something any writer produces).
+  const std::string swapped =
+      records::EncodeAttributes({{"zeta", "last"}, {"alpha", ""}});
+  EXPECT_EQ(records::DecodeAttributes(swapped).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace quiver::engine
