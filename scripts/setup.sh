@@ -9,6 +9,9 @@ PACKAGES=(
   libabsl-dev libfaiss-dev libopenblas-dev liblapack-dev librocksdb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev
+  # CI only: the format check and the clang -Wthread-safety build (libomp-dev
+  # is clang's OpenMP runtime).
+  clang clang-format libomp-dev
 )
 
 missing=()

@@ -6,6 +6,8 @@
 #   QUIVER_BUILD_DIR   build directory (default: build, or build-<sanitizer>)
 #   QUIVER_SANITIZE    '' (default), 'address,undefined' or 'thread'
 #   QUIVER_CTEST_ARGS  extra ctest arguments (e.g. "-L concurrency")
+#   QUIVER_BUILD_TARGETS  build only these targets (default: all), e.g.
+#                      quiver_e2e_concurrency_tests (tests/CMakeLists.txt)
 #   QUIVER_JOBS        parallel build/test jobs (default: nproc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +27,8 @@ JOBS="${QUIVER_JOBS:-$(nproc)}"
 
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" \
   -DQUIVER_SANITIZE="$SAN"
-cmake --build "$BUILD_DIR" -j "$JOBS"
+# shellcheck disable=SC2086
+cmake --build "$BUILD_DIR" -j "$JOBS" ${QUIVER_BUILD_TARGETS:+--target $QUIVER_BUILD_TARGETS}
 
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 if [ -n "$SAN" ]; then
