@@ -162,6 +162,12 @@ bool FlatIndex::Remove(uint64_t id) {
   s.data.resize(last * s.dim);
   s.norms.pop_back();
   s.ids.pop_back();
+  // Give memory back after mass deletes (amortised: only below half use).
+  if (s.ids.capacity() > 1024 && s.ids.size() < s.ids.capacity() / 2) {
+    s.data.shrink_to_fit();
+    s.norms.shrink_to_fit();
+    s.ids.shrink_to_fit();
+  }
   return true;
 }
 

@@ -50,7 +50,7 @@ COLL=demo
 "$QUIVER" --server="$ADDR" ingest --collection "$COLL" --state "$BUILD_DIR/demo.ingest-state" "$BASE"
 "$QUIVER" --server="$ADDR" collections describe --name "$COLL" --wait
 "$QUIVER" --server="$ADDR" bench --collection "$COLL" --queries "$QUERY" \
-  --groundtruth "$GT" -k 10 --nprobe 1,2,4,8,16,32 --csv "$BUILD_DIR/demo-bench.csv" \
+  --groundtruth "$GT" -k 10 --nprobe 0,1,2,4,8,16,32 --csv "$BUILD_DIR/demo-bench.csv" \
   --plot "$BUILD_DIR/demo-bench.svg"
 echo "demo: results in $BUILD_DIR/demo-bench.csv and $BUILD_DIR/demo-bench.svg"
 "$QUIVER" --server="$ADDR" search --collection "$COLL" --queries "$QUERY" -k 5 --limit 3 || true

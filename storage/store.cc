@@ -371,6 +371,27 @@ absl::Status Store::DropCollection(std::string_view name) {
   return absl::OkStatus();
 }
 
+absl::Status Store::CompactCollection(CollectionId cid) {
+  Impl& impl = *impl_;
+  {
+    absl::ReaderMutexLock lock(&impl.mu);
+    QUIVER_RETURN_IF_ERROR(impl.LookupLocked(cid).status());
+  }
+  const std::string lower = keys::CollectionPrefix(cid);
+  const std::string upper = keys::CollectionUpperBound(cid);
+  const rocksdb::Slice begin(lower), end(upper);
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction =
+      rocksdb::BottommostLevelCompaction::kForceOptimized;
+  for (CfIndex i : {kQuantizersCfIndex, kVectorsCfIndex, kCodesCfIndex,
+                    kIdsCfIndex, kAttributesCfIndex}) {
+    QUIVER_RETURN_IF_ERROR(
+        FromRocksDb(impl.db->CompactRange(options, impl.cf[i], &begin, &end),
+                    absl::StrCat("compacting collection ", cid)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Store::PutQuantizer(CollectionId cid, std::string_view blob) {
   Impl& impl = *impl_;
   absl::ReaderMutexLock lock(&impl.mu);

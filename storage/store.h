@@ -220,6 +220,11 @@ class Store {
   absl::Status Checkpoint(const std::string& directory) const;
   // Flushes memtables to SST files (used at shutdown).
   absl::Status Flush();
+  // Compacts every key range of the collection (all column families), so
+  // that the space of deleted documents comes back now rather than at
+  // RocksDB's next natural compaction. Blocks; safe beside reads and
+  // writes. NOT_FOUND if unknown.
+  absl::Status CompactCollection(CollectionId cid);
   // Approximate bytes on disk (live SST files + WAL).
   uint64_t ApproximateDiskBytes() const;
 

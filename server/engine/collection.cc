@@ -77,6 +77,7 @@ absl::Status Collection::Recover() {
     attrs_.assign(next, Attributes());
     QUIVER_RETURN_IF_ERROR(store_->ForEachId(
         cid_, [&](uint64_t iid, std::string_view ext) -> absl::Status {
+          meta_mu_.AssertHeld();  // held by the caller, invisible in a lambda
           if (iid >= iid_to_ext_.size()) {
             iid_to_ext_.resize(iid + 1);
             attrs_.resize(iid + 1);
@@ -87,6 +88,7 @@ absl::Status Collection::Recover() {
         }));
     QUIVER_RETURN_IF_ERROR(store_->ForEachAttributes(
         cid_, [&](uint64_t iid, std::string_view bytes) -> absl::Status {
+          meta_mu_.AssertHeld();
           if (iid >= iid_to_ext_.size() || iid_to_ext_[iid].empty()) {
             return absl::OkStatus();  // no document: ignore
           }
@@ -423,6 +425,8 @@ absl::StatusOr<uint64_t> Collection::DeleteLocked(
     }
   }
   if (logging_) changed_.insert(changed_.end(), iids.begin(), iids.end());
+  recent_deleted_ += iids.size();
+  deleted_since_compaction_ += iids.size();
   return iids.size();
 }
 
@@ -623,9 +627,13 @@ CollectionStatus Collection::Status() const {
   st.memory_bytes = st.count * config_.dimension * sizeof(float);
   {
     absl::ReaderMutexLock m(&meta_mu_);
-    // Ids (both maps) and attributes, roughly.
-    st.memory_bytes += iid_to_ext_.size() *
-                       (2 * sizeof(std::string) + sizeof(Attributes) + 16);
+    // Ids and attributes, roughly (names longer than 15 bytes and
+    // attribute values live on the heap and are not counted): a slot per
+    // internal id ever used (name and attributes), plus the hash map's
+    // entries (name, id, a control byte).
+    st.memory_bytes +=
+        iid_to_ext_.size() * (sizeof(std::string) + sizeof(Attributes)) +
+        ext_to_iid_.capacity() * (sizeof(std::string) + sizeof(uint64_t) + 1);
   }
   st.config.index.auto_train_threshold = AutoTrainThreshold(st.config.index);
   if (snap.ivf) {

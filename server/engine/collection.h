@@ -217,6 +217,8 @@ class Collection {
   // Starts a training when the collection reached its threshold untrained,
   // or RetrainReason() says so.
   void MaybeAutoTrain(uint64_t count);
+  // RetrainReason() for the current state ("" = none).
+  std::string RetrainReasonNow(uint64_t count) const;
   void TrainMain(CollectionConfig config, uint32_t generation);
   absl::Status RunTraining(const CollectionConfig& config, uint32_t generation);
   // Measures recall on stored vectors and picks the cheapest default nprobe
@@ -247,6 +249,10 @@ class Collection {
   // distances to their coarse centroids (the drift trigger).
   uint64_t recent_count_ ABSL_GUARDED_BY(write_mu_) = 0;
   double recent_error_sum_ ABSL_GUARDED_BY(write_mu_) = 0;
+  // Documents deleted since the last training, and since the last
+  // compaction of the collection's keys.
+  uint64_t recent_deleted_ ABSL_GUARDED_BY(write_mu_) = 0;
+  uint64_t deleted_since_compaction_ ABSL_GUARDED_BY(write_mu_) = 0;
 
   // Id maps and attributes. Writers hold write_mu_ and then meta_mu_.
   mutable absl::Mutex meta_mu_;

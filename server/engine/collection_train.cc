@@ -71,28 +71,35 @@ absl::Status Collection::StartTraining(
   return absl::OkStatus();
 }
 
+std::string Collection::RetrainReasonNow(uint64_t count) const {
+  uint64_t recent_count, recent_deleted;
+  double recent_error_sum;
+  {
+    absl::MutexLock w(&write_mu_);
+    recent_count = recent_count_;
+    recent_error_sum = recent_error_sum_;
+    recent_deleted = recent_deleted_;
+  }
+  absl::MutexLock lock(&train_mu_);
+  if (auto_failed_at_ != 0 && count < 2 * auto_failed_at_) return "";
+  return RetrainReason(requested_, maintenance_, count, recent_count,
+                       recent_count == 0 ? 0 : recent_error_sum / recent_count,
+                       recent_deleted);
+}
+
 void Collection::MaybeAutoTrain(uint64_t count) {
-  const IndexSnapshot snap = CurrentIndex();
   std::string reason;
-  if (!snap.ivf) {
+  if (!CurrentIndex().ivf) {
     absl::MutexLock lock(&train_mu_);
     if (training_ || count < AutoTrainThreshold(requested_)) return;
     if (auto_failed_at_ != 0 && count < 2 * auto_failed_at_) return;
     reason = absl::StrFormat("reached %d documents", count);
   } else {
-    uint64_t recent_count;
-    double recent_error_sum;
     {
-      absl::MutexLock w(&write_mu_);
-      recent_count = recent_count_;
-      recent_error_sum = recent_error_sum_;
+      absl::MutexLock lock(&train_mu_);
+      if (training_) return;
     }
-    absl::MutexLock lock(&train_mu_);
-    if (training_) return;
-    if (auto_failed_at_ != 0 && count < 2 * auto_failed_at_) return;
-    reason =
-        RetrainReason(requested_, maintenance_, count, recent_count,
-                      recent_count == 0 ? 0 : recent_error_sum / recent_count);
+    reason = RetrainReasonNow(count);
     if (reason.empty()) return;
   }
   QUIVER_LOG(INFO) << "collection '" << config_.name
@@ -242,29 +249,48 @@ void Collection::SetProgress(double p) {
 
 void Collection::TrainMain(CollectionConfig config, uint32_t generation) {
   LowerThreadPriority();
-  const absl::Time start = absl::Now();
-  QUIVER_LOG(INFO) << "collection '" << config_.name
-                   << "': training generation " << generation << " started";
-  const absl::Status s = RunTraining(config, generation);
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  if (s.ok()) {
+  // Writes that arrived while a training ran may call for the next one
+  // (e.g. a bulk load that doubled the collection meanwhile): it runs here,
+  // on the same thread, without going back to idle.
+  for (;;) {
+    const absl::Time start = absl::Now();
     QUIVER_LOG(INFO) << "collection '" << config_.name
-                     << "': training generation " << generation << " done in "
-                     << seconds << " s";
-  } else {
-    QUIVER_LOG(WARNING) << "collection '" << config_.name
-                        << "': training failed: " << s;
-  }
-  const uint64_t n = count();
-  absl::MutexLock lock(&train_mu_);
-  training_ = false;
-  last_training_seconds_ = seconds;
-  if (s.ok()) {
-    last_error_.clear();
-    progress_ = 1;
-  } else {
-    last_error_ = s.ToString();
-    auto_failed_at_ = std::max<uint64_t>(1, n);
+                     << "': training generation " << generation << " started";
+    const absl::Status s = RunTraining(config, generation);
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    if (s.ok()) {
+      QUIVER_LOG(INFO) << "collection '" << config_.name
+                       << "': training generation " << generation << " done in "
+                       << seconds << " s";
+    } else {
+      QUIVER_LOG(WARNING) << "collection '" << config_.name
+                          << "': training failed: " << s;
+    }
+    const uint64_t n = count();
+    {
+      absl::MutexLock lock(&train_mu_);
+      last_training_seconds_ = seconds;
+      if (s.ok()) {
+        last_error_.clear();
+        progress_ = 1;
+      } else {
+        last_error_ = s.ToString();
+        auto_failed_at_ = std::max<uint64_t>(1, n);
+      }
+    }
+    const std::string next =
+        s.ok() && !cancel_.load() ? RetrainReasonNow(n) : std::string();
+    absl::MutexLock lock(&train_mu_);
+    if (next.empty()) {
+      training_ = false;
+      return;
+    }
+    QUIVER_LOG(INFO) << "collection '" << config_.name
+                     << "': automatic training: " << next;
+    config.index = requested_;
+    ++generation;
+    last_reason_ = next;
+    progress_ = 0;
   }
 }
 
@@ -360,6 +386,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     SetProgress(0.5 + 0.45 * static_cast<double>(end) / ids.size());
   }
 
+  bool compact = false;
   // Replay the writes made meanwhile, persist the quantizer, swap.
   {
     absl::MutexLock w(&write_mu_);
@@ -401,6 +428,14 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     stop_logging.Dismiss();
     recent_count_ = 0;
     recent_error_sum_ = 0;
+    recent_deleted_ = 0;
+    compact = deleted_since_compaction_ * 4 >= ids.size();
+    if (compact) {
+      deleted_since_compaction_ = 0;
+      // The id hash map keeps its capacity after erases: shrink it too.
+      absl::MutexLock m(&meta_mu_);
+      ext_to_iid_.rehash(0);
+    }
     {
       absl::MutexLock lock(&train_mu_);
       requested_ = config.index;
@@ -411,6 +446,18 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
                      << params.nlist << " m " << params.m << " nbits "
                      << params.nbits << " on " << got << " of " << ids.size()
                      << " vectors; replayed " << replayed << " writes";
+  }
+  if (compact) {
+    // Many deletes since the last compaction: give their disk space back
+    // now (RocksDB would eventually, at its own pace).
+    const absl::Time t = absl::Now();
+    if (absl::Status cs = store_->CompactCollection(cid_); !cs.ok()) {
+      QUIVER_LOG(WARNING) << "collection '" << config_.name
+                          << "': compaction failed: " << cs;
+    } else {
+      QUIVER_LOG(INFO) << "collection '" << config_.name << "': compacted in "
+                       << absl::FormatDuration(absl::Now() - t);
+    }
   }
   SetProgress(0.97);
   if (options_.tune_queries > 0) TuneDefaults(*ivf, config.index, generation);

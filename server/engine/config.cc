@@ -142,8 +142,13 @@ uint64_t AutoTrainThreshold(const IndexConfig& index) {
 
 std::string RetrainReason(const IndexConfig& index, const MaintenanceState& m,
                           uint64_t count, uint64_t recent_count,
-                          double recent_error) {
+                          double recent_error, uint64_t recent_deleted) {
   if (m.trained_count == 0) return "";
+  if (2 * recent_deleted >= m.trained_count &&
+      count >= AutoTrainThreshold(index)) {
+    return absl::StrFormat("%d of the %d documents trained on were deleted",
+                           recent_deleted, m.trained_count);
+  }
   if (index.nlist == 0) {
     const double trained = static_cast<double>(m.trained_count);
     if (count >= kRetrainGrowth * trained) {

@@ -134,9 +134,11 @@ uint64_t MinTrainVectors(const IndexConfig& index);
 // training sample was (measured over at least max(1000, 10% of the size)).
 inline constexpr double kRetrainGrowth = 2.0;
 inline constexpr double kRetrainDrift = 1.5;
+// Half of the documents trained on deleted since also retrains (re-tunes
+// the defaults, and the store compacts the collection's keys afterwards).
 std::string RetrainReason(const IndexConfig& index, const MaintenanceState& m,
                           uint64_t count, uint64_t recent_count,
-                          double recent_error);
+                          double recent_error, uint64_t recent_deleted = 0);
 
 // The IvfPqParams of a training over n stored vectors, automatic values
 // resolved. FAILED_PRECONDITION when n < MinTrainVectors (naming both).

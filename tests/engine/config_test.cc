@@ -157,6 +157,10 @@ TEST(ParamsTest, RetrainReasons) {
   EXPECT_EQ(RetrainReason(fixed, m, 12000, 1000, 2.9), "");
   EXPECT_NE(RetrainReason(fixed, m, 12000, 1000, 3.1).find("worse"),
             std::string::npos);
+  // Half of what was trained on deleted: retrain (and re-tune).
+  EXPECT_EQ(RetrainReason(fixed, m, 10000, 0, 0, 4999), "");
+  EXPECT_NE(RetrainReason(fixed, m, 10000, 0, 0, 5000).find("deleted"),
+            std::string::npos);
 }
 
 TEST(ValidateTest, VectorsIdsAndAttributes) {

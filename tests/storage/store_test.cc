@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <memory>
@@ -624,6 +625,53 @@ TEST(StoreTest, DropRemovesAllKeysOfOneCollectionAndNoneOfAnother) {
   EXPECT_EQ(store->GetCollection(name(255)).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(*store->CountDocuments(256), iids.size());
+}
+
+// Deleted documents' space comes back once the collection is compacted;
+// other collections and the survivors are untouched.
+TEST(StoreTest, CompactCollectionReturnsTheSpaceOfDeletes) {
+  TempDir dir;
+  std::unique_ptr<Store> store = MustOpen(dir.Sub("db"));
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<CollectionId> cid = store->CreateCollection("docs", kDim, "s");
+  QUIVER_ASSERT_OK(cid);
+  constexpr uint64_t kN = 20000;
+  for (uint64_t b = 0; b < kN; b += 1000) {
+    DocumentBatch batch(*cid);
+    for (uint64_t i = b; i < b + 1000; ++i) {
+      batch.Put(Doc(absl::StrCat("d", i), i, std::string(200, 'a'), 1,
+                    std::string(64, 'c')));
+    }
+    QUIVER_ASSERT_OK(store->Write(batch));
+  }
+  QUIVER_ASSERT_OK(store->Flush());
+  const auto sst_bytes = [&] {
+    uint64_t total = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.Sub("db"))) {
+      if (e.path().extension() == ".sst") total += e.file_size();
+    }
+    return total;
+  };
+  const uint64_t full = sst_bytes();
+  for (uint64_t b = 0; b < kN; b += 1000) {
+    DocumentBatch batch(*cid);
+    for (uint64_t i = b; i < b + 1000; ++i) {
+      if (i % 10 != 0) batch.Delete(i, absl::StrCat("d", i));
+    }
+    QUIVER_ASSERT_OK(store->Write(batch));
+  }
+  QUIVER_ASSERT_OK(store->Flush());
+  const uint64_t with_tombstones = sst_bytes();
+  QUIVER_ASSERT_OK(store->CompactCollection(*cid));
+  const uint64_t compacted = sst_bytes();
+  EXPECT_LT(compacted, full / 4)
+      << "full " << full << ", with tombstones " << with_tombstones;
+  EXPECT_EQ(*store->CountDocuments(*cid), kN / 10);
+  const Dump d = DumpCollection(*store, *cid);
+  EXPECT_EQ(d.vectors.size(), kN / 10);
+  EXPECT_EQ(d.vectors.at(420), VectorFor(420));
+  EXPECT_EQ(store->CompactCollection(*cid + 1).code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(StoreTest, CheckpointOpensAsAFullCopy) {
