@@ -2,9 +2,9 @@
 // test) driven by the real `quiver` binary and by QuiverClient.
 //
 // Skips when quiverd has not been built, and the siftsmall tests skip when
-// the data set is absent. Every spawned process is killed when its Process
-// object goes away, and gets PR_SET_PDEATHSIG(SIGKILL) so it also dies with
-// the test binary.
+// the data set is absent. quiverd is started by tests/testing/quiverd.h;
+// every spawned `quiver` is killed when its Process object goes away, and
+// gets PR_SET_PDEATHSIG(SIGKILL) so it also dies with the test binary.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -20,21 +20,21 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/cli/ingest_state.h"
 #include "client/client.h"
 #include "client/json.h"
+#include "tests/testing/quiverd.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::client {
 namespace {
 
+using ::quiver::testing::Quiverd;
 using ::quiver::testing::TempDir;
 
-const std::string kQuiverd = std::string(QUIVER_BINARY_DIR) + "/server/quiverd";
 const std::string kQuiver = std::string(QUIVER_BINARY_DIR) + "/client/quiver";
 
 std::string ReadText(const std::string& path) {
@@ -112,45 +112,6 @@ class Process {
   bool reaped_ = false;
 };
 
-// quiverd on 127.0.0.1:<free port> over its own data dir.
-class Server {
- public:
-  // listen: "127.0.0.1:0" for a free port, or a fixed one (restarts).
-  explicit Server(const TempDir& dir, std::vector<std::string> extra = {},
-                  const std::string& listen = "127.0.0.1:0") {
-    const std::string port_file = dir.Sub("port");
-    std::filesystem::remove(port_file);
-    std::vector<std::string> argv = {
-        kQuiverd,        "--listen",    listen,   "--data_dir",
-        dir.Sub("data"), "--port_file", port_file};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    log_ = dir.Sub("quiverd.log");
-    proc_ = std::make_unique<Process>(argv, dir.Sub("quiverd.out"), log_);
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int port = 0;
-      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadText(port_file)),
-                           &port) &&
-          port > 0) {
-        address_ = absl::StrCat("127.0.0.1:", port);
-        return;
-      }
-      if (!proc_->running()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ADD_FAILURE() << "quiverd did not start; its log:\n" << ReadText(log_);
-  }
-  const std::string& address() const { return address_; }
-  bool ok() const { return !address_.empty(); }
-  std::string log() const { return ReadText(log_); }
-
- private:
-  std::unique_ptr<Process> proc_;
-  std::string address_;
-  std::string log_;
-};
-
 struct RunResult {
   int code = -1;
   std::string out;
@@ -160,19 +121,19 @@ struct RunResult {
 class ClientE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(kQuiverd)) {
-      GTEST_SKIP() << "quiverd not built at " << kQuiverd
-                   << " (build the quiverd target)";
+    if (!Quiverd::Built()) {
+      GTEST_SKIP() << "quiverd not built at '" << Quiverd::Path()
+                   << "' (build the quiverd target)";
     }
     ASSERT_TRUE(std::filesystem::exists(kQuiver)) << kQuiver;
-    server_ = std::make_unique<Server>(dir_);
-    ASSERT_TRUE(server_->ok());
+    server_.set_log_file(dir_.Sub("quiverd.log"));
+    QUIVER_ASSERT_OK(server_.Start(dir_.Sub("data")));
   }
 
   // Runs `quiver --server <addr> ARGS...` to completion.
   RunResult Quiver(std::vector<std::string> args,
                    const std::vector<std::string>& env = {}) {
-    std::vector<std::string> argv = {kQuiver, "--server", server_->address()};
+    std::vector<std::string> argv = {kQuiver, "--server", server_.address()};
     argv.insert(argv.end(), args.begin(), args.end());
     const std::string out = dir_.Sub(absl::StrCat("run", runs_, ".out"));
     const std::string err = dir_.Sub(absl::StrCat("run", runs_, ".err"));
@@ -189,7 +150,7 @@ class ClientE2eTest : public ::testing::Test {
 
   std::unique_ptr<Process> StartQuiver(std::vector<std::string> args,
                                        const std::string& name) {
-    std::vector<std::string> argv = {kQuiver, "--server", server_->address()};
+    std::vector<std::string> argv = {kQuiver, "--server", server_.address()};
     argv.insert(argv.end(), args.begin(), args.end());
     return std::make_unique<Process>(argv, dir_.Sub(name + ".out"),
                                      dir_.Sub(name + ".err"));
@@ -215,13 +176,13 @@ class ClientE2eTest : public ::testing::Test {
 
   absl::StatusOr<std::unique_ptr<QuiverClient>> Client() {
     ClientOptions o;
-    o.address = server_->address();
+    o.address = server_.address();
     o.timeout = absl::Seconds(30);
     return QuiverClient::Connect(o);
   }
 
   TempDir dir_;
-  std::unique_ptr<Server> server_;
+  Quiverd server_;
   int runs_ = 0;
 };
 
@@ -446,7 +407,7 @@ TEST_F(ClientE2eTest, SiftsmallIngestTrainBench) {
   ASSERT_EQ(c.code, 0) << c.err;
   RunResult ing = Quiver({"ingest", "--collection", "sift", "--state",
                           dir_.Sub("sift.state"), "--parallel", "2", base});
-  ASSERT_EQ(ing.code, 0) << ing.err << server_->log();
+  ASSERT_EQ(ing.code, 0) << ing.err << server_.log();
   EXPECT_NE(ing.out.find("ingested 10,000 rows into 'sift'"), std::string::npos)
       << ing.out;
   std::cerr << "ingest: " << ing.out;
@@ -454,7 +415,7 @@ TEST_F(ClientE2eTest, SiftsmallIngestTrainBench) {
 
   RunResult train = Quiver(
       {"collections", "train", "sift", "--wait", "--wait_timeout", "120s"});
-  ASSERT_EQ(train.code, 0) << train.err << server_->log();
+  ASSERT_EQ(train.code, 0) << train.err << server_.log();
   EXPECT_EQ(Describe("sift").Find("state")->text, "ready");
 
   // The first base vector's nearest neighbour is itself (id "0").
@@ -475,7 +436,7 @@ TEST_F(ClientE2eTest, SiftsmallIngestTrainBench) {
                         data + "/siftsmall_groundtruth.ivecs", "-k", "10",
                         "--nprobe", "1,4,16,64", "--concurrency", "1,2",
                         "--csv", csv, "--plot", svg});
-  ASSERT_EQ(b.code, 0) << b.err << server_->log();
+  ASSERT_EQ(b.code, 0) << b.err << server_.log();
   std::cerr << b.out;
   const std::string text = ReadText(csv);
   std::vector<std::string> rows = absl::StrSplit(text, '\n', absl::SkipEmpty());
@@ -605,10 +566,7 @@ TEST_F(ClientE2eTest, IngestRetriesThroughAServerRestart) {
   // SIGKILL the server mid-ingest, then restart it on the same port and
   // data: the client reopens its stream and re-sends what was not
   // acknowledged.
-  const std::string address = server_->address();
-  server_.reset();
-  server_ = std::make_unique<Server>(dir_, std::vector<std::string>{}, address);
-  ASSERT_TRUE(server_->ok());
+  QUIVER_ASSERT_OK(server_.Restart(SIGKILL));
   EXPECT_EQ(p->Wait(), 0) << ReadText(dir_.Sub("restart.err"));
   EXPECT_NE(ReadText(dir_.Sub("restart.err")).find("retrying"),
             std::string::npos);
@@ -616,10 +574,11 @@ TEST_F(ClientE2eTest, IngestRetriesThroughAServerRestart) {
 }
 
 TEST(ClientAuthE2eTest, ApiKeyIsSentAndRequired) {
-  if (!std::filesystem::exists(kQuiverd)) GTEST_SKIP() << "quiverd not built";
+  if (!Quiverd::Built()) GTEST_SKIP() << "quiverd not built";
   TempDir dir;
-  Server server(dir, {"--api_key", "s3cret"});
-  ASSERT_TRUE(server.ok());
+  Quiverd server;
+  server.set_log_file(dir.Sub("quiverd.log"));
+  QUIVER_ASSERT_OK(server.Start(dir.Sub("data"), {"--api_key", "s3cret"}));
   auto run = [&](std::vector<std::string> args,
                  const std::vector<std::string>& env = {}) {
     std::vector<std::string> argv = {kQuiver, "--server", server.address()};
@@ -645,7 +604,7 @@ TEST(ClientAuthE2eTest, ApiKeyIsSentAndRequired) {
 }
 
 TEST(ClientTlsE2eTest, TlsWithRootCertificate) {
-  if (!std::filesystem::exists(kQuiverd)) GTEST_SKIP() << "quiverd not built";
+  if (!Quiverd::Built()) GTEST_SKIP() << "quiverd not built";
   if (std::system("command -v openssl > /dev/null 2>&1") != 0) {
     GTEST_SKIP() << "openssl not installed (needed to make a test certificate)";
   }
@@ -656,8 +615,10 @@ TEST(ClientTlsE2eTest, TlsWithRootCertificate) {
       "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout ",
       key, " -out ", cert, " > ", dir.Sub("openssl.log"), " 2>&1");
   ASSERT_EQ(std::system(cmd.c_str()), 0) << ReadText(dir.Sub("openssl.log"));
-  Server server(dir, {"--tls_cert", cert, "--tls_key", key});
-  ASSERT_TRUE(server.ok());
+  Quiverd server;
+  server.set_log_file(dir.Sub("quiverd.log"));
+  QUIVER_ASSERT_OK(
+      server.Start(dir.Sub("data"), {"--tls_cert", cert, "--tls_key", key}));
   auto run = [&](std::vector<std::string> args) {
     std::vector<std::string> argv = {kQuiver, "--server", server.address(),
                                      "--timeout", "5s"};

@@ -6,24 +6,18 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "index/metric.h"
+#include "tests/testing/data.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::index {
 namespace {
 
-std::vector<float> Gaussian(size_t n, size_t d, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  std::vector<float> x(n * d);
-  for (float& v : x) v = g(gen);
-  return x;
-}
+using ::quiver::testing::Gaussian;
 
 // Scalar reference distance ("smaller is better") in double.
 double RefDistance(Metric m, const float* q, const float* x, size_t d) {
@@ -237,16 +231,12 @@ TEST(FlatIndexTest, MetricNamesAndNormalize) {
 // BruteForce reproduces siftsmall's ground truth top-10 (ties aside: a
 // mismatching ground-truth id must be exactly as far as our 10th result).
 TEST(FlatIndexTest, SiftSmallGroundTruth) {
-  QUIVER_SKIP_IF_NO_DATA(dir, "siftsmall");
-  size_t d = 0, qd = 0, gd = 0;
-  std::vector<float> base =
-      testing::ReadVecs<float>(dir + "/siftsmall_base.fvecs", &d);
-  std::vector<float> queries =
-      testing::ReadVecs<float>(dir + "/siftsmall_query.fvecs", &qd);
-  std::vector<int32_t> gt =
-      testing::ReadVecs<int32_t>(dir + "/siftsmall_groundtruth.ivecs", &gd);
-  ASSERT_EQ(d, qd);
-  const size_t nb = base.size() / d, nq = queries.size() / d, k = 10;
+  QUIVER_LOAD_SIFTSMALL_OR_SKIP(sift);
+  const std::vector<float>& base = sift.base;
+  const std::vector<float>& queries = sift.queries;
+  const std::vector<int32_t>& gt = sift.gt;
+  const size_t d = sift.dim, gd = sift.gt_dim;
+  const size_t nb = sift.nb, nq = sift.nq, k = 10;
   ASSERT_GT(nb, 0u);
   ASSERT_EQ(gt.size() / gd, nq);
   auto res = FlatIndex::BruteForce(Metric::kL2, base.data(), nb, queries.data(),

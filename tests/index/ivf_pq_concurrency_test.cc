@@ -6,23 +6,17 @@
 #include <atomic>
 #include <cstdint>
 #include <numeric>
-#include <random>
 #include <thread>
 #include <vector>
 
 #include "index/ivf_pq_index.h"
+#include "tests/testing/data.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::index {
 namespace {
 
-std::vector<float> Gaussian(size_t n, size_t dim, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> g;
-  std::vector<float> x(n * dim);
-  for (float& v : x) v = g(rng);
-  return x;
-}
+using ::quiver::testing::Gaussian;
 
 class ConcurrencyTest : public ::testing::TestWithParam<uint32_t> {};
 

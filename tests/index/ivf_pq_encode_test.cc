@@ -9,25 +9,19 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "index/ivf_pq_index.h"
 #include "index/kernels/kernels.h"
 #include "index/metric.h"
+#include "tests/testing/data.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::index {
 namespace {
 
-std::vector<float> Gaussian(size_t n, size_t dim, uint64_t seed, float mean) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> g(mean, 1.0f);
-  std::vector<float> x(n * dim);
-  for (float& v : x) v = g(rng);
-  return x;
-}
+using ::quiver::testing::Gaussian;
 
 // The scalar reference: nearest list by the scalar l2sqr (or largest scalar
 // inner product), the first on ties; then per sub-quantizer the first

@@ -13,13 +13,13 @@
 #include <cstdio>
 #include <memory>
 #include <numeric>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "index/faiss_interop.h"
 #include "index/ivf_pq_index.h"
+#include "tests/testing/data.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::index {
@@ -27,26 +27,10 @@ namespace {
 
 using ::quiver::testing::ReadVecs;
 using ::quiver::testing::RecallAtK;
-
-struct Data {
-  size_t dim = 0, nb = 0, nq = 0, gt_dim = 0;
-  std::vector<float> base, queries;
-  std::vector<int32_t> gt;
-};
-
-Data LoadSiftSmall(const std::string& dir) {
-  Data d;
-  size_t qd = 0;
-  d.base = ReadVecs<float>(dir + "/siftsmall_base.fvecs", &d.dim);
-  d.queries = ReadVecs<float>(dir + "/siftsmall_query.fvecs", &qd);
-  d.gt = ReadVecs<int32_t>(dir + "/siftsmall_groundtruth.ivecs", &d.gt_dim);
-  d.nb = d.base.size() / d.dim;
-  d.nq = d.queries.size() / d.dim;
-  return d;
-}
+using ::quiver::testing::SiftSmall;
 
 std::vector<std::vector<int64_t>> FaissSearch(
-    faiss::Index* index, const Data& d, size_t k,
+    faiss::Index* index, const SiftSmall& d, size_t k,
     std::vector<float>* dis = nullptr) {
   std::vector<faiss::Index::idx_t> labels(d.nq * k);
   std::vector<float> distances(d.nq * k);
@@ -60,7 +44,7 @@ std::vector<std::vector<int64_t>> FaissSearch(
 }
 
 std::vector<std::vector<int64_t>> OurSearch(const IvfPqIndex& index,
-                                            const Data& d, size_t k,
+                                            const SiftSmall& d, size_t k,
                                             size_t nprobe,
                                             std::vector<float>* dis = nullptr) {
   SearchParams sp;
@@ -82,9 +66,8 @@ class FaissCompareTest : public ::testing::Test {
  protected:
   void SetUp() override {
     omp_set_num_threads(1);
-    const std::string dir = quiver::testing::DataSet("siftsmall");
-    if (dir.empty()) GTEST_SKIP() << "data set 'siftsmall' not found";
-    data_ = LoadSiftSmall(dir);
+    QUIVER_LOAD_SIFTSMALL_OR_SKIP(data);
+    data_ = data;
   }
 
   std::unique_ptr<IvfPqIndex> TrainOurs(uint32_t m, uint32_t nbits,
@@ -106,7 +89,7 @@ class FaissCompareTest : public ::testing::Test {
     return std::move(index).value();
   }
 
-  Data data_;
+  SiftSmall data_;
 };
 
 // Recall of 100 queries moves by +-0.015 with the k-means seed alone, so the
@@ -260,10 +243,7 @@ INSTANTIATE_TEST_SUITE_P(Codes, ExportTest,
                                                       Metric::kInnerProduct}));
 
 TEST(ExportErrorsTest, UnwritablePathIsInternal) {
-  std::vector<float> x(300 * 8);
-  std::mt19937 rng(1);
-  std::normal_distribution<float> g;
-  for (float& v : x) v = g(rng);
+  const std::vector<float> x = quiver::testing::Gaussian(300, 8, 1);
   IvfPqParams p;
   p.dim = 8;
   p.nlist = 2;

@@ -9,37 +9,24 @@
 #include <cstdint>
 #include <cstdio>
 #include <numeric>
-#include <random>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "index/metric.h"
+#include "tests/testing/data.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::index {
 namespace {
 
+using ::quiver::testing::Gaussian;
 using ::quiver::testing::ReadVecs;
 using ::quiver::testing::RecallAtK;
-
-struct Data {
-  size_t dim = 0, nb = 0, nq = 0, gt_dim = 0;
-  std::vector<float> base, queries;
-  std::vector<int32_t> gt;
-};
-
-Data LoadSiftSmall(const std::string& dir) {
-  Data d;
-  size_t qd = 0;
-  d.base = ReadVecs<float>(dir + "/siftsmall_base.fvecs", &d.dim);
-  d.queries = ReadVecs<float>(dir + "/siftsmall_query.fvecs", &qd);
-  d.gt = ReadVecs<int32_t>(dir + "/siftsmall_groundtruth.ivecs", &d.gt_dim);
-  d.nb = d.base.size() / d.dim;
-  d.nq = d.queries.size() / d.dim;
-  return d;
-}
+using ::quiver::testing::SiftSmall;
 
 std::vector<uint64_t> Iota(size_t n) {
   std::vector<uint64_t> ids(n);
@@ -79,9 +66,9 @@ class OddFilter : public IdFilter {
 class SiftSmallTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const std::string dir = quiver::testing::DataSet("siftsmall");
-    if (dir.empty()) return;
-    data_ = new Data(LoadSiftSmall(dir));
+    std::optional<SiftSmall> data = quiver::testing::LoadSiftSmall();
+    if (!data.has_value()) return;
+    data_ = new SiftSmall(std::move(*data));
     IvfPqParams p;
     p.dim = static_cast<uint32_t>(data_->dim);
     p.nlist = 64;
@@ -104,11 +91,11 @@ class SiftSmallTest : public ::testing::Test {
     if (data_ == nullptr) GTEST_SKIP() << "data set 'siftsmall' not found";
   }
 
-  static Data* data_;
+  static SiftSmall* data_;
   static IvfPqIndex* index8_;
 };
 
-Data* SiftSmallTest::data_ = nullptr;
+SiftSmall* SiftSmallTest::data_ = nullptr;
 IvfPqIndex* SiftSmallTest::index8_ = nullptr;
 
 TEST_F(SiftSmallTest, Recall8Bit) {
@@ -211,14 +198,6 @@ TEST_F(SiftSmallTest, GetListRoundTripsEncode) {
 // Small synthetic index for add / remove / update, both code sizes.
 class MutationTest : public ::testing::TestWithParam<uint32_t> {};
 
-std::vector<float> Gaussian(size_t n, size_t dim, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> g;
-  std::vector<float> x(n * dim);
-  for (float& v : x) v = g(rng);
-  return x;
-}
-
 TEST_P(MutationTest, RemoveAndUpdate) {
   const size_t dim = 16, n = 2000;
   const std::vector<float> x = Gaussian(n, dim, 1);
@@ -310,8 +289,7 @@ TEST_P(MutationTest, RemoveAndUpdate) {
 INSTANTIATE_TEST_SUITE_P(Bits, MutationTest, ::testing::Values(8u, 4u));
 
 TEST(IvfPqIndexTest, FastScan4BitWithRerankReachesHighRecall) {
-  QUIVER_SKIP_IF_NO_DATA(dir, "siftsmall");
-  const Data d = LoadSiftSmall(dir);
+  QUIVER_LOAD_SIFTSMALL_OR_SKIP(d);
   IvfPqParams p;
   p.dim = static_cast<uint32_t>(d.dim);
   p.nlist = 64;

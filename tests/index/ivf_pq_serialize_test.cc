@@ -11,18 +11,13 @@
 
 #include "index/ivf_pq_index.h"
 #include "index/serialize.h"
+#include "tests/testing/data.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::index {
 namespace {
 
-std::vector<float> Gaussian(size_t n, size_t dim, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> g;
-  std::vector<float> x(n * dim);
-  for (float& v : x) v = g(rng);
-  return x;
-}
+using ::quiver::testing::Gaussian;
 
 struct Case {
   Metric metric;

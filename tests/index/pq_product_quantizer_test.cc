@@ -5,22 +5,16 @@
 
 #include <cmath>
 #include <cstdint>
-#include <random>
 #include <vector>
 
 #include "index/pq/product_quantizer.h"
+#include "tests/testing/data.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::index::pq {
 namespace {
 
-std::vector<float> Gaussian(size_t n, size_t dim, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> g;
-  std::vector<float> x(n * dim);
-  for (float& v : x) v = g(rng);
-  return x;
-}
+using ::quiver::testing::Gaussian;
 
 double MeanSquaredError(const ProductQuantizer& pq,
                         const std::vector<float>& x) {

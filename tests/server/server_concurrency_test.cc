@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "tests/server/quiverd_process.h"
+#include "tests/server/rpc_helpers.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::testing {
@@ -29,7 +29,7 @@ std::vector<float> RandomVector(std::mt19937* rng) {
 
 TEST(ConcurrencyTest, WritersAndSearchersWhileTraining) {
   TempDir dir;
-  QuiverdProcess server;
+  Quiverd server;
   QUIVER_ASSERT_OK(server.Start(dir.Sub("data")));
   auto stub = server.NewStub();
   v1::IndexParams p;

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "tests/server/quiverd_process.h"
+#include "tests/server/rpc_helpers.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::testing {
@@ -83,7 +83,7 @@ class ServerTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  QuiverdProcess server_;
+  Quiverd server_;
   std::unique_ptr<v1::Quiver::Stub> stub_;
 };
 
@@ -559,7 +559,7 @@ TEST_F(ServerTest, BackupCheckpointRestoresOnASecondServer) {
   }
   // Writes after the backup are not in it.
   QUIVER_ASSERT_OK(UpsertDocs(stub_.get(), "c", RandomDocs(5, dim, 3, "late")));
-  QuiverdProcess second;
+  Quiverd second;
   QUIVER_ASSERT_OK(second.Start(backup));
   auto stub2 = second.NewStub();
   auto info = GetCollection(stub2.get(), "c");

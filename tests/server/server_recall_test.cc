@@ -14,28 +14,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "tests/server/quiverd_process.h"
+#include "tests/server/rpc_helpers.h"
+#include "tests/testing/data.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::testing {
 namespace {
-
-struct DataSetFiles {
-  std::vector<float> base, queries;
-  std::vector<int32_t> gt;
-  size_t dim = 0, gt_dim = 0, nb = 0, nq = 0;
-};
-
-DataSetFiles LoadSiftSmall(const std::string& dir) {
-  DataSetFiles d;
-  size_t qdim = 0;
-  d.base = ReadVecs<float>(dir + "/siftsmall_base.fvecs", &d.dim);
-  d.queries = ReadVecs<float>(dir + "/siftsmall_query.fvecs", &qdim);
-  d.gt = ReadVecs<int32_t>(dir + "/siftsmall_groundtruth.ivecs", &d.gt_dim);
-  d.nb = d.base.size() / d.dim;
-  d.nq = d.queries.size() / d.dim;
-  return d;
-}
 
 std::vector<Doc> ToDocs(const std::vector<float>& x, size_t dim) {
   std::vector<Doc> docs(x.size() / dim);
@@ -59,12 +43,11 @@ std::vector<std::vector<int64_t>> HitIds(const v1::SearchResponse& r) {
 class RecallTest : public ::testing::Test {
  protected:
   TempDir dir_;
-  QuiverdProcess server_;
+  Quiverd server_;
 };
 
 TEST_F(RecallTest, SiftSmallAutoTrainRecallAndRestart) {
-  QUIVER_SKIP_IF_NO_DATA(data_dir, "siftsmall");
-  const DataSetFiles d = LoadSiftSmall(data_dir);
+  QUIVER_LOAD_SIFTSMALL_OR_SKIP(d);
   ASSERT_EQ(d.nb, 10000u);
   QUIVER_ASSERT_OK(server_.Start(dir_.Sub("data")));
   auto stub = server_.NewStub();
@@ -131,8 +114,7 @@ TEST_F(RecallTest, SiftSmallAutoTrainRecallAndRestart) {
 // Auto-training starts after 2000 documents while the stream goes on; every
 // document written during the training must end up in the new index.
 TEST_F(RecallTest, TrainingWhileIngestingIndexesEverything) {
-  QUIVER_SKIP_IF_NO_DATA(data_dir, "siftsmall");
-  const DataSetFiles d = LoadSiftSmall(data_dir);
+  QUIVER_LOAD_SIFTSMALL_OR_SKIP(d);
   QUIVER_ASSERT_OK(server_.Start(dir_.Sub("data")));
   auto stub = server_.NewStub();
   v1::IndexParams p;

@@ -92,6 +92,8 @@ inline std::string DataSet(const std::string& name) {
 
 // Reads a TEXMEX .fvecs (T=float) or .ivecs (T=int32_t) file into a row-major
 // matrix; *dim receives the dimension. Fails the test on malformed input.
+// Not client/readers.h: that lives in quiver_client (gRPC, generated proto),
+// which the index, storage and engine tests must not link.
 template <typename T>
 std::vector<T> ReadVecs(const std::string& path, size_t* dim,
                         size_t max_rows = SIZE_MAX) {

@@ -1,42 +1,27 @@
-// Test helpers for the server tests: a real quiverd child process on
-// 127.0.0.1:0 (the port comes back through --port_file), and small wrappers
-// over the generated gRPC stub.
+// Request helpers for the server tests: small wrappers over the generated
+// gRPC stub of a quiverd started with tests/testing/quiverd.h.
 //
-//   QuiverdProcess server;
+//   Quiverd server;
 //   QUIVER_ASSERT_OK(server.Start(dir.Sub("data")));
 //   auto stub = server.NewStub();
-//   ... server.Stop(SIGKILL); server.Start(dir.Sub("data"));  // restart
-//
-// The child gets PR_SET_PDEATHSIG(SIGKILL) and --parent_watchdog, so it
-// never outlives the test binary; the destructor kills it.
-#ifndef QUIVER_TESTS_SERVER_QUIVERD_PROCESS_H_
-#define QUIVER_TESTS_SERVER_QUIVERD_PROCESS_H_
+//   QUIVER_ASSERT_OK(CreateCollection(stub.get(), "c", 8, v1::METRIC_L2));
+#ifndef QUIVER_TESTS_SERVER_RPC_HELPERS_H_
+#define QUIVER_TESTS_SERVER_RPC_HELPERS_H_
 
 #include <grpcpp/grpcpp.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
-#include <fstream>
+#include <functional>
 #include <map>
-#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "quiver/v1/quiver.grpc.pb.h"
-
-#ifndef QUIVERD_PATH
-#error "QUIVERD_PATH must name the quiverd binary"
-#endif
+#include "tests/testing/quiverd.h"
 
 namespace quiver::testing {
 
@@ -45,106 +30,6 @@ inline absl::Status ToAbsl(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
                       s.error_message());
 }
-
-class QuiverdProcess {
- public:
-  QuiverdProcess() = default;
-  ~QuiverdProcess() {
-    if (pid_ > 0) Stop(SIGKILL);
-  }
-  QuiverdProcess(const QuiverdProcess&) = delete;
-  QuiverdProcess& operator=(const QuiverdProcess&) = delete;
-
-  // Starts quiverd on `data_dir` with `extra` flags and waits (up to
-  // 120 s, for sanitizer builds) until it serves.
-  absl::Status Start(const std::string& data_dir,
-                     const std::vector<std::string>& extra = {}) {
-    if (pid_ > 0) return absl::FailedPreconditionError("already running");
-    port_file_ = data_dir + ".port";
-    ::unlink(port_file_.c_str());
-    std::vector<std::string> args = {
-      QUIVERD_PATH,
-      "--listen=127.0.0.1:0",
-      "--data_dir=" + data_dir,
-      "--port_file=" + port_file_,
-      "--parent_watchdog",
-#if defined(__SANITIZE_THREAD__)
-      // libgomp is not instrumented: keep
-      // training's OpenMP to one thread.
-      "--train_threads=1"
-    };
-#else
-      "--train_threads=2"
-    };
-#endif
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) return absl::InternalError("fork failed");
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    pid_ = pid;
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return absl::InternalError(absl::StrFormat(
-            "quiverd exited during start-up (status 0x%x)", status));
-      }
-      std::ifstream in(port_file_);
-      int port = 0;
-      if (in >> port && port > 0) {
-        port_ = port;
-        return absl::OkStatus();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    Stop(SIGKILL);
-    return absl::DeadlineExceededError("quiverd did not write its port file");
-  }
-
-  // Sends `sig` and waits for the process; returns its wait status.
-  int Stop(int sig = SIGTERM) {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-
-  bool running() const { return pid_ > 0; }
-  int port() const { return port_; }
-  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
-
-  std::shared_ptr<grpc::Channel> NewChannel(
-      std::shared_ptr<grpc::ChannelCredentials> creds = nullptr) const {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(256 << 20);
-    args.SetMaxSendMessageSize(256 << 20);
-    return grpc::CreateCustomChannel(
-        address(), creds ? creds : grpc::InsecureChannelCredentials(), args);
-  }
-  std::unique_ptr<v1::Quiver::Stub> NewStub() const {
-    return v1::Quiver::NewStub(NewChannel());
-  }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  std::string port_file_;
-};
-
-// ---- Request helpers ------------------------------------------------------
 
 inline absl::StatusOr<v1::CollectionInfo> CreateCollection(
     v1::Quiver::Stub* stub, const std::string& name, uint32_t dim,
@@ -260,4 +145,4 @@ inline absl::StatusOr<v1::SearchResponse> Search(
 
 }  // namespace quiver::testing
 
-#endif  // QUIVER_TESTS_SERVER_QUIVERD_PROCESS_H_
+#endif  // QUIVER_TESTS_SERVER_RPC_HELPERS_H_
