@@ -172,7 +172,9 @@ class Collection {
   // Starts a (re)training in the background with `overrides` merged into the
   // requested index params (kept if the training succeeds). Returns at once.
   // FAILED_PRECONDITION if too few vectors are stored; INVALID_ARGUMENT for
-  // bad overrides. A training already running is left alone (OK).
+  // bad overrides. While a training runs, a request with overrides is queued
+  // (OK) and runs with them as soon as that training ends; one without is a
+  // no-op (OK).
   absl::Status StartTraining(const std::optional<IndexConfig>& overrides,
                              std::string reason = "requested");
   // Blocks until no training is running (tests, shutdown).
@@ -277,6 +279,9 @@ class Collection {
   IndexConfig requested_ ABSL_GUARDED_BY(train_mu_);
   MaintenanceState maintenance_ ABSL_GUARDED_BY(train_mu_);
   std::string last_reason_ ABSL_GUARDED_BY(train_mu_);
+  // A training requested (with overrides) while another ran.
+  std::optional<IndexConfig> queued_ ABSL_GUARDED_BY(train_mu_);
+  std::string queued_reason_ ABSL_GUARDED_BY(train_mu_);
   bool training_ ABSL_GUARDED_BY(train_mu_) = false;
   double progress_ ABSL_GUARDED_BY(train_mu_) = 0;
   std::string last_error_ ABSL_GUARDED_BY(train_mu_);

@@ -50,7 +50,15 @@ absl::Status Collection::StartTraining(
   std::thread previous;
   {
     absl::MutexLock lock(&train_mu_);
-    if (training_) return absl::OkStatus();
+    if (training_) {
+      // Queued: runs with these overrides right after the current one
+      // (a later request replaces an earlier queued one).
+      if (overrides.has_value()) {
+        queued_ = config.index;
+        queued_reason_ = std::move(reason);
+      }
+      return absl::OkStatus();
+    }
     if (cancel_.load()) {
       return absl::UnavailableError(absl::StrFormat(
           "collection '%s' is shutting down or dropped", config_.name));
@@ -278,16 +286,19 @@ void Collection::TrainMain(CollectionConfig config, uint32_t generation) {
         auto_failed_at_ = std::max<uint64_t>(1, n);
       }
     }
-    const std::string next =
+    std::string next =
         s.ok() && !cancel_.load() ? RetrainReasonNow(n) : std::string();
     absl::MutexLock lock(&train_mu_);
+    std::optional<IndexConfig> queued = std::move(queued_);
+    queued_.reset();
+    if (queued.has_value() && !cancel_.load()) next = queued_reason_;
     if (next.empty()) {
       training_ = false;
       return;
     }
     QUIVER_LOG(INFO) << "collection '" << config_.name
-                     << "': automatic training: " << next;
-    config.index = requested_;
+                     << "': next training: " << next;
+    config.index = queued.has_value() ? *queued : requested_;
     ++generation;
     last_reason_ = next;
     progress_ = 0;

@@ -388,6 +388,31 @@ TEST(CollectionTest, DeletingHalfRetrainsAndGivesMemoryBack) {
   }
 }
 
+// Train while a training runs: the overrides are queued, not dropped.
+TEST(CollectionTest, TrainDuringTrainingIsQueuedWithItsOverrides) {
+  testing::TempDir dir;
+  const uint32_t dim = 16;
+  const std::vector<float> x = testing::Clustered(6000, dim, 20, 21);
+  auto registry = OpenRegistry(dir.Sub("db"));
+  ASSERT_NE(registry, nullptr);
+  CollectionConfig cfg = Config("c", dim);
+  cfg.index.auto_train_threshold = 1u << 30;
+  auto created = registry->Create(cfg);
+  QUIVER_ASSERT_OK(created);
+  Collection& c = **created;
+  QUIVER_ASSERT_OK(c.Upsert(Docs(x, dim, 0, 6000)));
+  IndexConfig first, second;
+  first.nlist = 16;
+  second.nlist = 32;
+  QUIVER_ASSERT_OK(c.StartTraining(first));
+  QUIVER_ASSERT_OK(c.StartTraining(second));
+  Settle(c);
+  const CollectionStatus st = c.Status();
+  EXPECT_EQ(st.train_generation, 2u);
+  EXPECT_EQ(c.nlist(), 32u);
+  EXPECT_EQ(st.config.index.nlist, 32u);
+}
+
 // nprobe above nlist is clamped, not an error; the answer equals probing
 // every list.
 TEST(CollectionTest, NprobeAboveNlistIsClamped) {
