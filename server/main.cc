@@ -46,6 +46,9 @@ ABSL_FLAG(bool, parent_watchdog, false,
 ABSL_FLAG(int, train_threads, 0, "Threads per training (0 = all cores)");
 ABSL_FLAG(int, shutdown_grace_s, 10,
           "Seconds in-flight calls get to finish at shutdown");
+ABSL_FLAG(std::string, backup_dir, "",
+          "Folder of the Backup RPC's checkpoints (a request names one inside "
+          "it); empty = the Backup RPC is refused");
 ABSL_FLAG(std::string, backup_to, "",
           "Offline backup: write a checkpoint of --data_dir to this new "
           "directory and exit (restore = start quiverd on it)");
@@ -110,6 +113,7 @@ int main(int argc, char** argv) {
   o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key = absl::GetFlag(FLAGS_tls_key);
   o.train_threads = absl::GetFlag(FLAGS_train_threads);
+  o.backup_dir = absl::GetFlag(FLAGS_backup_dir);
 
   auto server = quiver::server::Server::Start(o);
   if (!server.ok()) {

@@ -5,6 +5,7 @@
 #include <grpcpp/security/server_credentials.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -69,9 +70,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     QUIVER_LOG(INFO) << "metrics on " << options.metrics_listen << " (port "
                      << server->metrics_->port() << ")";
   }
+  if (!options.backup_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.backup_dir, ec);
+    if (ec || !std::filesystem::is_directory(options.backup_dir)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--backup_dir '%s' is not a usable directory: %s",
+                          options.backup_dir, ec.message()));
+    }
+  }
   server->service_ = std::make_unique<QuiverService>(
       server->registry_.get(), server->metrics_.get(),
-      ApiKeyAuth(options.api_key));
+      ApiKeyAuth(options.api_key), options.backup_dir);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -90,6 +100,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(
         absl::StrFormat("cannot listen on '%s'", options.listen));
+  }
+  // Health per service name, not only the server as a whole ("").
+  if (auto* health = server->grpc_server_->GetHealthCheckService()) {
+    health->SetServingStatus(v1::Quiver::service_full_name(), true);
   }
   QUIVER_LOG(INFO) << "quiverd listening on " << options.listen << " (port "
                    << server->port_ << ")"

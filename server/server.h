@@ -49,6 +49,9 @@ struct ServerOptions {
   std::string tls_key;
   // Threads of a training (0 = hardware concurrency).
   int train_threads = 0;
+  // Folder of the Backup RPC's checkpoints (created if missing); empty =
+  // the Backup RPC is refused with FAILED_PRECONDITION.
+  std::string backup_dir;
 };
 
 class Server {

@@ -1,6 +1,7 @@
 #include "server/service.h"
 
 #include <exception>
+#include <filesystem>
 #include <new>
 #include <optional>
 #include <string>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "server/convert.h"
@@ -35,8 +37,11 @@ grpc::Status Guard(Fn&& fn) {
 }  // namespace
 
 QuiverService::QuiverService(CollectionRegistry* registry, Metrics* metrics,
-                             ApiKeyAuth auth)
-    : registry_(registry), metrics_(metrics), auth_(std::move(auth)) {}
+                             ApiKeyAuth auth, std::string backup_dir)
+    : registry_(registry),
+      metrics_(metrics),
+      auth_(std::move(auth)),
+      backup_dir_(std::move(backup_dir)) {}
 
 template <typename Fn>
 grpc::Status QuiverService::Handle(std::string_view method,
@@ -285,8 +290,36 @@ grpc::Status QuiverService::Backup(grpc::ServerContext* context,
                                    const v1::BackupRequest* request,
                                    v1::BackupResponse* response) {
   return Handle("Backup", context, [&]() -> absl::Status {
-    QUIVER_RETURN_IF_ERROR(registry_->Backup(request->directory()));
-    response->set_directory(request->directory());
+    if (backup_dir_.empty()) {
+      return absl::FailedPreconditionError(
+          "backups over RPC are off on this server; start quiverd with "
+          "--backup_dir DIR to allow them");
+    }
+    // A name inside --backup_dir, never a path: nothing outside that folder
+    // can be written, and no message names a server path.
+    const std::string& name = request->directory();
+    if (absl::Status s = engine::ValidateCollectionName(name); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "backup name: %s",
+          absl::StrReplaceAll(s.message(), {{"collection name", "name"}})));
+    }
+    if (name[0] == '.') {
+      return absl::InvalidArgumentError("backup name must not start with '.'");
+    }
+    const std::string path = backup_dir_ + "/" + name;
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) {
+      return absl::AlreadyExistsError(
+          absl::StrFormat("backup '%s' already exists", name));
+    }
+    if (absl::Status s = registry_->Backup(path); !s.ok()) {
+      QUIVER_LOG(WARNING) << "backup '" << name << "' failed: " << s;
+      return absl::Status(
+          s.code(), absl::StrFormat("backup '%s' failed (%s); see the "
+                                    "server log",
+                                    name, absl::StatusCodeToString(s.code())));
+    }
+    response->set_directory(name);
     return absl::OkStatus();
   });
 }

@@ -14,6 +14,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -28,8 +29,9 @@ class QuiverService final : public v1::Quiver::Service {
  public:
   // `registry` and `metrics` are not owned and must outlive the service;
   // `metrics` may be null.
-  QuiverService(CollectionRegistry* registry, Metrics* metrics,
-                ApiKeyAuth auth);
+  // `backup_dir`: the folder Backup writes into (empty = Backup refused).
+  QuiverService(CollectionRegistry* registry, Metrics* metrics, ApiKeyAuth auth,
+                std::string backup_dir = "");
 
   grpc::Status CreateCollection(grpc::ServerContext* context,
                                 const v1::CreateCollectionRequest* request,
@@ -83,6 +85,7 @@ class QuiverService final : public v1::Quiver::Service {
   CollectionRegistry* const registry_;
   Metrics* const metrics_;
   const ApiKeyAuth auth_;
+  const std::string backup_dir_;
   std::atomic<bool> draining_{false};
   std::atomic<int> inflight_{0};
 };

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -64,6 +65,41 @@ float Distance(v1::Metric metric, const std::vector<float>& q,
   if (metric == v1::METRIC_L2) return static_cast<float>(l2);
   if (metric == v1::METRIC_INNER_PRODUCT) return static_cast<float>(-ip);
   return static_cast<float>(-ip / std::sqrt(nq * nx));
+}
+
+// grpc.health.v1.Health/Check for `service`, by hand (no generated health
+// stub): the serialized response, or "" after a failure.
+std::string HealthCheck(Quiverd& server, const std::string& service) {
+  grpc::GenericStub generic(server.NewChannel());
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  std::string request;
+  if (!service.empty()) {
+    request.push_back('\x0a');  // field 1 (service), length-delimited
+    request.push_back(static_cast<char>(service.size()));
+    request += service;
+  }
+  grpc::Slice slice(request);
+  grpc::ByteBuffer req(&slice, 1), resp;
+  auto rpc =
+      generic.PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check", req, &cq);
+  rpc->StartCall();
+  grpc::Status status;
+  rpc->Finish(&resp, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  if (!cq.Next(&tag, &ok) || !status.ok()) {
+    ADD_FAILURE() << "health check of '" << service
+                  << "': " << status.error_message();
+    return "";
+  }
+  std::vector<grpc::Slice> slices;
+  if (!resp.Dump(&slices).ok()) return "";
+  std::string bytes;
+  for (const auto& sl : slices) {
+    bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  }
+  return bytes;
 }
 
 class ServerTest : public ::testing::Test {
@@ -484,27 +520,11 @@ TEST_F(ServerTest, AuthRequiresTheBearerKey) {
             absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(Code(Search(stub_.get(), "c", std::vector<float>(4), 4, 1)),
             absl::StatusCode::kUnauthenticated);
-  // Health is exempt.
-  grpc::GenericStub generic(server_.NewChannel());
-  grpc::CompletionQueue cq;
-  grpc::ClientContext ctx;
-  grpc::Slice empty("");
-  grpc::ByteBuffer req(&empty, 1), resp;
-  auto rpc =
-      generic.PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check", req, &cq);
-  rpc->StartCall();
-  grpc::Status status;
-  rpc->Finish(&resp, &status, reinterpret_cast<void*>(1));
-  void* tag = nullptr;
-  bool ok = false;
-  ASSERT_TRUE(cq.Next(&tag, &ok));
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(resp.Dump(&slices).ok());
-  std::string bytes;
-  for (const auto& s : slices)
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
+  // Health is exempt, for the server ("") and for the Quiver service by
+  // name.
+  EXPECT_EQ(HealthCheck(server_, ""), std::string("\x08\x01", 2));
+  EXPECT_EQ(HealthCheck(server_, "quiver.v1.Quiver"),
+            std::string("\x08\x01", 2));  // status: SERVING
 }
 
 TEST_F(ServerTest, AuthOffAcceptsCallsWithOrWithoutMetadata) {
@@ -541,21 +561,44 @@ TEST_F(ServerTest, TlsServesOnlyTlsClients) {
 
 TEST_F(ServerTest, BackupCheckpointRestoresOnASecondServer) {
   const size_t dim = 8;
+  auto backup_call = [&](const std::string& name) {
+    grpc::ClientContext ctx;
+    v1::BackupRequest req;
+    req.set_directory(name);
+    v1::BackupResponse resp;
+    return stub_->Backup(&ctx, req, &resp);
+  };
+  // Off unless the server has a --backup_dir.
+  EXPECT_EQ(backup_call("b1").error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  Restart(SIGTERM, {"--backup_dir=" + dir_.Sub("backups")});
   QUIVER_ASSERT_OK(CreateCollection(stub_.get(), "c", dim, v1::METRIC_L2));
   const std::vector<Doc> docs = RandomDocs(300, dim, 21);
   QUIVER_ASSERT_OK(UpsertDocs(stub_.get(), "c", docs, 100));
-  const std::string backup = dir_.Sub("backup");
+  // A name, never a path: nothing can be written outside --backup_dir, and
+  // no message names a server path.
+  for (const std::string& bad :
+       std::vector<std::string>{"", "../x", "/tmp/x", "a/b", ".hidden", "..",
+                                std::string(129, 'a')}) {
+    const grpc::Status s = backup_call(bad);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_EQ(s.error_message().find(dir_.path()), std::string::npos)
+        << s.error_message();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("x")));
+  const std::string backup = dir_.Sub("backups") + "/b1";
   {
-    grpc::ClientContext ctx;
     v1::BackupRequest req;
-    req.set_directory(backup);
+    req.set_directory("b1");
     v1::BackupResponse resp;
+    grpc::ClientContext ctx;
     grpc::Status s = stub_->Backup(&ctx, req, &resp);
     ASSERT_TRUE(s.ok()) << s.error_message();
-    EXPECT_EQ(resp.directory(), backup);
-    grpc::ClientContext c2;
-    EXPECT_EQ(stub_->Backup(&c2, req, &resp).error_code(),
-              grpc::StatusCode::ALREADY_EXISTS);
+    EXPECT_EQ(resp.directory(), "b1");
+    const grpc::Status again = backup_call("b1");
+    EXPECT_EQ(again.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+    EXPECT_EQ(again.error_message().find(dir_.path()), std::string::npos)
+        << again.error_message();
   }
   // Writes after the backup are not in it.
   QUIVER_ASSERT_OK(UpsertDocs(stub_.get(), "c", RandomDocs(5, dim, 3, "late")));
