@@ -123,9 +123,10 @@ struct CollectionStatus {
 struct CollectionOptions {
   // Threads used by a training (0 = hardware concurrency).
   int train_threads = 0;
-  // Queries used to measure recall after a training (0 = none: the
-  // defaults are not tuned).
-  size_t tune_queries = 500;
+  // Queries used to measure recall after a training, held out of its
+  // sample (at most a fifth of the collection; 0 = the defaults are not
+  // tuned).
+  size_t tune_queries = 1000;
 };
 
 class Collection {
@@ -225,8 +226,9 @@ class Collection {
   absl::Status RunTraining(const CollectionConfig& config, uint32_t generation);
   // Measures recall on stored vectors and picks the cheapest default nprobe
   // and rerank reaching the target; persists them with the schema.
+  // `queries`: stored documents held out of the training sample.
   void TuneDefaults(const index::IvfPqIndex& ivf, const IndexConfig& config,
-                    uint32_t generation);
+                    uint32_t generation, std::vector<uint64_t> queries);
   // Persists the schema record (config as requested + maintenance state).
   absl::Status PersistSchema();
   // Mean squared distance of each vector of x (n rows) to its coarse

@@ -26,6 +26,9 @@ using internal_collection::kEncodeChunk;
 
 namespace {
 
+// How far above the target recall the tuning aims (see TuneDefaults).
+constexpr double kTuneMargin = 0.01;
+
 // Training runs beside searches and writes: lower its CPU priority (Linux
 // nice values are per thread and inherited by the threads it starts).
 void LowerThreadPriority() {
@@ -88,11 +91,13 @@ std::string Collection::RetrainReasonNow(uint64_t count) const {
     recent_error_sum = recent_error_sum_;
     recent_deleted = recent_deleted_;
   }
+  const IndexSnapshot snap = CurrentIndex();
+  const uint32_t bits = snap.ivf ? snap.ivf->params().nbits : 0;
   absl::MutexLock lock(&train_mu_);
   if (auto_failed_at_ != 0 && count < 2 * auto_failed_at_) return "";
   return RetrainReason(requested_, maintenance_, count, recent_count,
                        recent_count == 0 ? 0 : recent_error_sum / recent_count,
-                       recent_deleted);
+                       recent_deleted, bits);
 }
 
 void Collection::MaybeAutoTrain(uint64_t count) {
@@ -154,20 +159,12 @@ absl::Status Collection::PersistSchema() {
 }
 
 void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
-                              const IndexConfig& config, uint32_t generation) {
+                              const IndexConfig& config, uint32_t generation,
+                              std::vector<uint64_t> sample) {
   constexpr size_t kK = 10;
   const size_t dim = config_.dimension;
-  const std::vector<uint64_t> ids = LiveIds();
-  const size_t nq = std::min(options_.tune_queries, ids.size() / 2);
+  const size_t nq = sample.size();
   if (nq < 20) return;
-  // Stored vectors as queries, chosen by a seeded shuffle.
-  std::vector<uint64_t> sample = ids;
-  std::mt19937_64 rng(0x5eed0f7e11ULL ^ generation);
-  for (size_t i = 0; i < nq; ++i) {
-    std::uniform_int_distribution<size_t> pick(i, sample.size() - 1);
-    std::swap(sample[i], sample[pick(rng)]);
-  }
-  sample.resize(nq);
   std::vector<float> q(nq * dim);
   size_t got = 0;
   for (size_t i = 0; i < nq; ++i) {
@@ -205,7 +202,11 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     }
     return total == 0 ? 1.0 : static_cast<double>(hits) / total;
   };
+  // Aim a little above the target: stored vectors as queries (even leaving
+  // their own document out) read slightly higher than new queries, and the
+  // sample has its own noise (about 0.002 at 1,000 queries x 10).
   const double target = TargetRecall(config);
+  const double aim = std::min(0.999, target + kTuneMargin);
   const uint32_t nlist = ivf.params().nlist;
   const size_t n = ivf.size();
   const double per_list = static_cast<double>(n) / std::max(1u, nlist);
@@ -225,7 +226,7 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
       const double cost =
           nprobe * per_list + static_cast<double>(kK * rerank) * rerank_unit;
       if (recall > most.recall) most = {nprobe, rerank, recall, cost};
-      if (recall >= target) {
+      if (recall >= aim) {
         if (best.nprobe == 0 || cost < best.cost) {
           best = {nprobe, rerank, recall, cost};
         }
@@ -322,22 +323,34 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     logging_ = false;
     changed_.clear();
   });
+  // Code size follows the snapshot's size (see TrainIndexConfig).
+  CollectionConfig resolved = config;
+  resolved.index = TrainIndexConfig(config.index, ids.size());
   QUIVER_ASSIGN_OR_RETURN(
       const index::IvfPqParams params,
-      ResolveTrainParams(config, ids.size(), options_.train_threads));
+      ResolveTrainParams(resolved, ids.size(), options_.train_threads));
   const uint64_t sample_size =
-      TrainSampleSize(config.index, params, ids.size());
+      TrainSampleSize(resolved.index, params, ids.size());
 
-  // Sample the training vectors (seeded by the generation).
+  // Seeded by the generation: the queries that will measure recall after
+  // the training (held out of the training sample, so that they stand for
+  // new queries rather than points the quantizers were fitted to), then the
+  // training sample.
   std::vector<uint64_t> sample = ids;
   std::mt19937_64 rng(0x9e3779b97f4a7c15ULL ^ generation);
-  for (size_t i = 0; i < sample_size; ++i) {
+  const size_t need = std::max<size_t>(params.nlist, size_t{1} << params.nbits);
+  const size_t held_out =
+      std::min({options_.tune_queries, ids.size() / 5,
+                ids.size() > need ? ids.size() - need : size_t{0}});
+  const size_t train_n = std::min<size_t>(sample_size, ids.size() - held_out);
+  for (size_t i = 0; i < held_out + train_n; ++i) {
     std::uniform_int_distribution<size_t> pick(i, sample.size() - 1);
     std::swap(sample[i], sample[pick(rng)]);
   }
-  std::vector<float> x(sample_size * dim);
+  std::vector<uint64_t> tune_ids(sample.begin(), sample.begin() + held_out);
+  std::vector<float> x(train_n * dim);
   size_t got = 0;
-  for (size_t i = 0; i < sample_size; ++i) {
+  for (size_t i = held_out; i < held_out + train_n; ++i) {
     if (flat_.GetVector(sample[i], &x[got * dim])) ++got;
   }
   SetProgress(0.1);
@@ -398,35 +411,89 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
   }
 
   bool compact = false;
-  // Replay the writes made meanwhile, persist the quantizer, swap.
+  // Replay the writes made meanwhile. Rounds outside the writer lock first
+  // (a bulk load may have written far more than the training saw), each
+  // taking the ids logged so far and re-encoding them in batches; the
+  // final, small round runs under the lock together with the swap.
+  struct NewCode {
+    uint64_t iid;
+    uint32_t list;
+    std::string code;
+  };
+  auto replay = [&](std::vector<uint64_t> changed,
+                    std::vector<NewCode>* out) -> size_t {
+    std::sort(changed.begin(), changed.end());
+    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+    std::vector<uint64_t> live_ids;
+    std::vector<float> xs;
+    std::vector<uint32_t> lists;
+    std::vector<uint8_t> cs;
+    for (size_t off = 0; off < changed.size(); off += kEncodeChunk) {
+      const size_t end = std::min(changed.size(), off + kEncodeChunk);
+      live_ids.clear();
+      xs.resize((end - off) * dim);
+      for (size_t i = off; i < end; ++i) {
+        const uint64_t iid = changed[i];
+        bool live;
+        {
+          absl::ReaderMutexLock m(&meta_mu_);
+          live = IsLive(iid);
+        }
+        if (live && flat_.GetVector(iid, &xs[live_ids.size() * dim])) {
+          live_ids.push_back(iid);
+        } else {
+          ivf->Remove(iid);
+        }
+      }
+      const size_t n = live_ids.size();
+      lists.resize(n);
+      cs.resize(n * code_size);
+      ivf->Encode(xs.data(), n, lists.data(), cs.data());
+      for (size_t j = 0; j < n; ++j) {
+        ivf->AddEncoded(live_ids[j], lists[j], &cs[j * code_size]);
+        out->push_back(
+            {live_ids[j], lists[j],
+             records::EncodeCode(generation, &cs[j * code_size], code_size)});
+      }
+    }
+    return changed.size();
+  };
+  // Under write_mu_: the codes of documents still live (one deleted
+  // meanwhile gets none; it is in changed_ again and leaves the index in the
+  // final round).
+  auto to_batch = [&](std::vector<NewCode>* codes) {
+    storage::DocumentBatch batch(cid_);
+    absl::ReaderMutexLock m(&meta_mu_);
+    for (NewCode& c : *codes) {
+      if (IsLive(c.iid)) batch.PutCode(c.iid, c.list, std::move(c.code));
+    }
+    return batch;
+  };
+  size_t replayed = 0;
+  for (int round = 0; round < 8; ++round) {
+    std::vector<uint64_t> changed;
+    {
+      absl::MutexLock w(&write_mu_);
+      if (dropped_) return absl::CancelledError("collection dropped");
+      if (changed_.size() < 4096) break;
+      changed.swap(changed_);
+    }
+    if (cancel_.load()) return absl::CancelledError("training cancelled");
+    std::vector<NewCode> codes;
+    replayed += replay(std::move(changed), &codes);
+    absl::MutexLock w(&write_mu_);
+    if (dropped_) return absl::CancelledError("collection dropped");
+    const storage::DocumentBatch batch = to_batch(&codes);
+    if (!batch.empty()) QUIVER_RETURN_IF_ERROR(store_->Write(batch));
+  }
+  // The last writes, the quantizer and the swap, under the writer lock.
   {
     absl::MutexLock w(&write_mu_);
     if (dropped_) return absl::CancelledError("collection dropped");
-    std::sort(changed_.begin(), changed_.end());
-    changed_.erase(std::unique(changed_.begin(), changed_.end()),
-                   changed_.end());
-    storage::DocumentBatch batch(cid_);
-    std::vector<float> v(dim);
-    std::vector<uint8_t> code(code_size);
-    size_t replayed = 0;
-    for (uint64_t iid : changed_) {
-      bool live;
-      {
-        absl::ReaderMutexLock m(&meta_mu_);
-        live = IsLive(iid);
-      }
-      if (live && flat_.GetVector(iid, v.data())) {
-        uint32_t list = 0;
-        ivf->Encode(v.data(), 1, &list, code.data());
-        ivf->Remove(iid);
-        ivf->AddEncoded(iid, list, code.data());
-        batch.PutCode(iid, list,
-                      records::EncodeCode(generation, code.data(), code_size));
-      } else {
-        ivf->Remove(iid);
-      }
-      ++replayed;
-    }
+    std::vector<NewCode> codes;
+    replayed += replay(std::move(changed_), &codes);
+    changed_.clear();
+    const storage::DocumentBatch batch = to_batch(&codes);
     QUIVER_RETURN_IF_ERROR(store_->PutQuantizerAndCodes(
         cid_, records::EncodeQuantizer(generation, ivf->Serialize()), batch));
     {
@@ -471,7 +538,9 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     }
   }
   SetProgress(0.97);
-  if (options_.tune_queries > 0) TuneDefaults(*ivf, config.index, generation);
+  if (!tune_ids.empty()) {
+    TuneDefaults(*ivf, config.index, generation, std::move(tune_ids));
+  }
   if (absl::Status s = PersistSchema(); !s.ok()) {
     QUIVER_LOG(WARNING) << "collection '" << config_.name
                         << "': schema update after training failed: " << s;

@@ -137,13 +137,27 @@ double TargetRecall(const IndexConfig& index) {
 
 uint64_t AutoTrainThreshold(const IndexConfig& index) {
   if (index.auto_train_threshold != 0) return index.auto_train_threshold;
+  if (index.pq_bits == 0) return std::max<uint64_t>(1000, 39ull * index.nlist);
   return 39ull * std::max<uint64_t>(1ull << EffectiveBits(index), index.nlist);
+}
+
+IndexConfig TrainIndexConfig(const IndexConfig& index, uint64_t n) {
+  IndexConfig out = index;
+  if (index.pq_bits == 0 && n < kEightBitTrainVectors) out.pq_bits = 4;
+  return out;
 }
 
 std::string RetrainReason(const IndexConfig& index, const MaintenanceState& m,
                           uint64_t count, uint64_t recent_count,
-                          double recent_error, uint64_t recent_deleted) {
+                          double recent_error, uint64_t recent_deleted,
+                          uint32_t trained_bits) {
   if (m.trained_count == 0) return "";
+  // Upgrades only: a collection that shrinks keeps its 8-bit codes.
+  const uint32_t wanted = EffectiveBits(TrainIndexConfig(index, count));
+  if (trained_bits != 0 && trained_bits < wanted) {
+    return absl::StrFormat("%d documents: enough for %d-bit codes", count,
+                           wanted);
+  }
   if (2 * recent_deleted >= m.trained_count &&
       count >= AutoTrainThreshold(index)) {
     return absl::StrFormat("%d of the %d documents trained on were deleted",

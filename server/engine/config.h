@@ -119,26 +119,37 @@ uint32_t DefaultNprobe(const IndexConfig& index, const MaintenanceState& m,
 uint32_t DefaultRerank(const IndexConfig& index, const MaintenanceState& m);
 // target_recall, or kDefaultTargetRecall.
 double TargetRecall(const IndexConfig& index);
-// Vector count at which a collection trains itself: auto_train_threshold,
-// or max(39 * 2^bits, 39 * nlist): PQ codebooks and coarse centroids are
-// never trained on fewer than ~39 points per centroid (9,984 for 8-bit
-// codes). Below it searches are exact.
+// Vector count at which a collection first trains itself:
+// auto_train_threshold, else max(1000, 39 * nlist) when pq_bits is
+// automatic (4-bit codes until there are enough vectors for 8-bit ones, see
+// TrainIndexConfig), else 39 * max(2^pq_bits, nlist). Codebooks and coarse
+// centroids are never trained on fewer than ~39 points per centroid. Below
+// the threshold searches are exact.
 uint64_t AutoTrainThreshold(const IndexConfig& index);
+// Vectors needed for 8-bit codebooks: 39 * 256.
+inline constexpr uint64_t kEightBitTrainVectors = 39 * 256;
+// The index parameters a training over n vectors uses: `index`, except that
+// automatic pq_bits means 4-bit codes (16 centroids per codebook) while
+// n < kEightBitTrainVectors, 8-bit from there on.
+IndexConfig TrainIndexConfig(const IndexConfig& index, uint64_t n);
 // Fewest stored vectors an explicit training needs: max(2^bits, nlist).
 uint64_t MinTrainVectors(const IndexConfig& index);
 
 // Why a trained collection should retrain itself now, or "" if it should
-// not: it grew to kRetrainGrowth times (or shrank to 1/kRetrainGrowth^2 of)
-// its size at the last training while nlist is automatic, or the vectors
-// written since then are quantized kRetrainDrift times worse than the
-// training sample was (measured over at least max(1000, 10% of the size)).
+// not: it was trained with 4-bit codes because it was small and now holds
+// enough vectors for the requested 8-bit ones, it grew to kRetrainGrowth times
+// (or shrank to 1/kRetrainGrowth^2 of) its size at the last training while
+// nlist is automatic, or the vectors written since then are quantized
+// kRetrainDrift times worse than the training sample was (measured over at
+// least max(1000, 10% of the size)).
 inline constexpr double kRetrainGrowth = 2.0;
 inline constexpr double kRetrainDrift = 1.5;
 // Half of the documents trained on deleted since also retrains (re-tunes
 // the defaults, and the store compacts the collection's keys afterwards).
 std::string RetrainReason(const IndexConfig& index, const MaintenanceState& m,
                           uint64_t count, uint64_t recent_count,
-                          double recent_error, uint64_t recent_deleted = 0);
+                          double recent_error, uint64_t recent_deleted = 0,
+                          uint32_t trained_bits = 0);
 
 // The IvfPqParams of a training over n stored vectors, automatic values
 // resolved. FAILED_PRECONDITION when n < MinTrainVectors (naming both).

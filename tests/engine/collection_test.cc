@@ -166,9 +166,10 @@ TEST(CollectionTest, RejectsInvalidInputItself) {
             absl::StatusCode::kInvalidArgument);
 }
 
-// A collection created with defaults trains itself once it holds enough
-// vectors for 8-bit codebooks, retrains when it doubles, measures its own
-// recall and picks defaults that reach the target.
+// A collection created with defaults trains itself at 1,000 vectors with
+// 4-bit codes, upgrades to 8-bit codes once it has enough vectors for them,
+// retrains when it doubles, measures its own recall and picks defaults that
+// reach the target.
 TEST(CollectionTest, TrainsItselfRetrainsOnGrowthAndTunesDefaults) {
   testing::TempDir dir;
   const uint32_t dim = 16;
@@ -179,23 +180,31 @@ TEST(CollectionTest, TrainsItselfRetrainsOnGrowthAndTunesDefaults) {
   auto created = registry->Create(Config("c", dim));
   QUIVER_ASSERT_OK(created);
   Collection& c = **created;
-  const uint64_t threshold = AutoTrainThreshold(c.config().index);
-  ASSERT_EQ(threshold, 9984u);
+  ASSERT_EQ(AutoTrainThreshold(c.config().index), 1000u);
   // Below the threshold: no training, searches are exact.
-  QUIVER_ASSERT_OK(c.Upsert(Docs(x, dim, 0, threshold - 1)));
+  QUIVER_ASSERT_OK(c.Upsert(Docs(x, dim, 0, 999)));
   Settle(c);
   EXPECT_EQ(c.Status().state, TrainState::kUntrained);
   EXPECT_EQ(Ids(c, &x[5 * dim], 1)[0], "d5");
-  // At the threshold: the first training, by itself.
-  QUIVER_ASSERT_OK(c.Upsert(Docs(x, dim, threshold - 1, 12000)));
+  // At the threshold: 4-bit codes (too few vectors for 8-bit codebooks).
+  QUIVER_ASSERT_OK(c.Upsert(Docs(x, dim, 999, 1500)));
   Settle(c);
   CollectionStatus st = c.Status();
   ASSERT_EQ(st.state, TrainState::kReady) << st.last_error;
   EXPECT_EQ(st.train_generation, 1u);
-  EXPECT_GE(st.maintenance.trained_count, threshold);
+  EXPECT_EQ(st.config.index.pq_bits, 4u);
+  EXPECT_GE(st.maintenance.measured_recall, 0.95);
+  // Enough for 8-bit codebooks: upgraded.
+  QUIVER_ASSERT_OK(c.Upsert(Docs(x, dim, 1500, 12000)));
+  Settle(c);
+  st = c.Status();
+  ASSERT_EQ(st.state, TrainState::kReady) << st.last_error;
+  EXPECT_EQ(st.config.index.pq_bits, 8u) << st.last_training_reason;
+  EXPECT_GE(st.maintenance.trained_count, kEightBitTrainVectors);
   EXPECT_GT(st.maintenance.tuned_nprobe, 0u);
   EXPECT_GE(st.maintenance.measured_recall, 0.95);
   EXPECT_EQ(st.config.index.nprobe, st.maintenance.tuned_nprobe);
+  const uint32_t generation = st.train_generation;
   const uint64_t first_trained = st.maintenance.trained_count;
   const uint32_t first_nlist = st.config.index.nlist;
   // Doubling retrains, with more lists.
@@ -203,7 +212,7 @@ TEST(CollectionTest, TrainsItselfRetrainsOnGrowthAndTunesDefaults) {
   Settle(c);
   st = c.Status();
   ASSERT_EQ(st.state, TrainState::kReady) << st.last_error;
-  EXPECT_EQ(st.train_generation, 2u);
+  EXPECT_EQ(st.train_generation, generation + 1);
   EXPECT_NE(st.last_training_reason.find("grew"), std::string::npos)
       << st.last_training_reason;
   EXPECT_GE(st.maintenance.trained_count, 2 * first_trained);
@@ -247,7 +256,7 @@ TEST(CollectionTest, TrainsItselfRetrainsOnGrowthAndTunesDefaults) {
   EXPECT_EQ(after.maintenance.tuned_rerank, before.tuned_rerank);
   EXPECT_EQ(after.maintenance.trained_count, before.trained_count);
   EXPECT_EQ(after.config.index.nprobe, before.tuned_nprobe);
-  EXPECT_EQ(after.train_generation, 2u);
+  EXPECT_EQ(after.train_generation, generation + 1);
 }
 
 // Vectors from a new region after training: the drift trigger retrains.

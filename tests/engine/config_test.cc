@@ -48,11 +48,19 @@ TEST(ParamsTest, AutomaticValues) {
   for (uint32_t d = 1; d < 300; ++d) EXPECT_EQ(d % AutoPqM(d, 8), 0u) << d;
 
   IndexConfig c;
+  // All automatic: a first training at 1,000 vectors with 4-bit codes
+  // (16 centroids per codebook); 8-bit codes once there are 39 * 256.
+  EXPECT_EQ(AutoTrainThreshold(c), 1000u);
+  EXPECT_EQ(TrainIndexConfig(c, 1000).pq_bits, 4u);
+  EXPECT_EQ(TrainIndexConfig(c, 9983).pq_bits, 4u);
+  EXPECT_EQ(TrainIndexConfig(c, 9984).pq_bits, 0u);  // 8
+  c.pq_bits = 8;
   // PQ codebooks need ~39 points per centroid: 39 * 256 for 8-bit codes.
   EXPECT_EQ(AutoTrainThreshold(c), 9984u);
+  EXPECT_EQ(TrainIndexConfig(c, 1000).pq_bits, 8u);
   c.pq_bits = 4;
   EXPECT_EQ(AutoTrainThreshold(c), 39u * 16);
-  c.pq_bits = 0;
+  c.pq_bits = 8;
   c.nlist = 1024;
   EXPECT_EQ(AutoTrainThreshold(c), 39u * 1024);
   c.auto_train_threshold = 77;
@@ -146,7 +154,7 @@ TEST(ParamsTest, RetrainReasons) {
             std::string::npos);
   EXPECT_EQ(RetrainReason(automatic, m, 26000, 0, 0), "");
   m.trained_count = 20000;
-  EXPECT_EQ(RetrainReason(automatic, m, 5000, 0, 0), "");
+  EXPECT_EQ(RetrainReason(automatic, m, 999, 0, 0), "");  // below threshold
   // A fixed nlist does not follow the size.
   IndexConfig fixed;
   fixed.nlist = 64;
@@ -157,6 +165,17 @@ TEST(ParamsTest, RetrainReasons) {
   EXPECT_EQ(RetrainReason(fixed, m, 12000, 1000, 2.9), "");
   EXPECT_NE(RetrainReason(fixed, m, 12000, 1000, 3.1).find("worse"),
             std::string::npos);
+  // 4-bit codes of a small collection are upgraded once it can have 8-bit
+  // ones (automatic pq_bits only; never downgraded).
+  m.trained_count = 5000;
+  EXPECT_EQ(RetrainReason(automatic, m, 9983, 0, 0, 0, 4), "");
+  EXPECT_NE(RetrainReason(automatic, m, 9984, 0, 0, 0, 4).find("8-bit"),
+            std::string::npos);
+  EXPECT_EQ(RetrainReason(automatic, m, 2000, 0, 0, 0, 8), "");
+  IndexConfig four = fixed;
+  four.pq_bits = 4;
+  EXPECT_EQ(RetrainReason(four, m, 9984, 0, 0, 0, 4), "");
+  m.trained_count = 10000;
   // Half of what was trained on deleted: retrain (and re-tune).
   EXPECT_EQ(RetrainReason(fixed, m, 10000, 0, 0, 4999), "");
   EXPECT_NE(RetrainReason(fixed, m, 10000, 0, 0, 5000).find("deleted"),
