@@ -226,9 +226,12 @@ class Collection {
   absl::Status RunTraining(const CollectionConfig& config, uint32_t generation);
   // Measures recall on stored vectors and picks the cheapest default nprobe
   // and rerank reaching the target; persists them with the schema.
-  // `queries`: stored documents held out of the training sample.
+  // `queries`: stored documents held out of the training sample;
+  // `population`: the training's snapshot of ids (ascending), the only
+  // documents the measurement searches.
   void TuneDefaults(const index::IvfPqIndex& ivf, const IndexConfig& config,
-                    uint32_t generation, std::vector<uint64_t> queries);
+                    uint32_t generation, std::vector<uint64_t> queries,
+                    const std::vector<uint64_t>& population);
   // Persists the schema record (config as requested + maintenance state).
   absl::Status PersistSchema();
   // Mean squared distance of each vector of x (n rows) to its coarse

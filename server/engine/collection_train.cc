@@ -160,7 +160,8 @@ absl::Status Collection::PersistSchema() {
 
 void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
                               const IndexConfig& config, uint32_t generation,
-                              std::vector<uint64_t> sample) {
+                              std::vector<uint64_t> sample,
+                              const std::vector<uint64_t>& population) {
   constexpr size_t kK = 10;
   const size_t dim = config_.dimension;
   const size_t nq = sample.size();
@@ -174,7 +175,12 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   q.resize(got * dim);
   if (got < 20) return;
   // Exact answers without the query's own document.
-  const auto truth = flat_.Search(q.data(), got, kK + 1);
+  // Both answers over the training's snapshot only: documents written
+  // while the tuning runs (a bulk load goes on meanwhile) would make a
+  // stale exact answer look like a miss.
+  BitmapFilter snapshot(population.empty() ? 0 : population.back() + 1);
+  for (uint64_t iid : population) snapshot.Set(iid);
+  const auto truth = flat_.Search(q.data(), got, kK + 1, &snapshot);
   std::vector<absl::flat_hash_set<uint64_t>> expected(got);
   for (size_t i = 0; i < got; ++i) {
     for (const index::Neighbor& nb : truth[i]) {
@@ -189,6 +195,7 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     p.nprobe = nprobe;
     p.rerank = rerank;
     p.vectors = vector_source_.get();
+    p.filter = &snapshot;
     const auto found = ivf.SearchBatch(q.data(), got, p, /*threads=*/1);
     size_t hits = 0, total = 0;
     for (size_t i = 0; i < got; ++i) {
@@ -539,7 +546,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
   }
   SetProgress(0.97);
   if (!tune_ids.empty()) {
-    TuneDefaults(*ivf, config.index, generation, std::move(tune_ids));
+    TuneDefaults(*ivf, config.index, generation, std::move(tune_ids), ids);
   }
   if (absl::Status s = PersistSchema(); !s.ok()) {
     QUIVER_LOG(WARNING) << "collection '" << config_.name
