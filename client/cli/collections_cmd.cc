@@ -46,6 +46,22 @@ void PrintDescribe(const v1::CollectionInfo& info) {
   line("training:",
        absl::StrCat("train_size ", p.train_size(), ", auto at ",
                     FormatCount(p.auto_train_threshold()), " vectors"));
+  if (info.train_generation() > 0) {
+    line("defaults:",
+         info.measured_recall() > 0
+             ? absl::StrFormat("nprobe %d, rerank %d: recall@10 %.3f measured "
+                               "(target %.2f)",
+                               p.nprobe(), p.rerank(), info.measured_recall(),
+                               p.target_recall())
+             : absl::StrFormat("nprobe %d, rerank %d (not measured)",
+                               p.nprobe(), p.rerank()));
+    line("trained on:",
+         absl::StrCat(
+             FormatCount(info.trained_count()), " documents",
+             info.last_training_reason().empty()
+                 ? ""
+                 : absl::StrCat(" (", info.last_training_reason(), ")")));
+  }
   if (info.state() == v1::COLLECTION_STATE_READY || info.list_max() > 0) {
     line("lists:", absl::StrFormat("min %d, max %d, mean %.1f", info.list_min(),
                                    info.list_max(), info.list_mean()));
@@ -103,9 +119,11 @@ int Create(const std::vector<std::string>& args) {
   bool if_not_exists = false, json = false;
   FlagSet flags("quiver collections create",
                 "--name NAME --dimension D [--metric l2|ip|cosine] [flags]",
-                "Creates an empty collection. Its index trains by itself once "
-                "it holds --auto_train_threshold vectors, or on 'quiver "
-                "collections train'.");
+                "Creates an empty collection. Its index trains and retrains "
+                "by itself as the collection grows and changes (first at "
+                "--auto_train_threshold vectors), and measures its recall to "
+                "choose the default nprobe/rerank; 'quiver collections "
+                "train' forces a training.");
   flags.String("name", &name, "collection name ([A-Za-z0-9_.-], 1-128 bytes)",
                "NAME");
   flags.Int("dimension", &dimension, "vector dimension (1-4096)");

@@ -70,6 +70,9 @@ void AddIndexFlags(FlagSet* flags, IndexFlags* index) {
               "balanced k-means for the coarse quantizer");
   flags->Int("auto_train_threshold", &index->auto_train_threshold,
              "train automatically once the collection holds this many vectors");
+  flags->Double("target_recall", &index->target_recall,
+                "recall@10 the measured default nprobe/rerank aim at, in "
+                "(0, 1] (0 = 0.95)");
   flags->Section("");
 }
 
@@ -100,6 +103,10 @@ absl::Status ToIndexParams(const IndexFlags& index, v1::IndexParams* out) {
   out->set_train_size(static_cast<uint64_t>(index.train_size));
   out->set_auto_train_threshold(
       static_cast<uint64_t>(index.auto_train_threshold));
+  if (!(index.target_recall >= 0 && index.target_recall <= 1)) {
+    return absl::InvalidArgumentError("--target_recall must be in [0, 1]");
+  }
+  out->set_target_recall(index.target_recall);
   out->set_balanced(index.balanced);
   return absl::OkStatus();
 }
@@ -218,12 +225,13 @@ std::string CollectionJson(const v1::CollectionInfo& info) {
                    ",\"dimension\":", info.dimension(), ",\"metric\":\"",
                    MetricName(info.metric()), "\",\"count\":", info.count(),
                    ",\"state\":\"", StateName(info.state()), "\"");
-  absl::StrAppend(&out, ",\"index\":{\"nlist\":", p.nlist(),
-                  ",\"pq_m\":", p.pq_m(), ",\"pq_bits\":", p.pq_bits(),
-                  ",\"train_size\":", p.train_size(),
-                  ",\"nprobe\":", p.nprobe(), ",\"rerank\":", p.rerank(),
-                  ",\"balanced\":", p.balanced() ? "true" : "false",
-                  ",\"auto_train_threshold\":", p.auto_train_threshold(), "}");
+  absl::StrAppend(
+      &out, ",\"index\":{\"nlist\":", p.nlist(), ",\"pq_m\":", p.pq_m(),
+      ",\"pq_bits\":", p.pq_bits(), ",\"train_size\":", p.train_size(),
+      ",\"nprobe\":", p.nprobe(), ",\"rerank\":", p.rerank(),
+      ",\"balanced\":", p.balanced() ? "true" : "false",
+      ",\"auto_train_threshold\":", p.auto_train_threshold(),
+      ",\"target_recall\":", client::JsonNumber(p.target_recall()), "}");
   absl::StrAppend(
       &out, ",\"list_min\":", info.list_min(),
       ",\"list_max\":", info.list_max(),
@@ -233,7 +241,10 @@ std::string CollectionJson(const v1::CollectionInfo& info) {
       ",\"training_progress\":", client::JsonNumber(info.training_progress()),
       ",\"train_generation\":", info.train_generation(),
       ",\"last_error\":", client::JsonQuote(info.last_error()),
-      ",\"kernel\":", client::JsonQuote(info.kernel()), "}");
+      ",\"kernel\":", client::JsonQuote(info.kernel()),
+      ",\"measured_recall\":", client::JsonNumber(info.measured_recall()),
+      ",\"trained_count\":", info.trained_count(), ",\"last_training_reason\":",
+      client::JsonQuote(info.last_training_reason()), "}");
   return out;
 }
 

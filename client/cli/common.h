@@ -56,6 +56,7 @@ struct IndexFlags {
   int64_t rerank = 0;
   bool balanced = false;
   int64_t auto_train_threshold = 0;
+  double target_recall = 0;
 };
 void AddIndexFlags(FlagSet* flags, IndexFlags* index);
 // Validates ranges (non-negative, 32-bit) and fills `out`.

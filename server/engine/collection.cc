@@ -612,7 +612,8 @@ CollectionStatus Collection::Status() const {
     absl::MutexLock lock(&train_mu_);
     st.config.index = requested_;
     st.maintenance = maintenance_;
-    st.last_training_reason = last_reason_;
+    st.last_training_reason =
+        last_reason_.empty() ? maintenance_.reason : last_reason_;
     training = training_;
     st.training_progress = training_ ? progress_ : 0;
     st.last_error = last_error_;

@@ -525,6 +525,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       absl::MutexLock lock(&train_mu_);
       requested_ = config.index;
       maintenance_.trained_count = ids.size();
+      maintenance_.reason = last_reason_;
       maintenance_.train_error = train_error;
     }
     QUIVER_LOG(INFO) << "collection '" << config_.name << "': trained nlist "

@@ -77,6 +77,8 @@ struct MaintenanceState {
   // Mean squared distance of the training sample to its coarse centroid
   // right after training (the drift trigger's baseline).
   double train_error = 0;
+  // Why the training of the current index started.
+  std::string reason;
 };
 
 // What a collection is, fixed at creation (index params may be overridden by

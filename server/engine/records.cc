@@ -31,6 +31,7 @@ enum SchemaTag : uint8_t {
   kTunedGeneration = 33,
   kTrainedCount = 34,
   kTrainError = 35,
+  kReason = 36,
 };
 
 void PutU32(std::string* out, uint32_t v) {
@@ -276,6 +277,7 @@ std::string EncodeSchema(const SchemaRecord& record) {
   PutIntField(&out, kTunedGeneration, m.generation);
   PutIntField(&out, kTrainedCount, m.trained_count);
   PutDoubleField(&out, kTrainError, m.train_error);
+  PutField(&out, kReason, m.reason);
   PutU32(&out, Fnv1a(out));
   return out;
 }
@@ -383,6 +385,9 @@ absl::StatusOr<SchemaRecord> DecodeSchema(std::string_view bytes) {
         break;
       case kTrainError:
         QUIVER_DOUBLE_FIELD(m.train_error);
+        break;
+      case kReason:
+        m.reason = std::string(v);
         break;
       default:
         break;  // a field of a newer writer

@@ -257,6 +257,8 @@ TEST(CollectionTest, TrainsItselfRetrainsOnGrowthAndTunesDefaults) {
   EXPECT_EQ(after.maintenance.trained_count, before.trained_count);
   EXPECT_EQ(after.config.index.nprobe, before.tuned_nprobe);
   EXPECT_EQ(after.train_generation, generation + 1);
+  EXPECT_NE(after.last_training_reason.find("grew"), std::string::npos)
+      << after.last_training_reason;
 }
 
 // Vectors from a new region after training: the drift trigger retrains.

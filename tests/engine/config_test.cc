@@ -236,6 +236,7 @@ TEST(RecordsTest, SchemaRoundTripAndGarbageIsDataLoss) {
   r.maintenance.generation = 3;
   r.maintenance.trained_count = 40000;
   r.maintenance.train_error = 12.5;
+  r.maintenance.reason = "grew from 10 to 20 documents";
   const std::string bytes = records::EncodeSchema(r);
   absl::StatusOr<records::SchemaRecord> back = records::DecodeSchema(bytes);
   QUIVER_ASSERT_OK(back);
@@ -248,6 +249,7 @@ TEST(RecordsTest, SchemaRoundTripAndGarbageIsDataLoss) {
   EXPECT_EQ(back->maintenance.tuned_nprobe, 7u);
   EXPECT_DOUBLE_EQ(back->maintenance.measured_recall, 0.953);
   EXPECT_EQ(back->maintenance.trained_count, 40000u);
+  EXPECT_EQ(back->maintenance.reason, "grew from 10 to 20 documents");
   // Every truncation and every flipped byte is DATA_LOSS, never a crash
   // or a silently different schema.
   for (size_t cut = 0; cut < bytes.size(); ++cut) {
