@@ -16,20 +16,12 @@
 #include "absl/time/time.h"
 #include "index/flat_index.h"
 #include "server/engine/registry.h"
+#include "tests/engine/engine_testing.h"
 #include "tests/testing/data.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::engine {
 namespace {
-
-CollectionConfig Config(const std::string& name, uint32_t dim,
-                        index::Metric metric = index::Metric::kL2) {
-  CollectionConfig c;
-  c.name = name;
-  c.dimension = dim;
-  c.metric = metric;
-  return c;
-}
 
 std::vector<DocumentInput> Docs(const std::vector<float>& x, size_t dim,
                                 size_t begin, size_t end,

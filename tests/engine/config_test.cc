@@ -13,19 +13,11 @@
 #include "absl/status/status.h"
 #include "server/engine/records.h"
 #include "server/engine/validate.h"
+#include "tests/engine/engine_testing.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::engine {
 namespace {
-
-CollectionConfig Config(const std::string& name, uint32_t dim,
-                        index::Metric metric = index::Metric::kL2) {
-  CollectionConfig c;
-  c.name = name;
-  c.dimension = dim;
-  c.metric = metric;
-  return c;
-}
 
 TEST(ParamsTest, AutomaticValues) {
   EXPECT_EQ(AutoNlist(10000), 256u);  // 4*sqrt = 400 -> 512, cap 10000/39
