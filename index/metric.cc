@@ -22,13 +22,23 @@ bool NormalizeL2(float* x, size_t n, size_t d) {
   bool all_ok = true;
   for (size_t i = 0; i < n; ++i) {
     float* v = x + i * d;
-    const double norm = std::sqrt(double{clustering::Dot(v, v, d)});
+    const float dot = clustering::Dot(v, v, d);
+    if (std::isnormal(dot) && dot > 1e-30f && dot < 1e30f) {
+      const float inv = static_cast<float>(1.0 / std::sqrt(double{dot}));
+      for (size_t l = 0; l < d; ++l) v[l] *= inv;
+      continue;
+    }
+    // Tiny or huge norms: the float dot product under- or overflows (a
+    // vector of 1e-30s would be left as it is, one of 3e38s would become
+    // NaN). Double precision covers every finite float vector.
+    double sum = 0;
+    for (size_t l = 0; l < d; ++l) sum += double{v[l]} * v[l];
+    const double norm = std::sqrt(sum);
     if (!(norm > 0) || !std::isfinite(norm)) {
       all_ok = false;
       continue;
     }
-    const float inv = static_cast<float>(1.0 / norm);
-    for (size_t l = 0; l < d; ++l) v[l] *= inv;
+    for (size_t l = 0; l < d; ++l) v[l] = static_cast<float>(v[l] / norm);
   }
   return all_ok;
 }

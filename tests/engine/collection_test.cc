@@ -136,6 +136,19 @@ TEST(CollectionTest, RejectsInvalidInputItself) {
   EXPECT_EQ(upsert({1, 0, 0, 0}, "b", {{"z", "1"}, {"a", "2"}}).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ((*c)->count(), 1u);
+  // Tiny but non-zero cosine vectors are normalised exactly.
+  QUIVER_EXPECT_OK(upsert({0, 1e-30f, 0, 0}, "tiny"));
+  const std::vector<float> up = {0, 1, 0, 0};
+  SearchQuery near;
+  near.queries = up.data();
+  near.nq = 1;
+  near.k = 2;
+  auto hits = (*c)->Search(near);
+  QUIVER_ASSERT_OK(hits);
+  ASSERT_EQ((*hits)[0].size(), 2u);
+  EXPECT_EQ((*hits)[0][0].id, "tiny");
+  EXPECT_NEAR((*hits)[0][0].distance, -1.0f, 1e-6);
+  EXPECT_NEAR((*hits)[0][1].distance, 0.0f, 1e-6);
 
   const std::vector<float> q = {1, 0, 0, 0};
   SearchQuery query;

@@ -226,6 +226,13 @@ TEST(FlatIndexTest, MetricNamesAndNormalize) {
   EXPECT_FLOAT_EQ(v[1], 0.8f);
   EXPECT_EQ(v[3], 0.0f);
   EXPECT_TRUE(NormalizeL2(v, 1, 3));
+  // Norms whose float square under- or overflows are still exact.
+  for (float scale : {1e-30f, 1e-36f, 3e38f}) {
+    float w[3] = {3 * scale / 5, 4 * scale / 5, 0};
+    ASSERT_TRUE(NormalizeL2(w, 1, 3)) << scale;
+    EXPECT_NEAR(w[0], 0.6f, 1e-6) << scale;
+    EXPECT_NEAR(w[1], 0.8f, 1e-6) << scale;
+  }
 }
 
 // BruteForce reproduces siftsmall's ground truth top-10 (ties aside: a
