@@ -228,7 +228,7 @@ TEST(FlatIndexTest, MetricNamesAndNormalize) {
   EXPECT_TRUE(NormalizeL2(v, 1, 3));
   // Norms whose float square under- or overflows are still exact.
   for (float scale : {1e-30f, 1e-36f, 3e38f}) {
-    float w[3] = {3 * scale / 5, 4 * scale / 5, 0};
+    float w[3] = {0.6f * scale, 0.8f * scale, 0};
     ASSERT_TRUE(NormalizeL2(w, 1, 3)) << scale;
     EXPECT_NEAR(w[0], 0.6f, 1e-6) << scale;
     EXPECT_NEAR(w[1], 0.8f, 1e-6) << scale;
