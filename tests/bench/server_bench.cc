@@ -13,10 +13,6 @@
 //   server_bench --base=.../siftsmall_base.fvecs --query=... --groundtruth=...
 //   server_bench --synthetic=200000,96,200,1
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -26,7 +22,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -51,6 +46,7 @@
 #include "index/metric.h"
 #include "server/engine/records.h"
 #include "storage/store.h"
+#include "tests/bench/quiverd_child.h"
 #include "tests/bench/synthetic.h"
 #include "tests/bench/vecs_io.h"
 
@@ -92,66 +88,6 @@ namespace {
 constexpr char kCollection[] = "bench";
 
 double Now() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
-
-// The quiverd child process; killed (SIGKILL) on destruction if running.
-class Daemon {
- public:
-  ~Daemon() {
-    if (pid_ > 0) Stop(SIGKILL);
-  }
-  absl::Status Start(const std::string& binary, const std::string& data_dir) {
-    port_file_ = data_dir + ".port";
-    std::vector<std::string> args = {
-        binary, "--listen=127.0.0.1:0", "--data_dir=" + data_dir,
-        "--port_file=" + port_file_, "--parent_watchdog"};
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) return absl::InternalError("fork failed");
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    pid_ = pid;
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    while (absl::Now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return absl::InternalError(
-            absl::StrFormat("quiverd '%s' exited during start-up (status 0x%x)",
-                            binary, status));
-      }
-      std::ifstream in(port_file_);
-      int port = 0;
-      if (in >> port && port > 0) {
-        port_ = port;
-        return absl::OkStatus();
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    Stop(SIGKILL);
-    return absl::DeadlineExceededError("quiverd did not write its port file");
-  }
-  int Stop(int sig) {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  std::string port_file_;
-};
 
 struct Data {
   size_t n = 0, nq = 0, dim = 0, gt_k = 0;
@@ -495,8 +431,11 @@ absl::Status Run() {
   } cleanup{tmp};
   const std::string data_dir = tmp + "/data";
 
-  Daemon daemon;
-  QUIVER_RETURN_IF_ERROR(daemon.Start(absl::GetFlag(FLAGS_quiverd), data_dir));
+  QuiverdChild daemon;
+  QuiverdChildOptions qo;
+  qo.binary = absl::GetFlag(FLAGS_quiverd);
+  qo.data_dir = data_dir;
+  QUIVER_RETURN_IF_ERROR(daemon.Start(qo));
   client::ClientOptions co;
   co.address = daemon.address();
   co.timeout = absl::Seconds(120);

@@ -37,10 +37,7 @@
 //   (../shared/data/siftsmall) stream_bench --data=/path/to/dir   (with
 //   *base.fvecs [, *query.fvecs])
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -74,6 +71,7 @@
 #include "common/status.h"
 #include "index/flat_index.h"
 #include "index/metric.h"
+#include "tests/bench/quiverd_child.h"
 #include "tests/bench/synthetic.h"
 #include "tests/bench/vecs_io.h"
 
@@ -134,87 +132,22 @@ constexpr size_t kK = 10;
 
 double Now() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
 
-// The quiverd child process (as server_bench's), its log in a file; killed
-// (SIGKILL) on destruction if running.
-class Daemon {
- public:
-  ~Daemon() {
-    if (pid_ > 0) Stop(SIGKILL);
-  }
-  absl::Status Start(const std::string& binary, const std::string& data_dir,
-                     const std::string& log_path) {
-    port_file_ = data_dir + ".port";
-    std::vector<std::string> args = {
-        binary, "--listen=127.0.0.1:0", "--data_dir=" + data_dir,
-        "--port_file=" + port_file_, "--parent_watchdog"};
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) return absl::InternalError("fork failed");
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      if (std::FILE* log = std::fopen(log_path.c_str(), "w")) {
-        ::dup2(::fileno(log), STDOUT_FILENO);
-        ::dup2(::fileno(log), STDERR_FILENO);
-      }
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    pid_ = pid;
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    while (absl::Now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return absl::InternalError(absl::StrFormat(
-            "quiverd '%s' exited during start-up (status 0x%x; log %s)", binary,
-            status, log_path));
-      }
-      std::ifstream in(port_file_);
-      int port = 0;
-      if (in >> port && port > 0) {
-        port_ = port;
-        return absl::OkStatus();
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    Stop(SIGKILL);
-    return absl::DeadlineExceededError("quiverd did not write its port file");
-  }
-  int Stop(int sig) {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
-  // quiverd's resident set size (VmRSS), 0 if unknown.
-  uint64_t RssBytes() const {
-    std::ifstream in(absl::StrCat("/proc/", pid_, "/status"));
-    std::string line;
-    while (std::getline(in, line)) {
-      if (absl::StartsWith(line, "VmRSS:")) {
-        uint64_t kb = 0;
-        std::string v(absl::StripAsciiWhitespace(line.substr(6)));
-        if (absl::EndsWith(v, "kB")) v = v.substr(0, v.size() - 2);
-        if (absl::SimpleAtoi(absl::StripAsciiWhitespace(v), &kb)) {
-          return kb * 1024;
-        }
+// The resident set size (VmRSS) of process `pid`, 0 if unknown.
+uint64_t RssBytes(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "VmRSS:")) {
+      uint64_t kb = 0;
+      std::string v(absl::StripAsciiWhitespace(line.substr(6)));
+      if (absl::EndsWith(v, "kB")) v = v.substr(0, v.size() - 2);
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(v), &kb)) {
+        return kb * 1024;
       }
     }
-    return 0;
   }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  std::string port_file_;
-};
+  return 0;
+}
 
 // The vectors to stream (row i = the i-th vector streamed) and the queries.
 struct Data {
@@ -858,9 +791,15 @@ absl::Status Run() {
   std::string log_path = absl::GetFlag(FLAGS_server_log);
   if (log_path.empty()) log_path = tmp + "/quiverd.log";
 
-  Daemon daemon;
-  QUIVER_RETURN_IF_ERROR(
-      daemon.Start(absl::GetFlag(FLAGS_quiverd), tmp + "/data", log_path));
+  QuiverdChild daemon;
+  QuiverdChildOptions qo;
+  qo.binary = absl::GetFlag(FLAGS_quiverd);
+  qo.data_dir = tmp + "/data";
+  qo.log_path = log_path;
+  if (const absl::Status s = daemon.Start(qo); !s.ok()) {
+    return absl::Status(s.code(),
+                        absl::StrCat(s.message(), "; log ", log_path));
+  }
   client::ClientOptions co;
   co.address = daemon.address();
   co.timeout = absl::Seconds(300);
@@ -994,7 +933,7 @@ absl::Status Run() {
           absl::StrFormat("server counts %d documents, the stream %d live",
                           c.s.info.count(), c.live));
     }
-    c.s.rss = daemon.RssBytes();
+    c.s.rss = RssBytes(daemon.pid());
 
     if (absl::GetFlag(FLAGS_fresh)) {
       absl::Status fs = BuildFresh(cl.get(), d, live, pmetric, &c.f);
@@ -1003,7 +942,7 @@ absl::Status Run() {
                     fs.ToString().c_str());
         c.f.present = false;
       } else {
-        c.f.rss = daemon.RssBytes();
+        c.f.rss = RssBytes(daemon.pid());
       }
     }
     for (int pass = 0; pass < 2; ++pass) {

@@ -12,7 +12,8 @@
 // Start() returns once quiverd serves: it writes --port_file only after its
 // gRPC server has started. The child gets PR_SET_PDEATHSIG(SIGKILL) and
 // --parent_watchdog, so it never outlives the test binary; the destructor
-// SIGKILLs it.
+// SIGKILLs it. The process itself is tests/bench/quiverd_child.h's
+// QuiverdChild (header-only, no gtest), which the benchmarks use too.
 //
 // The binary is QUIVERD_PATH (a compile definition, see tests/server and
 // tests/client CMakeLists.txt); without one, Built() is false and Start()
@@ -20,13 +21,8 @@
 #ifndef QUIVER_TESTS_TESTING_QUIVERD_H_
 #define QUIVER_TESTS_TESTING_QUIVERD_H_
 
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -34,13 +30,12 @@
 #include <memory>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "quiver/v1/quiver.grpc.pb.h"
+#include "tests/bench/quiverd_child.h"
 
 namespace quiver::testing {
 
@@ -61,9 +56,6 @@ class Quiverd {
   }
 
   Quiverd() = default;
-  ~Quiverd() {
-    if (pid_ > 0) Stop(SIGKILL);
-  }
   Quiverd(const Quiverd&) = delete;
   Quiverd& operator=(const Quiverd&) = delete;
 
@@ -84,97 +76,49 @@ class Quiverd {
   // serves.
   absl::Status Start(const std::string& data_dir,
                      const std::vector<std::string>& extra = {}, int port = 0) {
-    if (pid_ > 0) return absl::FailedPreconditionError("already running");
+    if (running()) return absl::FailedPreconditionError("already running");
     if (!Built()) {
       return absl::FailedPreconditionError(
           absl::StrCat("quiverd not built (QUIVERD_PATH '", Path(), "')"));
     }
     data_dir_ = data_dir;
     extra_ = extra;
-    port_file_ = data_dir + ".port";
-    ::unlink(port_file_.c_str());
-    std::vector<std::string> args = {
-      Path(),
-      absl::StrCat("--listen=127.0.0.1:", port),
-      "--data_dir=" + data_dir,
-      "--port_file=" + port_file_,
-      "--parent_watchdog",
+    bench::QuiverdChildOptions o;
+    o.binary = Path();
+    o.data_dir = data_dir;
+    o.port = port;
 #if defined(__SANITIZE_THREAD__)
-      // libgomp is not instrumented: keep training's OpenMP to one thread.
-      "--train_threads=1"
-    };
+    // libgomp is not instrumented: keep training's OpenMP to one thread.
+    o.extra_args = {"--train_threads=1"};
 #else
-      "--train_threads=2"
-    };
+    o.extra_args = {"--train_threads=2"};
 #endif
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) return absl::InternalError("fork failed");
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      if (!log_file_.empty()) {
-        const int fd =
-            ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd < 0) ::_exit(127);
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-        ::close(fd);
-      }
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    pid_ = pid;
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return absl::InternalError(
-            absl::StrFormat("quiverd exited during start-up (status 0x%x)%s",
-                            status, LogForError()));
-      }
-      std::ifstream in(port_file_);
-      int got = 0;
-      if (in >> got && got > 0) {
-        port_ = got;
-        return absl::OkStatus();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    Stop(SIGKILL);
-    return absl::DeadlineExceededError(
-        absl::StrCat("quiverd did not write its port file", LogForError()));
+    o.extra_args.insert(o.extra_args.end(), extra.begin(), extra.end());
+    o.log_path = log_file_;
+    o.append_log = true;
+    o.startup_timeout = std::chrono::seconds(120);
+    const absl::Status s = child_.Start(o);
+    if (s.ok() || log_file_.empty()) return s;
+    return absl::Status(s.code(),
+                        absl::StrCat(s.message(), "; its log:\n", log()));
   }
 
   // Stops the server with `sig` and starts it again on the same data
   // directory, flags and port (clients keep their address).
   absl::Status Restart(int sig = SIGKILL) {
-    if (pid_ <= 0) return absl::FailedPreconditionError("not running");
-    const int port = port_;
+    if (!running()) return absl::FailedPreconditionError("not running");
+    const int old_port = port();
     Stop(sig);
-    return Start(data_dir_, extra_, port);
+    return Start(data_dir_, extra_, old_port);
   }
 
   // Sends `sig` and waits for the process; returns its wait status (-1 if
   // it was not running).
-  int Stop(int sig = SIGTERM) {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
+  int Stop(int sig = SIGTERM) { return child_.Stop(sig); }
 
-  bool running() const { return pid_ > 0; }
-  int port() const { return port_; }
-  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  bool running() const { return child_.running(); }
+  int port() const { return child_.port(); }
+  std::string address() const { return child_.address(); }
 
   std::shared_ptr<grpc::Channel> NewChannel(
       std::shared_ptr<grpc::ChannelCredentials> creds = nullptr) const {
@@ -189,15 +133,9 @@ class Quiverd {
   }
 
  private:
-  std::string LogForError() const {
-    return log_file_.empty() ? "" : absl::StrCat("; its log:\n", log());
-  }
-
-  pid_t pid_ = -1;
-  int port_ = 0;
+  bench::QuiverdChild child_;
   std::string data_dir_;
   std::vector<std::string> extra_;
-  std::string port_file_;
   std::string log_file_;
 };
 
