@@ -1,31 +1,45 @@
 // SIGKILL in the middle of a training (sampling, encoding and persisting
 // codes, swapping): the collection opens again with every acknowledged
-// document, searchable. The writer runs in a forked child; the parent kills
-// it at a different point each round.
+// document, searchable. The writer is this test binary itself, started
+// (fork + exec of /proc/self/exe, a gtest filter selecting the DISABLED_
+// child test, an environment variable naming the store and the pipe) so
+// that it is a fresh process: the parent has RocksDB's threads after the
+// first round, and a forked copy of a multi-threaded process may not start
+// threads (TSan refuses it). The parent kills it at a different point each
+// round.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "server/engine/collection.h"
 #include "server/engine/registry.h"
 #include "tests/testing/data.h"
 #include "tests/testing/testing.h"
 
+extern char** environ;
+
 namespace quiver::engine {
 namespace {
+
+constexpr char kChildEnv[] = "QUIVER_ENGINE_CRASH_CHILD";
+constexpr char kChildTest[] = "CrashChild.DISABLED_WriteAndTrainUntilKilled";
 
 constexpr uint32_t kDim = 16;
 constexpr size_t kBatch = 1000;
 
 // Child: writes batches, reporting each acknowledged count on `fd`, starts
 // a training (reported as 0) and keeps writing until killed.
-[[noreturn]] void Child(const std::string& path, int fd, size_t n) {
+void Child(const std::string& path, int fd, size_t n) {
   RegistryOptions ro;
   ro.store.path = path;
   ro.collection.train_threads = 1;
@@ -69,6 +83,43 @@ constexpr size_t kBatch = 1000;
   _exit(0);
 }
 
+// Runs only when started by the crash test below.
+TEST(CrashChild, DISABLED_WriteAndTrainUntilKilled) {
+  const char* env = std::getenv(kChildEnv);
+  if (env == nullptr) GTEST_SKIP() << "started by CrashTest only";
+  const std::vector<std::string> parts = absl::StrSplit(env, '|');
+  ASSERT_EQ(parts.size(), 3u) << env;
+  Child(parts[0], std::atoi(parts[1].c_str()),
+        static_cast<size_t>(std::atoll(parts[2].c_str())));
+}
+
+// Starts the child on `path`, writing acknowledgements to `fd`.
+pid_t StartChild(const std::string& path, int fd, size_t n) {
+  const std::string filter = absl::StrCat("--gtest_filter=", kChildTest);
+  std::vector<std::string> args = {"/proc/self/exe", filter,
+                                   "--gtest_also_run_disabled_tests"};
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string_view(*e).starts_with("GTEST_")) continue;  // no sharding
+    env_strings.emplace_back(*e);
+  }
+  env_strings.push_back(absl::StrCat(kChildEnv, "=", path, "|", fd, "|", n));
+  std::vector<char*> argv, envp;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const int dev_null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (dev_null >= 0) dup2(dev_null, STDOUT_FILENO);  // gtest's chatter
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  if (dev_null >= 0) close(dev_null);
+  return pid;
+}
+
 TEST(CrashTest, SigkillDuringTrainingKeepsEveryAcknowledgedDocument) {
   testing::TempDir dir;
   const std::string path = dir.Sub("db");
@@ -77,12 +128,9 @@ TEST(CrashTest, SigkillDuringTrainingKeepsEveryAcknowledgedDocument) {
   for (int round = 0; round < 4; ++round) {
     int fds[2];
     ASSERT_EQ(pipe(fds), 0);
-    const pid_t pid = fork();
+    ASSERT_EQ(fcntl(fds[0], F_SETFD, FD_CLOEXEC), 0);
+    const pid_t pid = StartChild(path, fds[1], n);
     ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      close(fds[0]);
-      Child(path, fds[1], n);
-    }
     close(fds[1]);
     uint64_t acked = 0, v = 0;
     int after_start = -1;
