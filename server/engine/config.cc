@@ -41,6 +41,10 @@ absl::Status ValidateIndexConfig(const IndexConfig& index, uint32_t dim) {
           "pq_m %d does not divide the dimension %d", index.pq_m, dim));
     }
   }
+  if (index.pq_bits == 4 && index.pq_m > kMaxPqM4Bit) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "pq_m %d with 4-bit codes; the limit is %d", index.pq_m, kMaxPqM4Bit));
+  }
   if (index.nlist > kMaxNlist) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "nlist is %d; the limit is %d", index.nlist, kMaxNlist));
@@ -108,6 +112,8 @@ uint32_t AutoNlist(uint64_t n) {
 
 uint32_t AutoPqM(uint32_t dim, uint32_t nbits) {
   uint32_t target = nbits == 4 ? dim / 2 : dim / 4;
+  // 4-bit fast-scan codes hold at most 256 sub-quantizers.
+  if (nbits == 4) target = std::min(target, kMaxPqM4Bit);
   target = std::max<uint32_t>(1, target);
   for (uint32_t m = target; m > 1; --m) {
     if (dim % m == 0) return m;

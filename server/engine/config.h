@@ -40,6 +40,8 @@ inline constexpr uint32_t kMaxNlist = 65536;
 // Recall@10 a collection's defaults aim at when IndexParams.target_recall
 // is 0.
 inline constexpr double kDefaultTargetRecall = 0.95;
+// Most sub-quantizers of 4-bit fast-scan codes.
+inline constexpr uint32_t kMaxPqM4Bit = 256;
 // Largest re-rank factor accepted (k * rerank candidates are re-scored).
 inline constexpr uint32_t kMaxRerank = 64;
 // Re-rank factor used when IndexParams.rerank is 0.
@@ -109,7 +111,8 @@ uint32_t EffectiveBits(const IndexConfig& index);
 // About 4*sqrt(n) rounded to a power of two, clamped to [1, 65536] and to at
 // most n / 39 (so that every list gets ~39 training points).
 uint32_t AutoNlist(uint64_t n);
-// dim/4 (8-bit) or dim/2 (4-bit) lowered to the nearest divisor of dim.
+// dim/4 (8-bit) or min(dim/2, 256) (4-bit) lowered to the nearest divisor
+// of dim.
 uint32_t AutoPqM(uint32_t dim, uint32_t nbits);
 // Default lists probed per query for a trained index with `nlist` lists:
 // IndexParams.nprobe, else the measured one, else a rule of thumb; clamped

@@ -429,6 +429,26 @@ TEST(CollectionTest, TrainDuringTrainingIsQueuedWithItsOverrides) {
   EXPECT_EQ(st.config.index.nlist, 32u);
 }
 
+// Wide vectors (768-d, like text embeddings) start with 4-bit codes too:
+// at most 256 sub-quantizers (384 failed to train before).
+TEST(CollectionTest, WideVectorsTrainThemselvesWithDefaults) {
+  testing::TempDir dir;
+  const uint32_t dim = 768;
+  const std::vector<float> x = testing::Clustered(1200, dim, 10, 31);
+  auto registry = OpenRegistry(dir.Sub("db"));
+  ASSERT_NE(registry, nullptr);
+  auto created = registry->Create(Config("c", dim));
+  QUIVER_ASSERT_OK(created);
+  QUIVER_ASSERT_OK((*created)->Upsert(Docs(x, dim, 0, 1200)));
+  Settle(**created);
+  const CollectionStatus st = (*created)->Status();
+  EXPECT_EQ(st.state, TrainState::kReady) << st.last_error;
+  EXPECT_EQ(st.last_error, "");
+  EXPECT_EQ(st.config.index.pq_bits, 4u);
+  EXPECT_EQ(st.config.index.pq_m, 256u);
+  EXPECT_EQ(Ids(**created, &x[7 * dim], 1)[0], "d7");
+}
+
 // nprobe above nlist is clamped, not an error; the answer equals probing
 // every list.
 TEST(CollectionTest, NprobeAboveNlistIsClamped) {

@@ -34,6 +34,15 @@ TEST(ParamsTest, AutomaticValues) {
   EXPECT_EQ(AutoPqM(128, 8), 32u);
   EXPECT_EQ(AutoPqM(96, 8), 24u);
   EXPECT_EQ(AutoPqM(96, 4), 48u);
+  // 4-bit fast-scan holds at most 256 sub-quantizers (768-d: 384 failed to
+  // train; 4-bit is also what small collections start with).
+  EXPECT_EQ(AutoPqM(768, 4), 256u);
+  EXPECT_EQ(AutoPqM(1536, 4), 256u);
+  EXPECT_EQ(AutoPqM(1000, 4), 250u);
+  for (uint32_t d = 1; d < 4096; d += 7) {
+    EXPECT_LE(AutoPqM(d, 4), kMaxPqM4Bit) << d;
+    EXPECT_EQ(d % AutoPqM(d, 4), 0u) << d;
+  }
   EXPECT_EQ(AutoPqM(50, 8), 10u);  // 12 does not divide 50
   EXPECT_EQ(AutoPqM(7, 8), 1u);
   EXPECT_EQ(AutoPqM(1, 8), 1u);
@@ -117,6 +126,12 @@ TEST(ValidateTest, CollectionConfig) {
   EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(ValidateCollectionConfig(bad).message().find("pq_m 3"),
             std::string::npos);
+  bad = Config("wide", 1024);
+  bad.index.pq_bits = 4;
+  bad.index.pq_m = 512;
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
+  bad.index.pq_m = 256;
+  EXPECT_EQ(code(bad), absl::StatusCode::kOk);
   bad = c;
   bad.index.pq_bits = 6;
   EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
