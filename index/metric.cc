@@ -18,6 +18,10 @@ std::string_view MetricName(Metric m) {
   return "unknown";
 }
 
+float SquaredL2(const float* a, const float* b, size_t d) {
+  return clustering::L2Sqr(a, b, d);
+}
+
 bool NormalizeL2(float* x, size_t n, size_t d) {
   bool all_ok = true;
   for (size_t i = 0; i < n; ++i) {

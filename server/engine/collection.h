@@ -24,8 +24,8 @@
 // reaches AutoTrainThreshold() (until then searches are exact), and again
 // whenever RetrainReason() says so: it doubled (or shrank to a quarter)
 // since the last training, or the vectors written since then quantize
-// markedly worse than the training sample did. After every training it
-// measures its own recall@10 on a sample of stored vectors used as queries
+// markedly worse than the collection did right after it. After every training
+// it measures its own recall@10 on a sample of stored vectors used as queries
 // (each query's own document left out of both answers) and picks the
 // cheapest nprobe / rerank that reach the target recall; those become the
 // defaults of requests that do not set them (persisted with the schema).
@@ -234,8 +234,8 @@ class Collection {
                     const std::vector<uint64_t>& population);
   // Persists the schema record (config as requested + maintenance state).
   absl::Status PersistSchema();
-  // Mean squared distance of each vector of x (n rows) to its coarse
-  // centroid `lists[i]`.
+  // Mean squared distance of the n rows of x to their coarse centroids
+  // `lists[i]`.
   double QuantizationError(const index::IvfPqIndex& ivf, const float* x,
                            const uint32_t* lists, size_t n) const;
   void SetProgress(double p);

@@ -12,9 +12,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "index/flat_index.h"
+#include "index/metric.h"
 #include "server/engine/collection.h"
 #include "server/engine/collection_internal.h"
 #include "server/engine/records.h"
@@ -135,14 +137,8 @@ double Collection::QuantizationError(const index::IvfPqIndex& ivf,
   const float* centroids = ivf.coarse_centroids().data();
   double sum = 0;
   for (size_t i = 0; i < n; ++i) {
-    const float* c = centroids + static_cast<size_t>(lists[i]) * dim;
-    const float* v = x + i * dim;
-    float d = 0;
-    for (size_t j = 0; j < dim; ++j) {
-      const float t = v[j] - c[j];
-      d += t * t;
-    }
-    sum += d;
+    sum += index::SquaredL2(
+        x + i * dim, centroids + static_cast<size_t>(lists[i]) * dim, dim);
   }
   return sum / static_cast<double>(n);
 }
@@ -365,109 +361,55 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
   QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<index::IvfPqIndex> trained,
                           index::IvfPqIndex::Train(params, x.data(), got));
   std::shared_ptr<index::IvfPqIndex> ivf = std::move(trained);
-  double train_error = 0;
-  {
-    std::vector<uint32_t> sample_lists(got);
-    std::vector<uint8_t> sample_codes(got * ivf->code_size());
-    ivf->Encode(x.data(), got, sample_lists.data(), sample_codes.data());
-    train_error = QuantizationError(*ivf, x.data(), sample_lists.data(), got);
-  }
   x.clear();
   x.shrink_to_fit();
   SetProgress(0.5);
 
-  // Encode everything, chunk by chunk; persist each chunk's codes.
+  // Encodes the live documents among `chunk` (sorted ids) into the new
+  // index, appending their code records to `out`; ids no longer live leave
+  // the index. Adds their quantization error to `error_sum`.
   const size_t code_size = ivf->code_size();
-  std::vector<float> xs;
-  std::vector<uint64_t> chunk_ids;
-  std::vector<uint32_t> lists;
-  std::vector<uint8_t> codes;
-  for (size_t off = 0; off < ids.size(); off += kEncodeChunk) {
-    if (cancel_.load()) return absl::CancelledError("training cancelled");
-    const size_t end = std::min(ids.size(), off + kEncodeChunk);
-    xs.resize((end - off) * dim);
-    chunk_ids.clear();
-    for (size_t i = off; i < end; ++i) {
-      if (flat_.GetVector(ids[i], &xs[chunk_ids.size() * dim])) {
-        chunk_ids.push_back(ids[i]);
-      }
-    }
-    const size_t n = chunk_ids.size();
-    lists.resize(n);
-    codes.resize(n * code_size);
-    ivf->Encode(xs.data(), n, lists.data(), codes.data());
-    for (size_t j = 0; j < n; ++j) {
-      ivf->AddEncoded(chunk_ids[j], lists[j], &codes[j * code_size]);
-    }
-    {
-      absl::MutexLock w(&write_mu_);
-      if (dropped_) return absl::CancelledError("collection dropped");
-      storage::DocumentBatch batch(cid_);
-      {
-        absl::ReaderMutexLock m(&meta_mu_);
-        for (size_t j = 0; j < n; ++j) {
-          if (!IsLive(chunk_ids[j])) continue;
-          batch.PutCode(chunk_ids[j], lists[j],
-                        records::EncodeCode(generation, &codes[j * code_size],
-                                            code_size));
-        }
-      }
-      if (!batch.empty()) QUIVER_RETURN_IF_ERROR(store_->Write(batch));
-    }
-    SetProgress(0.5 + 0.45 * static_cast<double>(end) / ids.size());
-  }
-
-  bool compact = false;
-  // Replay the writes made meanwhile. Rounds outside the writer lock first
-  // (a bulk load may have written far more than the training saw), each
-  // taking the ids logged so far and re-encoding them in batches; the
-  // final, small round runs under the lock together with the swap.
   struct NewCode {
     uint64_t iid;
     uint32_t list;
     std::string code;
   };
-  auto replay = [&](std::vector<uint64_t> changed,
-                    std::vector<NewCode>* out) -> size_t {
-    std::sort(changed.begin(), changed.end());
-    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
-    std::vector<uint64_t> live_ids;
-    std::vector<float> xs;
-    std::vector<uint32_t> lists;
-    std::vector<uint8_t> cs;
-    for (size_t off = 0; off < changed.size(); off += kEncodeChunk) {
-      const size_t end = std::min(changed.size(), off + kEncodeChunk);
-      live_ids.clear();
-      xs.resize((end - off) * dim);
-      for (size_t i = off; i < end; ++i) {
-        const uint64_t iid = changed[i];
-        bool live;
-        {
-          absl::ReaderMutexLock m(&meta_mu_);
-          live = IsLive(iid);
-        }
-        if (live && flat_.GetVector(iid, &xs[live_ids.size() * dim])) {
-          live_ids.push_back(iid);
-        } else {
-          ivf->Remove(iid);
-        }
+  std::vector<uint64_t> live_ids;
+  std::vector<float> xs;
+  std::vector<uint32_t> lists;
+  std::vector<uint8_t> cs;
+  auto encode = [&](absl::Span<const uint64_t> chunk, std::vector<NewCode>* out,
+                    double* error_sum) {
+    live_ids.clear();
+    xs.resize(chunk.size() * dim);
+    for (uint64_t iid : chunk) {
+      bool live;
+      {
+        absl::ReaderMutexLock m(&meta_mu_);
+        live = IsLive(iid);
       }
-      const size_t n = live_ids.size();
-      lists.resize(n);
-      cs.resize(n * code_size);
-      ivf->Encode(xs.data(), n, lists.data(), cs.data());
-      for (size_t j = 0; j < n; ++j) {
-        ivf->AddEncoded(live_ids[j], lists[j], &cs[j * code_size]);
-        out->push_back(
-            {live_ids[j], lists[j],
-             records::EncodeCode(generation, &cs[j * code_size], code_size)});
+      if (live && flat_.GetVector(iid, &xs[live_ids.size() * dim])) {
+        live_ids.push_back(iid);
+      } else {
+        ivf->Remove(iid);
       }
     }
-    return changed.size();
+    const size_t n = live_ids.size();
+    lists.resize(n);
+    cs.resize(n * code_size);
+    ivf->Encode(xs.data(), n, lists.data(), cs.data());
+    *error_sum += QuantizationError(*ivf, xs.data(), lists.data(), n) * n;
+    for (size_t j = 0; j < n; ++j) {
+      ivf->AddEncoded(live_ids[j], lists[j], &cs[j * code_size]);
+      out->push_back(
+          {live_ids[j], lists[j],
+           records::EncodeCode(generation, &cs[j * code_size], code_size)});
+    }
+    return n;
   };
   // Under write_mu_: the codes of documents still live (one deleted
-  // meanwhile gets none; it is in changed_ again and leaves the index in the
-  // final round).
+  // meanwhile gets none; it is in changed_ and leaves the index when the
+  // writes are replayed).
   auto to_batch = [&](std::vector<NewCode>* codes) {
     storage::DocumentBatch batch(cid_);
     absl::ReaderMutexLock m(&meta_mu_);
@@ -475,6 +417,44 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       if (IsLive(c.iid)) batch.PutCode(c.iid, c.list, std::move(c.code));
     }
     return batch;
+  };
+
+  // Encode everything, chunk by chunk; persist each chunk's codes. The mean
+  // quantization error of the collection right after training is the drift
+  // trigger's baseline.
+  double error_sum = 0;
+  size_t encoded = 0;
+  for (size_t off = 0; off < ids.size(); off += kEncodeChunk) {
+    if (cancel_.load()) return absl::CancelledError("training cancelled");
+    const size_t end = std::min(ids.size(), off + kEncodeChunk);
+    std::vector<NewCode> codes;
+    encoded += encode(absl::MakeConstSpan(ids).subspan(off, end - off), &codes,
+                      &error_sum);
+    {
+      absl::MutexLock w(&write_mu_);
+      if (dropped_) return absl::CancelledError("collection dropped");
+      const storage::DocumentBatch batch = to_batch(&codes);
+      if (!batch.empty()) QUIVER_RETURN_IF_ERROR(store_->Write(batch));
+    }
+    SetProgress(0.5 + 0.45 * static_cast<double>(end) / ids.size());
+  }
+  const double train_error = encoded == 0 ? 0 : error_sum / encoded;
+
+  bool compact = false;
+  // Replay the writes made meanwhile. Rounds outside the writer lock first
+  // (a bulk load may have written far more than the training saw), each
+  // taking the ids logged so far and re-encoding them in chunks; the final,
+  // small round runs under the lock together with the swap.
+  auto replay = [&](std::vector<uint64_t> changed,
+                    std::vector<NewCode>* out) -> size_t {
+    std::sort(changed.begin(), changed.end());
+    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+    double ignored = 0;
+    for (size_t off = 0; off < changed.size(); off += kEncodeChunk) {
+      const size_t len = std::min(kEncodeChunk, changed.size() - off);
+      encode(absl::MakeConstSpan(changed).subspan(off, len), out, &ignored);
+    }
+    return changed.size();
   };
   size_t replayed = 0;
   for (int round = 0; round < 8; ++round) {

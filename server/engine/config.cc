@@ -186,7 +186,7 @@ std::string RetrainReason(const IndexConfig& index, const MaintenanceState& m,
       recent_error > kRetrainDrift * m.train_error) {
     return absl::StrFormat(
         "the %d vectors written since the last training are quantized %.2fx "
-        "worse than its sample",
+        "worse than the collection right after it",
         recent_count, recent_error / m.train_error);
   }
   return "";

@@ -76,8 +76,8 @@ struct MaintenanceState {
   uint32_t generation = 0;
   // Live documents when the last training took its snapshot.
   uint64_t trained_count = 0;
-  // Mean squared distance of the training sample to its coarse centroid
-  // right after training (the drift trigger's baseline).
+  // Mean squared distance of the collection's vectors to their coarse
+  // centroids right after training (the drift trigger's baseline).
   double train_error = 0;
   // Why the training of the current index started.
   std::string reason;
@@ -145,7 +145,8 @@ uint64_t MinTrainVectors(const IndexConfig& index);
 // enough vectors for the requested 8-bit ones, it grew to kRetrainGrowth times
 // (or shrank to 1/kRetrainGrowth^2 of) its size at the last training while
 // nlist is automatic, or the vectors written since then are quantized
-// kRetrainDrift times worse than the training sample was (measured over at
+// kRetrainDrift times worse than the collection was right after the last
+// training (measured over at
 // least max(1000, 10% of the size)).
 inline constexpr double kRetrainGrowth = 2.0;
 inline constexpr double kRetrainDrift = 1.5;
