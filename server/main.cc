@@ -43,6 +43,10 @@ ABSL_FLAG(std::string, port_file, "",
           "Write the bound gRPC port to this file once serving");
 ABSL_FLAG(bool, parent_watchdog, false,
           "Shut down when the parent process exits (for tests)");
+ABSL_FLAG(int64_t, disk_reserve_mb, -1,
+          "Free space (MiB) that writes leave on the data directory's "
+          "filesystem; below it writes get RESOURCE_EXHAUSTED while searches, "
+          "gets and deletes go on (-1 = 5% of the filesystem, at most 2 GiB)");
 ABSL_FLAG(int, train_threads, 0, "Threads per training (0 = all cores)");
 ABSL_FLAG(int, shutdown_grace_s, 10,
           "Seconds in-flight calls get to finish at shutdown");
@@ -113,6 +117,7 @@ int main(int argc, char** argv) {
   o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key = absl::GetFlag(FLAGS_tls_key);
   o.train_threads = absl::GetFlag(FLAGS_train_threads);
+  o.disk_reserve_mb = absl::GetFlag(FLAGS_disk_reserve_mb);
   o.backup_dir = absl::GetFlag(FLAGS_backup_dir);
 
   auto server = quiver::server::Server::Start(o);

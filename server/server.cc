@@ -60,6 +60,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   RegistryOptions ro;
   ro.store.path = options.data_dir;
   ro.store.sync = options.sync;
+  ro.store.disk_reserve_bytes =
+      options.disk_reserve_mb < 0 ? -1 : options.disk_reserve_mb << 20;
   ro.collection.train_threads = options.train_threads;
   QUIVER_ASSIGN_OR_RETURN(server->registry_, CollectionRegistry::Open(ro));
 
@@ -110,7 +112,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                    << (options.tls_cert.empty() ? "" : ", TLS")
                    << (options.api_key.empty() ? "" : ", API key required")
                    << ", data in " << options.data_dir
-                   << (options.sync ? ", fsync on" : ", fsync off");
+                   << (options.sync ? ", fsync on" : ", fsync off")
+                   << (server->registry_->read_only()
+                           ? ", READ-ONLY (the disk was full at start)"
+                           : "");
   return server;
 }
 

@@ -47,6 +47,10 @@ struct ServerOptions {
   // PEM files of the server certificate (chain) and key: TLS when both set.
   std::string tls_cert;
   std::string tls_key;
+  // Free space (MiB) writes must leave on the data directory's filesystem;
+  // below it they get RESOURCE_EXHAUSTED (searches, gets, deletes go on).
+  // -1 = 5% of the filesystem, at most 2 GiB.
+  int64_t disk_reserve_mb = -1;
   // Threads of a training (0 = hardware concurrency).
   int train_threads = 0;
   // Folder of the Backup RPC's checkpoints (created if missing); empty =

@@ -17,10 +17,12 @@
 #include "rocksdb/convenience.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/options.h"
+#include "rocksdb/sst_file_manager.h"
 #include "rocksdb/table.h"
 #include "rocksdb/transaction_log.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
+#include "storage/disk.h"
 #include "storage/keys.h"
 #include "storage/records.h"
 #include "storage/rocksdb_status.h"
@@ -97,6 +99,10 @@ std::vector<rocksdb::ColumnFamilyDescriptor> MakeDescriptors(
 
 rocksdb::DBOptions MakeDbOptions() {
   rocksdb::DBOptions o;
+  // See disk.h: no LOG file; RocksDB resumes by itself after a NoSpace
+  // error once space is back (the SstFileManager polls for it).
+  o.info_log = std::make_shared<ForwardingLogger>();
+  o.sst_file_manager.reset(rocksdb::NewSstFileManager(rocksdb::Env::Default()));
   o.create_if_missing = true;
   o.create_missing_column_families = true;
   const int cores =
@@ -188,8 +194,26 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
       MakeDescriptors(options);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw_db = nullptr;
-  const rocksdb::Status open_status = rocksdb::DB::Open(
+  rocksdb::Status open_status = rocksdb::DB::Open(
       MakeDbOptions(), options.path, descriptors, &handles, &raw_db);
+  if (open_status.IsNoSpace()) {
+    // Recovery must write (flush the replayed log, a new manifest); a
+    // read-only open replays the log in memory only.
+    SpaceReport space;
+    const bool known = StatFilesystem(options.path, &space).ok();
+    QUIVER_LOG(ERROR)
+        << "store " << options.path << ": the disk is full ("
+        << (known ? FormatBytes(space.free_bytes) + " free"
+                  : "free space "
+                    "unknown")
+        << "; " << open_status.ToString()
+        << "). Opening it READ-ONLY: searches and gets work, every write is "
+           "refused until space is freed and quiverd is restarted";
+    handles.clear();
+    open_status = rocksdb::DB::OpenForReadOnly(MakeDbOptions(), options.path,
+                                               descriptors, &handles, &raw_db);
+    impl->read_only = open_status.ok();
+  }
   if (!open_status.ok()) {
     return FromRocksDb(open_status,
                        absl::StrCat("opening store ", options.path));
@@ -203,7 +227,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   std::string value;
   rocksdb::Status s = db->Get(rocksdb::ReadOptions(), impl->cf[kDefaultCf],
                               keys::kFormatVersionKey, &value);
-  if (s.IsNotFound()) {
+  if (s.IsNotFound() && !impl->read_only) {
     s = db->Put(impl->write_options, impl->cf[kDefaultCf],
                 keys::kFormatVersionKey,
                 records::EncodeU32(records::kFormatVersion));
@@ -274,6 +298,8 @@ absl::StatusOr<CollectionId> Store::CreateCollection(std::string_view name,
         absl::StrCat("collection ", Quote(name), ": dimension is 0"));
   }
   Impl& impl = *impl_;
+  QUIVER_RETURN_IF_ERROR(impl.CheckWritable(
+      true, absl::StrCat("creating collection ", Quote(name))));
   absl::MutexLock lock(&impl.mu);
   std::string existing;
   const rocksdb::Status s = impl.db->Get(
@@ -313,6 +339,8 @@ absl::StatusOr<CollectionId> Store::CreateCollection(std::string_view name,
 absl::Status Store::UpdateSchema(std::string_view name,
                                  std::string_view schema) {
   Impl& impl = *impl_;
+  QUIVER_RETURN_IF_ERROR(impl.CheckWritable(
+      false, absl::StrCat("updating collection ", Quote(name))));
   absl::MutexLock lock(&impl.mu);
   QUIVER_ASSIGN_OR_RETURN(CollectionMeta meta, GetCollection(name));
   meta.schema = std::string(schema);
@@ -352,6 +380,8 @@ absl::StatusOr<std::vector<CollectionMeta>> Store::ListCollections() const {
 
 absl::Status Store::DropCollection(std::string_view name) {
   Impl& impl = *impl_;
+  QUIVER_RETURN_IF_ERROR(impl.CheckWritable(
+      false, absl::StrCat("dropping collection ", Quote(name))));
   absl::MutexLock lock(&impl.mu);
   QUIVER_ASSIGN_OR_RETURN(const CollectionMeta meta, GetCollection(name));
   const std::string lower = keys::CollectionPrefix(meta.id);
@@ -373,6 +403,8 @@ absl::Status Store::DropCollection(std::string_view name) {
 
 absl::Status Store::CompactCollection(CollectionId cid) {
   Impl& impl = *impl_;
+  QUIVER_RETURN_IF_ERROR(impl.CheckWritable(
+      false, absl::StrCat("compacting collection id ", cid)));
   {
     absl::ReaderMutexLock lock(&impl.mu);
     QUIVER_RETURN_IF_ERROR(impl.LookupLocked(cid).status());
@@ -394,6 +426,8 @@ absl::Status Store::CompactCollection(CollectionId cid) {
 
 absl::Status Store::PutQuantizer(CollectionId cid, std::string_view blob) {
   Impl& impl = *impl_;
+  QUIVER_RETURN_IF_ERROR(impl.CheckWritable(
+      true, absl::StrCat("writing the quantizer of collection id ", cid)));
   absl::ReaderMutexLock lock(&impl.mu);
   QUIVER_RETURN_IF_ERROR(impl.LookupLocked(cid).status());
   const rocksdb::Status s =
@@ -438,12 +472,28 @@ absl::Status Store::Checkpoint(const std::string& directory) const {
 }
 
 absl::Status Store::Flush() {
+  if (impl_->read_only) return absl::OkStatus();
   rocksdb::FlushOptions flush_options;
   flush_options.wait = true;
   const std::vector<rocksdb::ColumnFamilyHandle*> handles(impl_->cf.begin(),
                                                           impl_->cf.end());
   return FromRocksDb(impl_->db->Flush(flush_options, handles),
                      absl::StrCat("flushing store ", impl_->options.path));
+}
+
+bool Store::read_only() const { return impl_->read_only; }
+
+absl::Status StoreState::CheckWritable(bool adds_data,
+                                       std::string_view what) const {
+  if (read_only) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        Sv(what),
+        ": refused, the store was opened read-only because the disk was "
+        "full when quiverd started; free space and restart quiverd"));
+  }
+  if (!adds_data) return absl::OkStatus();
+  return CheckFreeSpace(db.get(), options.path, options.disk_reserve_bytes,
+                        what);
 }
 
 uint64_t Store::ApproximateDiskBytes() const {

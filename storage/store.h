@@ -27,6 +27,16 @@
 // with sync = true the WAL is fsync'ed before Write() returns, and the batch
 // survives both.
 //
+// Disk space: a write that adds data (documents, codes, quantizers, a new
+// collection) is refused with RESOURCE_EXHAUSTED, naming the free space,
+// when the data directory's filesystem would keep less than a reserve
+// (StoreOptions::disk_reserve_bytes) plus room to flush the memtables;
+// reads, deletes and drops go on. RocksDB's info log goes to Quiver's log,
+// not to a file in the store (RocksDB's file logger aborts the process on
+// a full disk). A store whose disk is too full to open normally (RocksDB
+// must write to recover) opens read-only: reads work and every write gets
+// RESOURCE_EXHAUSTED until the process restarts with space freed.
+//
 // Errors: RocksDB's codes map to absl codes: NotFound -> NOT_FOUND,
 // Corruption -> DATA_LOSS, IOError -> UNAVAILABLE, NoSpace ->
 // RESOURCE_EXHAUSTED, others -> INTERNAL. Corrupt records (a value of the
@@ -63,6 +73,10 @@ struct StoreOptions {
   bool sync = false;
   // Size of RocksDB's block cache in bytes.
   size_t block_cache_bytes = 64u << 20;
+  // Free space (bytes) that writes adding data leave on the data directory's
+  // filesystem (see "Disk space" above); -1 = 5% of the filesystem, at most
+  // 2 GiB.
+  int64_t disk_reserve_bytes = -1;
 };
 
 // What the store keeps about a collection.
@@ -136,7 +150,8 @@ class DocumentBatch {
 
 class Store {
  public:
-  // Opens (creating if needed) the store at options.path.
+  // Opens (creating if needed) the store at options.path; read-only when
+  // the disk is too full to open it otherwise (see "Disk space" above).
   // Errors: UNAVAILABLE (I/O, lock held by another process), DATA_LOSS.
   static absl::StatusOr<std::unique_ptr<Store>> Open(
       const StoreOptions& options);
@@ -227,6 +242,8 @@ class Store {
   absl::Status CompactCollection(CollectionId cid);
   // Approximate bytes on disk (live SST files + WAL).
   uint64_t ApproximateDiskBytes() const;
+  // True when the store was opened read-only (a full disk at start).
+  bool read_only() const;
 
  private:
   struct Impl;

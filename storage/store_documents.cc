@@ -226,6 +226,10 @@ std::string DocWhat(std::string_view what, CollectionId cid, uint64_t iid) {
 absl::Status Store::Write(const DocumentBatch& batch) {
   if (batch.empty()) return absl::OkStatus();
   Impl& impl = *impl_;
+  QUIVER_RETURN_IF_ERROR(impl.CheckWritable(
+      !batch.puts_.empty() || !batch.codes_.empty(),
+      absl::StrCat("writing a batch of ", batch.size(),
+                   " mutations to collection id ", batch.cid_)));
   absl::ReaderMutexLock lock(&impl.mu);
   QUIVER_ASSIGN_OR_RETURN(const CachedCollection c,
                           impl.LookupLocked(batch.cid_));
@@ -248,6 +252,9 @@ absl::Status Store::PutQuantizerAndCodes(CollectionId cid,
                      codes.cid_, ", not ", cid));
   }
   Impl& impl = *impl_;
+  QUIVER_RETURN_IF_ERROR(impl.CheckWritable(
+      true, absl::StrCat("writing the quantizer and ", codes.size(),
+                         " codes of collection id ", cid)));
   absl::ReaderMutexLock lock(&impl.mu);
   QUIVER_ASSIGN_OR_RETURN(const CachedCollection c, impl.LookupLocked(cid));
   rocksdb::WriteBatch wb;

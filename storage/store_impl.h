@@ -85,7 +85,12 @@ struct StoreState {
                     const std::string& upper, std::string_view what,
                     const Fn& fn) const;
 
+  // OK when a write may go ahead: RESOURCE_EXHAUSTED when the store is
+  // read-only, or when `adds_data` and the disk is nearly full (disk.h).
+  absl::Status CheckWritable(bool adds_data, std::string_view what) const;
+
   StoreOptions options;
+  bool read_only = false;  // set once by Store::Open
   rocksdb::WriteOptions write_options;
   std::unique_ptr<rocksdb::DB> db;
   // Owned; destroyed (before `db`) by ~StoreState.

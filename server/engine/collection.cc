@@ -56,8 +56,8 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(
       store, meta.id, std::move(config), schema->maintenance, options));
   QUIVER_RETURN_IF_ERROR(c->Recover());
   // A schema of an older format (or an older field set) is rewritten in the
-  // current one.
-  if (records::EncodeSchema(*schema) != meta.schema) {
+  // current one (later, when the store is read-only).
+  if (records::EncodeSchema(*schema) != meta.schema && !store->read_only()) {
     QUIVER_RETURN_IF_ERROR(c->PersistSchema());
   }
   return c;
@@ -182,7 +182,10 @@ absl::Status Collection::Recover() {
                       records::EncodeCode(generation, code.data(), code_size));
         ++reencoded;
       }
-      if (!batch.empty()) QUIVER_RETURN_IF_ERROR(store_->Write(batch));
+      // Read-only store (full disk): the codes live in memory only.
+      if (!batch.empty() && !store_->read_only()) {
+        QUIVER_RETURN_IF_ERROR(store_->Write(batch));
+      }
     }
     absl::MutexLock i(&index_mu_);
     ivf_ = std::move(ivf);

@@ -42,6 +42,12 @@ void LowerThreadPriority() {
 
 absl::Status Collection::StartTraining(
     const std::optional<IndexConfig>& overrides, std::string reason) {
+  if (store_->read_only()) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "collection '%s' cannot be trained: the store was opened read-only "
+        "because the disk was full when quiverd started",
+        config_.name));
+  }
   CollectionConfig config = config_;
   {
     absl::MutexLock lock(&train_mu_);

@@ -55,6 +55,8 @@ class CollectionRegistry {
   std::vector<std::shared_ptr<Collection>> List() const;
   // Stops the collection's training, deletes all its keys. NOT_FOUND.
   absl::Status Drop(std::string_view name);
+  // True when the store was opened read-only (the disk was full at start).
+  bool read_only() const { return store_->read_only(); }
   // RocksDB checkpoint of the whole store into `directory` (must not exist).
   absl::Status Backup(const std::string& directory);
   uint64_t DiskBytes() const;
