@@ -37,7 +37,9 @@ absl::Status BlobReader::Raw(void* p, size_t n, const char* what) {
                         "%d, %d left",
                         what, n, pos_, remaining()));
   }
-  std::memcpy(p, in_.data() + pos_, n);
+  // n == 0 (an empty vector's data() may be null): memcpy's pointers must
+  // not be null even for no bytes.
+  if (n > 0) std::memcpy(p, in_.data() + pos_, n);
   pos_ += n;
   return absl::OkStatus();
 }
