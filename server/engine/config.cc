@@ -149,7 +149,12 @@ uint64_t AutoTrainThreshold(const IndexConfig& index) {
 
 IndexConfig TrainIndexConfig(const IndexConfig& index, uint64_t n) {
   IndexConfig out = index;
-  if (index.pq_bits == 0 && n < kEightBitTrainVectors) out.pq_bits = 4;
+  // 4-bit codes hold at most kMaxPqM4Bit sub-quantizers: an explicit pq_m
+  // above that keeps 8-bit codes at any size (4-bit ones fail to train).
+  if (index.pq_bits == 0 && n < kEightBitTrainVectors &&
+      index.pq_m <= kMaxPqM4Bit) {
+    out.pq_bits = 4;
+  }
   return out;
 }
 
