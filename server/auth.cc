@@ -17,7 +17,7 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-absl::Status ApiKeyAuth::Check(const grpc::ServerContext& context) const {
+absl::Status ApiKeyAuth::Check(const grpc::ServerContextBase& context) const {
   if (key_.empty()) return absl::OkStatus();
   const auto& md = context.client_metadata();
   auto it = md.find("authorization");

@@ -25,7 +25,7 @@ class ApiKeyAuth {
   bool enabled() const { return !key_.empty(); }
   // OK when disabled or the call carries the right bearer key;
   // UNAUTHENTICATED otherwise (the message never echoes the key).
-  absl::Status Check(const grpc::ServerContext& context) const;
+  absl::Status Check(const grpc::ServerContextBase& context) const;
 
  private:
   std::string key_;

@@ -28,7 +28,12 @@
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "gRPC listen address host:port (port 0 = any free port)");
 ABSL_FLAG(std::string, data_dir, "./quiver-data", "RocksDB data directory");
-ABSL_FLAG(int, threads, 0, "Max gRPC request threads (0 = gRPC default)");
+ABSL_FLAG(int, threads, 256,
+          "Most threads serving unary calls; more calls at once get "
+          "RESOURCE_EXHAUSTED (0 = no limit)");
+ABSL_FLAG(int, max_reply_mb_in_flight, 1024,
+          "Memory (MiB) that large replies not yet read by their clients may "
+          "hold; beyond it large Get/Search calls get RESOURCE_EXHAUSTED");
 ABSL_FLAG(bool, sync, false,
           "fsync the write-ahead log before acknowledging each write");
 ABSL_FLAG(int, max_message_mb, 64, "Largest accepted request message, MiB");
@@ -47,6 +52,14 @@ ABSL_FLAG(int64_t, disk_reserve_mb, -1,
           "Free space (MiB) that writes leave on the data directory's "
           "filesystem; below it writes get RESOURCE_EXHAUSTED while searches, "
           "gets and deletes go on (-1 = 5% of the filesystem, at most 2 GiB)");
+ABSL_FLAG(int, max_streams, 4096,
+          "Most open Upsert streams; more get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, stream_idle_s, 600,
+          "An Upsert stream with no batch for this many seconds is closed "
+          "(0 = never)");
+ABSL_FLAG(int, stream_max_s, 86400,
+          "An Upsert stream open this many seconds is closed after its "
+          "current batch (0 = never)");
 ABSL_FLAG(int, train_threads, 0, "Threads per training (0 = all cores)");
 ABSL_FLAG(int, shutdown_grace_s, 10,
           "Seconds in-flight calls get to finish at shutdown");
@@ -107,6 +120,7 @@ int main(int argc, char** argv) {
   o.listen = absl::GetFlag(FLAGS_listen);
   o.data_dir = absl::GetFlag(FLAGS_data_dir);
   o.threads = absl::GetFlag(FLAGS_threads);
+  o.max_reply_mb_in_flight = absl::GetFlag(FLAGS_max_reply_mb_in_flight);
   o.sync = absl::GetFlag(FLAGS_sync);
   o.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
   o.api_key = absl::GetFlag(FLAGS_api_key);
@@ -118,6 +132,9 @@ int main(int argc, char** argv) {
   o.tls_key = absl::GetFlag(FLAGS_tls_key);
   o.train_threads = absl::GetFlag(FLAGS_train_threads);
   o.disk_reserve_mb = absl::GetFlag(FLAGS_disk_reserve_mb);
+  o.streams.max_streams = absl::GetFlag(FLAGS_max_streams);
+  o.streams.idle_timeout = absl::Seconds(absl::GetFlag(FLAGS_stream_idle_s));
+  o.streams.max_lifetime = absl::Seconds(absl::GetFlag(FLAGS_stream_max_s));
   o.backup_dir = absl::GetFlag(FLAGS_backup_dir);
 
   auto server = quiver::server::Server::Start(o);

@@ -81,23 +81,38 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                           options.backup_dir, ec.message()));
     }
   }
+  ServiceOptions so;
+  so.backup_dir = options.backup_dir;
+  so.streams = options.streams;
+  so.max_reply_bytes = size_t(options.max_message_mb) << 20;
+  so.reply_budget.limit_bytes = size_t(options.max_reply_mb_in_flight) << 20;
   server->service_ = std::make_unique<QuiverService>(
       server->registry_.get(), server->metrics_.get(),
-      ApiKeyAuth(options.api_key), options.backup_dir);
+      ApiKeyAuth(options.api_key), so);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, creds, &server->port_);
   builder.RegisterService(server->service_.get());
+  builder.experimental().SetInterceptorCreators(
+      server->service_->Interceptors());
   const int max_bytes = options.max_message_mb * (1 << 20);
   builder.SetMaxReceiveMessageSize(max_bytes);
   builder.SetMaxSendMessageSize(max_bytes);
   if (options.threads > 0) {
+    // Beyond it, unary calls get RESOURCE_EXHAUSTED from gRPC. Upsert
+    // streams hold no thread while idle (server/upsert_stream.h).
     grpc::ResourceQuota quota("quiverd");
     quota.SetMaxThreads(options.threads);
     builder.SetResourceQuota(quota);
   }
+  // Dead peers are noticed (a ping every minute while calls are open), and
+  // a client may ping no more often than every 10 s.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10 * 1000);
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(

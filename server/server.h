@@ -33,8 +33,12 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:50051";
   // RocksDB directory (created if missing).
   std::string data_dir = "./quiver-data";
-  // Most threads gRPC may use for requests (0 = gRPC's default).
-  int threads = 0;
+  // Most threads gRPC may use for unary calls; beyond it calls get
+  // RESOURCE_EXHAUSTED (0 = no limit).
+  int threads = 256;
+  // Memory (MiB) that large replies not yet read by their clients may
+  // hold; beyond it large Get/Search calls get RESOURCE_EXHAUSTED.
+  int max_reply_mb_in_flight = 1024;
   // fsync the RocksDB WAL on every acknowledged write.
   bool sync = false;
   // Largest request message accepted, MiB; larger ones get
@@ -56,6 +60,8 @@ struct ServerOptions {
   // Folder of the Backup RPC's checkpoints (created if missing); empty =
   // the Backup RPC is refused with FAILED_PRECONDITION.
   std::string backup_dir;
+  // Upsert stream limits (open streams, idle and total time).
+  StreamLimits streams;
 };
 
 class Server {

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "server/convert.h"
+#include "server/parse_errors.h"
 #include "server/validate.h"
 
 namespace quiver::server {
@@ -37,11 +38,36 @@ grpc::Status Guard(Fn&& fn) {
 }  // namespace
 
 QuiverService::QuiverService(CollectionRegistry* registry, Metrics* metrics,
-                             ApiKeyAuth auth, std::string backup_dir)
+                             ApiKeyAuth auth, ServiceOptions options)
     : registry_(registry),
       metrics_(metrics),
       auth_(std::move(auth)),
-      backup_dir_(std::move(backup_dir)) {}
+      backup_dir_(std::move(options.backup_dir)),
+      max_reply_bytes_(options.max_reply_bytes),
+      reply_budget_(options.reply_budget),
+      streams_(
+          options.streams,
+          [this](grpc::CallbackServerContext* context) {
+            return auth_.Check(*context);
+          },
+          [this](ParsedBatch& batch) -> absl::StatusOr<v1::UpsertResponse> {
+            try {
+              return UpsertBatch(batch);
+            } catch (const std::bad_alloc&) {
+              return absl::ResourceExhaustedError(
+                  "out of memory while handling the batch");
+            } catch (const std::exception& e) {
+              QUIVER_LOG(ERROR) << "exception in Upsert: " << e.what();
+              return absl::InternalError(std::string("internal error: ") +
+                                         e.what());
+            }
+          },
+          [this](const grpc::Status& status, absl::Duration elapsed) {
+            if (metrics_ != nullptr) {
+              metrics_->ObserveRpc("Upsert", status.error_code(),
+                                   absl::ToDoubleSeconds(elapsed));
+            }
+          }) {}
 
 template <typename Fn>
 grpc::Status QuiverService::Handle(std::string_view method,
@@ -132,64 +158,69 @@ grpc::Status QuiverService::DropCollection(
   });
 }
 
-grpc::Status QuiverService::Upsert(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::UpsertResponse, v1::UpsertRequest>* stream) {
-  return Handle("Upsert", context, [&] { return DoUpsert(stream); });
+std::vector<
+    std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+QuiverService::Interceptors() {
+  auto out = reply_budget_.Interceptors();
+  out.push_back(NewParseErrorInterceptorFactory());
+  return out;
 }
 
-absl::Status QuiverService::DoUpsert(
-    grpc::ServerReaderWriter<v1::UpsertResponse, v1::UpsertRequest>* stream) {
-  v1::UpsertRequest request;
-  std::shared_ptr<Collection> c;
-  while (stream->Read(&request)) {
-    if (draining_.load()) {
-      return absl::UnavailableError(
-          absl::StrFormat("server is shutting down; batch %d was not stored",
-                          request.batch_id()));
-    }
-    const size_t n = request.documents_size();
-    if (n > engine::kMaxDocumentsPerUpsert) {
-      return absl::ResourceExhaustedError(absl::StrFormat(
-          "batch %d has %d documents; the limit is %d per UpsertRequest",
-          request.batch_id(), n, engine::kMaxDocumentsPerUpsert));
-    }
-    // Looked up per batch (a map lookup): a collection dropped and created
-    // again under the same name mid-stream gets the new one.
-    QUIVER_ASSIGN_OR_RETURN(c, registry_->Get(request.collection()));
-    const uint32_t dim = c->config().dimension;
-    const index::Metric metric = c->config().metric;
-    v1::UpsertResponse response;
-    response.set_batch_id(request.batch_id());
-    std::vector<DocumentInput> docs;
-    docs.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      v1::Document* d = request.mutable_documents(i);
-      if (absl::Status s = ValidateDocument(*d, dim, metric); !s.ok()) {
-        v1::RecordError* e = response.add_errors();
-        e->set_position(i);
-        if (ValidateDocumentId(d->id()).ok()) e->set_id(d->id());
-        e->set_reason(std::string(s.message()));
-        continue;
-      }
-      DocumentInput doc;
-      doc.id = std::move(*d->mutable_id());
-      doc.vector.assign(d->vector().begin(), d->vector().end());
-      doc.attributes = FromProto(d->attributes());
-      docs.push_back(std::move(doc));
-    }
-    if (!docs.empty()) {
-      QUIVER_ASSIGN_OR_RETURN(const uint64_t written,
-                              c->Upsert(std::move(docs)));
-      response.set_upserted(written);
-    }
-    if (!stream->Write(response)) {
-      return absl::CancelledError(
-          absl::StrFormat("client went away before batch %d was acknowledged",
-                          request.batch_id()));
-    }
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
+QuiverService::Upsert(grpc::CallbackServerContext* context) {
+  return streams_.Open(context);
+}
+
+absl::StatusOr<v1::UpsertResponse> QuiverService::UpsertBatch(
+    ParsedBatch& batch) {
+  v1::UpsertRequest& request = batch.request;
+  const size_t n = request.documents_size();
+  if (n > engine::kMaxDocumentsPerUpsert) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "batch %d has %d documents; the limit is %d per UpsertRequest",
+        request.batch_id(), n, engine::kMaxDocumentsPerUpsert));
   }
-  return absl::OkStatus();
+  // Looked up per batch (a map lookup): a collection dropped and created
+  // again under the same name mid-stream gets the new one.
+  QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c,
+                          registry_->Get(request.collection()));
+  const uint32_t dim = c->config().dimension;
+  const index::Metric metric = c->config().metric;
+  v1::UpsertResponse response;
+  response.set_batch_id(request.batch_id());
+  size_t next_malformed = 0;
+  std::vector<DocumentInput> docs;
+  docs.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (next_malformed < batch.malformed.size() &&
+        batch.malformed[next_malformed] == i) {
+      ++next_malformed;
+      v1::RecordError* e = response.add_errors();
+      e->set_position(i);
+      e->set_reason(
+          "the document could not be parsed: its id or an attribute is not "
+          "valid UTF-8 (proto3 strings must be)");
+      continue;
+    }
+    v1::Document* d = request.mutable_documents(i);
+    if (absl::Status s = ValidateDocument(*d, dim, metric); !s.ok()) {
+      v1::RecordError* e = response.add_errors();
+      e->set_position(i);
+      if (ValidateDocumentId(d->id()).ok()) e->set_id(d->id());
+      e->set_reason(std::string(s.message()));
+      continue;
+    }
+    DocumentInput doc;
+    doc.id = std::move(*d->mutable_id());
+    doc.vector.assign(d->vector().begin(), d->vector().end());
+    doc.attributes = FromProto(d->attributes());
+    docs.push_back(std::move(doc));
+  }
+  if (!docs.empty()) {
+    QUIVER_ASSIGN_OR_RETURN(const uint64_t written, c->Upsert(std::move(docs)));
+    response.set_upserted(written);
+  }
+  return response;
 }
 
 grpc::Status QuiverService::Get(grpc::ServerContext* context,
@@ -199,6 +230,14 @@ grpc::Status QuiverService::Get(grpc::ServerContext* context,
     QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c,
                             registry_->Get(request->collection()));
     QUIVER_RETURN_IF_ERROR(ValidateIds(request->ids()));
+    // Per document at least its vector (4 bytes a value) and an id on the
+    // wire; in memory twice the vector (message and bytes) plus ~1 KiB.
+    const size_t n = request->ids_size();
+    const size_t vector_bytes =
+        request->include_vectors() ? 4 * size_t{c->config().dimension} + 3 : 0;
+    QUIVER_RETURN_IF_ERROR(ReserveReply(context, "Get", n * (vector_bytes + 4),
+                                        n * (2 * vector_bytes + 1024),
+                                        "ask for fewer ids per call"));
     const std::vector<std::string> ids(request->ids().begin(),
                                        request->ids().end());
     QUIVER_ASSIGN_OR_RETURN(std::vector<StoredDocument> docs,
@@ -209,7 +248,7 @@ grpc::Status QuiverService::Get(grpc::ServerContext* context,
       d->mutable_vector()->Add(doc.vector.begin(), doc.vector.end());
       ToProto(doc.attributes, d->mutable_attributes());
     }
-    return absl::OkStatus();
+    return CheckReplySize("Get", response->ByteSizeLong());
   });
 }
 
@@ -231,11 +270,37 @@ grpc::Status QuiverService::Delete(grpc::ServerContext* context,
 grpc::Status QuiverService::Search(grpc::ServerContext* context,
                                    const v1::SearchRequest* request,
                                    v1::SearchResponse* response) {
-  return Handle("Search", context,
-                [&]() -> absl::Status { return DoSearch(*request, response); });
+  return Handle("Search", context, [&]() -> absl::Status {
+    return DoSearch(context, *request, response);
+  });
 }
 
-absl::Status QuiverService::DoSearch(const v1::SearchRequest& request,
+absl::Status QuiverService::ReserveReply(grpc::ServerContext* context,
+                                         std::string_view method,
+                                         size_t lower_bound, size_t estimate,
+                                         std::string_view advice) {
+  if (lower_bound > max_reply_bytes_) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "%s: the reply would be at least %.1f MiB, over the server's message "
+        "limit of %.1f MiB (--max_message_mb); %s",
+        method, static_cast<double>(lower_bound) / (1 << 20),
+        static_cast<double>(max_reply_bytes_) / (1 << 20), advice));
+  }
+  return reply_budget_.Reserve(context, estimate, method);
+}
+
+absl::Status QuiverService::CheckReplySize(std::string_view method,
+                                           size_t bytes) const {
+  if (bytes <= max_reply_bytes_) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "%s: the reply is %.1f MiB, over the server's message limit of %.1f "
+      "MiB (--max_message_mb); ask for less per call",
+      method, static_cast<double>(bytes) / (1 << 20),
+      static_cast<double>(max_reply_bytes_) / (1 << 20)));
+}
+
+absl::Status QuiverService::DoSearch(grpc::ServerContext* context,
+                                     const v1::SearchRequest& request,
                                      v1::SearchResponse* response) {
   QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c,
                           registry_->Get(request.collection()));
@@ -243,6 +308,15 @@ absl::Status QuiverService::DoSearch(const v1::SearchRequest& request,
   QUIVER_RETURN_IF_ERROR(
       ValidateSearchRequest(request, dim, c->config().metric));
   const size_t nq = request.queries_size();
+  // On the wire a hit is at least a distance and a one-byte id (9 bytes).
+  // In memory, until the client has read the reply, a hit costs about 280
+  // bytes (measured: the engine's result, its Hit message, its bytes; more
+  // with attributes).
+  const size_t hits = nq * request.k();
+  QUIVER_RETURN_IF_ERROR(
+      ReserveReply(context, "Search", hits * 9,
+                   hits * (request.include_attributes() ? 1024 : 288),
+                   "ask for fewer queries per call or a smaller k"));
   std::vector<float> queries(nq * dim);
   for (size_t i = 0; i < nq; ++i) {
     const auto& v = request.queries(i).values();
@@ -269,7 +343,7 @@ absl::Status QuiverService::DoSearch(const v1::SearchRequest& request,
       ToProto(hit.attributes, h->mutable_attributes());
     }
   }
-  return absl::OkStatus();
+  return CheckReplySize("Search", response->ByteSizeLong());
 }
 
 grpc::Status QuiverService::Train(grpc::ServerContext* context,

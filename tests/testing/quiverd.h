@@ -118,6 +118,7 @@ class Quiverd {
 
   bool running() const { return child_.running(); }
   int port() const { return child_.port(); }
+  pid_t pid() const { return child_.pid(); }
   std::string address() const { return child_.address(); }
 
   std::shared_ptr<grpc::Channel> NewChannel(
