@@ -1,6 +1,7 @@
 // Reader factory, shared checks and the binary formats (TEXMEX vecs, .npy).
 #include "client/readers.h"
 
+#include <google/protobuf/stubs/common.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -168,6 +169,24 @@ absl::Status RowReader::CheckVector(const std::vector<float>& v,
           absl::StrCat(where(), ": value ", i, " is ",
                        std::isnan(v[i]) ? "NaN" : "infinite"));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RowReader::CheckText(const Row& row,
+                                  absl::FunctionRef<std::string()> where) {
+  auto check = [&](const std::string& s, absl::string_view what) {
+    const int valid = google::protobuf::internal::UTF8SpnStructurallyValid(
+        google::protobuf::StringPiece(s.data(), s.size()));
+    if (static_cast<size_t>(valid) == s.size()) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat(where(), ": ", what, " is not valid UTF-8 (byte ",
+                     valid + 1, " of ", s.size(), ")"));
+  };
+  QUIVER_RETURN_IF_ERROR(check(row.id, "the id"));
+  for (const auto& [key, value] : row.attributes) {
+    QUIVER_RETURN_IF_ERROR(check(key, "an attribute name"));
+    QUIVER_RETURN_IF_ERROR(check(value, absl::StrCat("attribute '", key, "'")));
   }
   return absl::OkStatus();
 }

@@ -145,6 +145,11 @@ class RowReader {
   // (called only on error).
   absl::Status CheckVector(const std::vector<float>& v,
                            absl::FunctionRef<std::string()> where);
+  // Checks that the row's id and attributes are valid UTF-8 (the server's
+  // strings must be; a row that is not is malformed, so --on_error skip
+  // skips it instead of the server refusing the batch).
+  static absl::Status CheckText(const Row& row,
+                                absl::FunctionRef<std::string()> where);
   // Marks the reader failed with `status` and returns it.
   absl::Status Fail(absl::Status status);
 

@@ -218,6 +218,7 @@ class CsvReader final : public RowReader {
       row->attributes.emplace_back(names_[c], fields_[c]);
     }
     QUIVER_RETURN_IF_ERROR(CheckVector(row->vector, where));
+    QUIVER_RETURN_IF_ERROR(CheckText(*row, where));
     return true;
   }
 
@@ -351,6 +352,7 @@ class JsonlReader final : public RowReader {
           absl::StrCat(where(), ": ", s.message()));
     }
     QUIVER_RETURN_IF_ERROR(CheckVector(row->vector, where));
+    QUIVER_RETURN_IF_ERROR(CheckText(*row, where));
     return true;
   }
 

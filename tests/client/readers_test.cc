@@ -604,5 +604,41 @@ TEST(ReadVectorsTest, LimitAndEmpty) {
             dir.Sub("e.csv") + ": no rows");
 }
 
+TEST(TextReaderTest, InvalidUtf8IdOrAttributeIsASkippableRowError) {
+  TempDir dir;
+  const std::string csv = dir.Sub("bad.csv");
+  WriteFile(
+      csv,
+      "id,vector,tag\na,[1,2],x\nb\xff,[3,4],y\nc,[5,6],z\xfe\nd,[7,8],w\n");
+  auto reader = OpenRowReader(csv, {});
+  QUIVER_ASSERT_OK(reader.status());
+  Row row;
+  ASSERT_TRUE(*(*reader)->Next(&row));
+  EXPECT_EQ(row.id, "a");
+  absl::StatusOr<bool> bad = (*reader)->Next(&row);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("the id is not valid UTF-8 (byte 2"),
+            std::string::npos)
+      << bad.status();
+  bad = (*reader)->Next(&row);
+  EXPECT_NE(bad.status().message().find("attribute 'tag' is not valid UTF-8"),
+            std::string::npos)
+      << bad.status();
+  EXPECT_FALSE((*reader)->fatal());
+  ASSERT_TRUE(*(*reader)->Next(&row));
+  EXPECT_EQ(row.id, "d");
+
+  const std::string jsonl = dir.Sub("bad.jsonl");
+  WriteFile(jsonl,
+            "{\"id\":\"ok\",\"vector\":[1,2]}\n"
+            "{\"id\":\"no\xc3\",\"vector\":[1,2]}\n");
+  auto json_reader = OpenRowReader(jsonl, {});
+  QUIVER_ASSERT_OK(json_reader.status());
+  ASSERT_TRUE(*(*json_reader)->Next(&row));
+  bad = (*json_reader)->Next(&row);
+  EXPECT_NE(bad.status().message().find("not valid UTF-8"), std::string::npos)
+      << bad.status();
+}
+
 }  // namespace
 }  // namespace quiver::client
