@@ -10,8 +10,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev
   # CI only: the format check and the clang -Wthread-safety build (libomp-dev
-  # is clang's OpenMP runtime).
-  clang clang-format libomp-dev
+  # is clang's OpenMP runtime); the fuzzing leg (scripts/fuzz.sh): libFuzzer
+  # (libclang-rt-dev) and llvm-symbolizer for its reports (llvm).
+  clang clang-format libomp-dev libclang-rt-dev llvm
 )
 
 missing=()
