@@ -34,4 +34,8 @@ absl::Status ApiKeyAuth::Check(const grpc::ServerContextBase& context) const {
   return absl::OkStatus();
 }
 
+bool ApiKeyAuth::Matches(std::string_view candidate) const {
+  return !key_.empty() && ConstantTimeEquals(candidate, key_);
+}
+
 }  // namespace quiver::server

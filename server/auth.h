@@ -12,6 +12,7 @@
 #include <grpcpp/server_context.h>
 
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 
@@ -26,6 +27,8 @@ class ApiKeyAuth {
   // OK when disabled or the call carries the right bearer key;
   // UNAUTHENTICATED otherwise (the message never echoes the key).
   absl::Status Check(const grpc::ServerContextBase& context) const;
+  // Whether `candidate` is the key (constant time); false when disabled.
+  bool Matches(std::string_view candidate) const;
 
  private:
   std::string key_;

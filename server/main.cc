@@ -42,6 +42,9 @@ ABSL_FLAG(std::string, api_key, "",
           "(default: $QUIVER_API_KEY; empty = no authentication)");
 ABSL_FLAG(std::string, metrics_listen, "",
           "Prometheus /metrics address host:port (empty = off)");
+ABSL_FLAG(bool, metrics_require_key, false,
+          "/metrics needs HTTP basic auth whose password is the API key "
+          "(needs --api_key); the metrics name collections");
 ABSL_FLAG(std::string, tls_cert, "", "TLS certificate chain (PEM file)");
 ABSL_FLAG(std::string, tls_key, "", "TLS private key (PEM file)");
 ABSL_FLAG(std::string, port_file, "",
@@ -128,6 +131,7 @@ int main(int argc, char** argv) {
     if (const char* env = std::getenv("QUIVER_API_KEY")) o.api_key = env;
   }
   o.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  o.metrics_require_key = absl::GetFlag(FLAGS_metrics_require_key);
   o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key = absl::GetFlag(FLAGS_tls_key);
   o.train_threads = absl::GetFlag(FLAGS_train_threads);

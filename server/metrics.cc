@@ -177,12 +177,20 @@ void Metrics::ObserveRpc(std::string_view method, grpc::StatusCode code,
   series.second->Observe(seconds);
 }
 
-absl::Status Metrics::Serve(const std::string& listen) {
+absl::Status Metrics::Serve(const std::string& listen, const ApiKeyAuth* auth) {
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(listen, 1);
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrFormat(
         "metrics: cannot listen on '%s': %s", listen, e.what()));
+  }
+  if (auth != nullptr && auth->enabled()) {
+    const ApiKeyAuth key = *auth;
+    exposer_->RegisterAuth(
+        [key](const std::string& /*user*/, const std::string& password) {
+          return key.Matches(password);
+        },
+        "quiverd");
   }
   exposer_->RegisterCollectable(collector_);
   return absl::OkStatus();

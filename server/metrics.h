@@ -38,10 +38,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "server/auth.h"
 
 namespace quiver::engine {
 class CollectionRegistry;
 }  // namespace quiver::engine
+
+#include "server/auth.h"
 
 namespace quiver::server {
 
@@ -65,9 +68,13 @@ class Metrics {
   void ObserveRpc(std::string_view method, grpc::StatusCode code,
                   double seconds);
 
-  // Starts serving /metrics on `listen` ("host:port", port 0 = any).
+  // Starts serving /metrics on `listen` ("host:port", port 0 = any). With
+  // `auth` enabled, a scrape must carry HTTP basic auth whose password is
+  // the API key (any user name; Prometheus: basic_auth.password). The
+  // metrics name collections, so expose them beyond loopback only so.
   // UNAVAILABLE if it cannot bind.
-  absl::Status Serve(const std::string& listen);
+  absl::Status Serve(const std::string& listen,
+                     const ApiKeyAuth* auth = nullptr);
   // Bound port of Serve(), 0 if not serving.
   int port() const;
 

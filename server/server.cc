@@ -67,10 +67,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
 
   server->metrics_ = std::make_unique<Metrics>();
   server->metrics_->SetRegistry(server->registry_.get());
+  if (options.metrics_require_key && options.api_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--metrics_require_key needs an API key (--api_key or "
+        "$QUIVER_API_KEY)");
+  }
   if (!options.metrics_listen.empty()) {
-    QUIVER_RETURN_IF_ERROR(server->metrics_->Serve(options.metrics_listen));
+    const ApiKeyAuth metrics_auth(options.metrics_require_key ? options.api_key
+                                                              : "");
+    QUIVER_RETURN_IF_ERROR(
+        server->metrics_->Serve(options.metrics_listen, &metrics_auth));
     QUIVER_LOG(INFO) << "metrics on " << options.metrics_listen << " (port "
-                     << server->metrics_->port() << ")";
+                     << server->metrics_->port() << ")"
+                     << (options.metrics_require_key ? ", API key required"
+                                                     : "");
   }
   if (!options.backup_dir.empty()) {
     std::error_code ec;

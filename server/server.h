@@ -48,6 +48,9 @@ struct ServerOptions {
   std::string api_key;
   // Prometheus /metrics address "host:port"; empty = off.
   std::string metrics_listen;
+  // /metrics needs HTTP basic auth with the API key as password (needs
+  // api_key).
+  bool metrics_require_key = false;
   // PEM files of the server certificate (chain) and key: TLS when both set.
   std::string tls_cert;
   std::string tls_key;

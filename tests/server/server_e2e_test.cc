@@ -650,7 +650,8 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-std::string HttpGet(int port, const std::string& path) {
+std::string HttpGet(int port, const std::string& path,
+                    const std::string& headers = "") {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -661,7 +662,7 @@ std::string HttpGet(int port, const std::string& path) {
     return "";
   }
   const std::string req =
-      "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+      "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n" + headers + "\r\n";
   if (::write(fd, req.data(), req.size()) < 0) return "";
   std::string out;
   char buf[4096];
@@ -688,6 +689,20 @@ TEST_F(ServerTest, PrometheusMetrics) {
         "quiver_store_disk_bytes", "quiver_simd_kernel_info{kernel="}) {
     EXPECT_NE(page.find(needle), std::string::npos) << needle << "\n" << page;
   }
+}
+
+TEST_F(ServerTest, MetricsCanRequireTheApiKey) {
+  const int port = FreePort();
+  Restart(SIGTERM, {absl::StrCat("--metrics_listen=127.0.0.1:", port),
+                    "--api_key=s3cret", "--metrics_require_key"});
+  EXPECT_NE(HttpGet(port, "/metrics").find(" 401 "), std::string::npos);
+  // Basic auth, password = the key: base64("x:wrong"), base64(":s3cret").
+  EXPECT_NE(HttpGet(port, "/metrics", "Authorization: Basic eDp3cm9uZw==\r\n")
+                .find(" 401 "),
+            std::string::npos);
+  const std::string page =
+      HttpGet(port, "/metrics", "Authorization: Basic OnMzY3JldA==\r\n");
+  EXPECT_NE(page.find("quiver_simd_kernel_info"), std::string::npos) << page;
 }
 
 }  // namespace
