@@ -369,9 +369,14 @@ class NpyReader final : public RowReader {
     QUIVER_RETURN_IF_ERROR(ParseDict(header));
     data_offset_ = prefix + header_len;
     bytes_consumed_ = data_offset_;
-    const uint64_t need = rows_ * cols_ * item_size_;
+    const uint64_t row_bytes = cols_ * item_size_;  // cols_ <= 2^24
     const uint64_t have = total_bytes_ - data_offset_;
-    if (have < need) {
+    // By division: rows_ * row_bytes may not fit in 64 bits (a wrapped
+    // product let a header declare 2^37 rows over a few bytes of data).
+    if (rows_ > have / row_bytes) {
+      const std::string need = rows_ > UINT64_MAX / row_bytes
+                                   ? std::string("over 2^64")
+                                   : absl::StrCat(rows_ * row_bytes);
       return absl::InvalidArgumentError(absl::StrCat(
           path_, ": truncated: the header declares ", rows_, " x ", cols_, " ",
           item_size_ == 4 ? "float32" : "float64", " (", need,
