@@ -172,6 +172,13 @@ void Server::Shutdown(absl::Duration grace) {
     grpc_server_->Shutdown(std::chrono::system_clock::now() +
                            std::chrono::milliseconds(100));
     grpc_server_->Wait();
+    // Cancelled Upsert streams end once their batch in progress (if any)
+    // is done: wait for them before the registry goes.
+    const absl::Time cancelled = absl::Now();
+    while (service_->inflight() > 0 &&
+           absl::Now() - cancelled < absl::Seconds(60)) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
     QUIVER_LOG(INFO) << "gRPC server stopped after "
                      << absl::FormatDuration(absl::Now() - start);
   }

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -128,6 +129,9 @@ class ClientE2eTest : public ::testing::Test {
     ASSERT_TRUE(std::filesystem::exists(kQuiver)) << kQuiver;
     server_.set_log_file(dir_.Sub("quiverd.log"));
     QUIVER_ASSERT_OK(server_.Start(dir_.Sub("data")));
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "quiverd's log:\n" << server_.log();
   }
 
   // Runs `quiver --server <addr> ARGS...` to completion.
