@@ -9,6 +9,13 @@ PACKAGES=(
   libabsl-dev libfaiss-dev libopenblas-dev liblapack-dev librocksdb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev
+  # The client's HDF5 reader (ann-benchmarks .hdf5 files): libhdf5 (C API).
+  libhdf5-dev
+  # The Python client (client/python) and its tests (tests/python): the
+  # runtime (grpcio, protobuf, numpy; stubs come from protobuf-compiler-grpc's
+  # grpc_python_plugin) and an offline `pip install ./client/python`.
+  python3 python3-grpcio python3-protobuf python3-numpy
+  python3-setuptools python3-wheel python3-pip python3-venv
   # CI only: the format check and the clang -Wthread-safety build (libomp-dev
   # is clang's OpenMP runtime); the fuzzing leg (scripts/fuzz.sh): libFuzzer
   # (libclang-rt-dev) and llvm-symbolizer for its reports (llvm).
