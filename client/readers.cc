@@ -1,4 +1,5 @@
-// Reader factory, shared checks and the binary formats (TEXMEX vecs, .npy).
+// Reader factory, shared checks and the binary formats (TEXMEX vecs, .npy;
+// HDF5 is in hdf5_reader.cc).
 #include "client/readers.h"
 
 #include <google/protobuf/stubs/common.h>
@@ -84,9 +85,10 @@ absl::StatusOr<Format> ParseFormat(absl::string_view name) {
   if (n == "csv") return Format::kCsv;
   if (n == "tsv") return Format::kTsv;
   if (n == "jsonl" || n == "ndjson") return Format::kJsonl;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown format '", name,
-                   "' (expected fvecs, bvecs, ivecs, npy, csv, tsv or jsonl)"));
+  if (n == "hdf5" || n == "h5") return Format::kHdf5;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown format '", name,
+      "' (expected fvecs, bvecs, ivecs, npy, csv, tsv, jsonl or hdf5)"));
 }
 
 absl::StatusOr<Format> FormatFromPath(absl::string_view path) {
@@ -124,6 +126,8 @@ const char* FormatName(Format format) {
       return "tsv";
     case Format::kJsonl:
       return "jsonl";
+    case Format::kHdf5:
+      return "hdf5";
   }
   return "?";
 }
@@ -198,6 +202,32 @@ absl::Status RowReader::Fail(absl::Status status) {
 }
 
 namespace {
+
+// IEEE 754 binary16 to float32 (exact: every half is a float).
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0x1f) {  // infinity or NaN
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else if (exp != 0) {  // normal
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  } else if (mant == 0) {  // zero
+    bits = sign;
+  } else {  // subnormal: normalise
+    int e = -1;
+    do {
+      ++e;
+      mant <<= 1;
+    } while ((mant & 0x400) == 0);
+    bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) |
+           ((mant & 0x3ff) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
 
 // TEXMEX .fvecs / .bvecs / .ivecs.
 class VecsReader final : public RowReader {
@@ -379,8 +409,8 @@ class NpyReader final : public RowReader {
                                    : absl::StrCat(rows_ * row_bytes);
       return absl::InvalidArgumentError(absl::StrCat(
           path_, ": truncated: the header declares ", rows_, " x ", cols_, " ",
-          item_size_ == 4 ? "float32" : "float64", " (", need,
-          " bytes of data) but only ", have, " bytes follow the header"));
+          DtypeName(), " (", need, " bytes of data) but only ", have,
+          " bytes follow the header"));
     }
     total_rows_ = rows_;
     return absl::OkStatus();
@@ -402,6 +432,12 @@ class NpyReader final : public RowReader {
     row->vector.resize(cols_);
     if (item_size_ == 4) {
       std::memcpy(row->vector.data(), raw_.data(), want);
+    } else if (item_size_ == 2) {
+      for (size_t i = 0; i < cols_; ++i) {
+        uint16_t x;
+        std::memcpy(&x, raw_.data() + 2 * i, 2);
+        row->vector[i] = HalfToFloat(x);
+      }
     } else {
       for (size_t i = 0; i < cols_; ++i) {
         double x;
@@ -432,6 +468,12 @@ class NpyReader final : public RowReader {
   absl::Status HeaderError(absl::string_view reason) const {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ": bad .npy header: ", reason));
+  }
+
+  const char* DtypeName() const {
+    return item_size_ == 2   ? "float16"
+           : item_size_ == 4 ? "float32"
+                             : "float64";
   }
 
   // Parses NumPy's header, a Python dict literal such as
@@ -520,11 +562,13 @@ class NpyReader final : public RowReader {
       item_size_ = 4;
     } else if (descr == "<f8" || descr == "=f8") {
       item_size_ = 8;
+    } else if (descr == "<f2" || descr == "=f2") {
+      item_size_ = 2;
     } else {
       return HeaderError(absl::StrCat(
           "dtype '", descr,
-          "' is not supported (need little-endian float32 '<f4' or float64 "
-          "'<f8')"));
+          "' is not supported (need little-endian float32 '<f4', float64 "
+          "'<f8' or float16 '<f2')"));
     }
     if (fortran) {
       return HeaderError(
@@ -598,6 +642,8 @@ absl::StatusOr<std::unique_ptr<RowReader>> OpenRowReader(
       return readers_internal::OpenCsvReader(path, format, options);
     case Format::kJsonl:
       return readers_internal::OpenJsonlReader(path, options);
+    case Format::kHdf5:
+      return readers_internal::OpenHdf5Reader(path, options);
   }
   return absl::InternalError("unreachable format");
 }
@@ -649,6 +695,17 @@ absl::StatusOr<Matrix<int32_t>> ReadIvecs(const std::string& path,
     return absl::InvalidArgumentError(absl::StrCat(path, ": no rows"));
   }
   return m;
+}
+
+absl::StatusOr<Matrix<int32_t>> ReadNeighbors(const std::string& path,
+                                              size_t max_rows,
+                                              const std::string& dataset) {
+  absl::StatusOr<Format> format = FormatFromPath(path);
+  if (format.ok() && *format == Format::kHdf5) {
+    return readers_internal::ReadHdf5Ids(
+        path, dataset.empty() ? "neighbors" : dataset, max_rows);
+  }
+  return ReadIvecs(path, max_rows);
 }
 
 absl::StatusOr<std::vector<float>> ParseVectorText(absl::string_view text) {

@@ -15,9 +15,18 @@
 // Formats (picked by extension, or ReaderOptions::format):
 //   .fvecs / .bvecs / .ivecs  TEXMEX: per row an int32 little-endian
 //                             dimension d, then d float32 / uint8 / int32.
-//   .npy                      NumPy 2-D array, dtype '<f4' or '<f8',
-//                             C order (format versions 1.0, 2.0, 3.0).
-//   .csv / .tsv               One row per line; see CsvLayout below.
+//   .npy                      NumPy 2-D array, dtype '<f4', '<f8' or
+//                             '<f2' (float16, widened to float32), C order
+//                             (format versions 1.0, 2.0, 3.0).
+//   .hdf5 / .h5               A 2-D dataset of an HDF5 file, such as the
+//                             ann-benchmarks files (datasets "train",
+//                             "test", "neighbors", "distances"): the dataset
+//                             ReaderOptions::dataset names, "train" by
+//                             default. Any integer or float element type
+//                             (converted to float32); read in slabs of
+//                             rows, so large files stream too.
+//   .csv / .tsv               One row per record (a line, or several when a
+//                             quoted field holds newlines); see CsvOptions.
 //   .jsonl / .ndjson          One JSON object per line:
 //                             {"id": "a" | 7, "vector": [0.1, ...],
 //                              "attributes": {"k": "v" | 1 | true}}
@@ -25,11 +34,14 @@
 //                             keys are ignored.
 //
 // Row numbers (Row::index) are 0-based and count data rows only: vectors in
-// binary files; non-blank lines after the header in text files.
+// binary files; non-blank records after the header in text files.
 //
 // Errors name the file and the place, then the reason:
-//   text files:   "data.csv:7 (row 5): expected 4 fields, found 3"
+//   text files:   "data.csv:7 (row 5): expected 4 fields, found 3" (the line
+//                 a record starts on; lines count every line of the file,
+//                 including those inside quoted fields)
 //   binary files: "base.fvecs: row 12 (byte offset 6192): truncated: ..."
+//   HDF5 files:   "ann.hdf5: dataset 'train': row 12: value 3 is NaN"
 // A malformed row is InvalidArgument. After it, fatal() says whether the
 // reader skipped just that row (false: Next may be called again) or cannot go
 // on (true: e.g. a truncated binary file). Open failures are NotFound or
@@ -53,9 +65,10 @@
 
 namespace quiver::client {
 
-enum class Format { kFvecs, kBvecs, kIvecs, kNpy, kCsv, kTsv, kJsonl };
+enum class Format { kFvecs, kBvecs, kIvecs, kNpy, kCsv, kTsv, kJsonl, kHdf5 };
 
-// "fvecs", "bvecs", "ivecs", "npy", "csv", "tsv", "jsonl" (also "ndjson").
+// "fvecs", "bvecs", "ivecs", "npy", "csv", "tsv", "jsonl" (also "ndjson"),
+// "hdf5" (also "h5").
 absl::StatusOr<Format> ParseFormat(absl::string_view name);
 // The format implied by a path's extension; InvalidArgument naming the
 // extension when it is not one of the above.
@@ -74,14 +87,17 @@ struct Row {
   std::vector<std::pair<std::string, std::string>> attributes;
 };
 
-// How CSV/TSV lines map to rows.
+// How CSV/TSV records map to rows.
 //
 // Fields are separated by the delimiter (',' for .csv, tab for .tsv); a field
 // may be double-quoted ("a,b" with "" for a quote), and a delimiter inside
-// [...] does not split, so `doc1,[0.1,0.2]` is two fields. A vector field is
-// "[0.1,0.2]", "0.1 0.2" or "0.1;0.2" (brackets optional).
+// [...] does not split, so `doc1,[0.1,0.2]` is two fields. A quoted field may
+// hold line breaks: the record then goes on over the next lines (each break
+// becomes "\n"); a quote still open at the end of the file is an error of
+// that record, and one still open after 16 MiB ends the file (fatal). A
+// vector field is "[0.1,0.2]", "0.1 0.2" or "0.1;0.2" (brackets optional).
 //
-// Header (kAuto): the first line is a header when none of its fields is a
+// Header (kAuto): the first record is a header when none of its fields is a
 // number or a bracketed vector. With a header, the column named "id" (any
 // case) holds the id, and a column named "vector", "embedding" or "values"
 // holds the whole vector; then every other column becomes an attribute named
@@ -104,6 +120,9 @@ struct ReaderOptions {
   // Every row must have this many values; 0 = whatever the first row has.
   size_t expected_dimension = 0;
   CsvOptions csv;
+  // HDF5: the dataset to read (a path inside the file, e.g. "test" or
+  // "/group/x"); empty = "train".
+  std::string dataset;
 };
 
 // A forward-only reader over one file. Owns its file handle.
@@ -186,6 +205,14 @@ absl::StatusOr<Matrix<float>> ReadVectors(const std::string& path,
 // Reads an .ivecs file (e.g. ground-truth neighbour ids) exactly as int32.
 absl::StatusOr<Matrix<int32_t>> ReadIvecs(const std::string& path,
                                           size_t max_rows = SIZE_MAX);
+
+// Reads ground-truth neighbour ids: an HDF5 file (by extension .hdf5/.h5)
+// through its integer dataset `dataset` (empty = "neighbors", as in the
+// ann-benchmarks files; any integer type whose values fit in int32), any
+// other path as .ivecs (ReadIvecs).
+absl::StatusOr<Matrix<int32_t>> ReadNeighbors(const std::string& path,
+                                              size_t max_rows = SIZE_MAX,
+                                              const std::string& dataset = "");
 
 // Parses a vector written as "[0.1,0.2]", "0.1,0.2", "0.1 0.2" or "0.1;0.2".
 // InvalidArgument naming the bad element ("element 2: 'x' is not a

@@ -1,5 +1,5 @@
 // Internals shared by the reader implementations (readers.cc,
-// text_readers.cc). Not part of the client's public API.
+// text_readers.cc, hdf5_reader.cc). Not part of the client's public API.
 #ifndef QUIVER_CLIENT_READERS_INTERNAL_H_
 #define QUIVER_CLIENT_READERS_INTERNAL_H_
 
@@ -34,6 +34,17 @@ absl::StatusOr<std::unique_ptr<RowReader>> OpenCsvReader(
     const std::string& path, Format format, const ReaderOptions& options);
 absl::StatusOr<std::unique_ptr<RowReader>> OpenJsonlReader(
     const std::string& path, const ReaderOptions& options);
+// hdf5_reader.cc: the dataset options.dataset ("train" when empty).
+absl::StatusOr<std::unique_ptr<RowReader>> OpenHdf5Reader(
+    const std::string& path, const ReaderOptions& options);
+// Bytes of one HDF5 slab read (rows per read = this / row bytes, at least
+// one); a variable so that tests can cross slab boundaries with small files.
+extern size_t hdf5_slab_bytes;
+// Reads up to max_rows rows of the integer 2-D dataset `dataset` as int32
+// (elements must lie in 0..INT32_MAX: neighbour ids).
+absl::StatusOr<Matrix<int32_t>> ReadHdf5Ids(const std::string& path,
+                                            const std::string& dataset,
+                                            size_t max_rows);
 
 // Parses `text` as one float. On failure returns the reason, e.g.
 // "'abc' is not a number" or "'1e999' is out of float32 range".

@@ -1,4 +1,6 @@
-// Line-based formats: CSV/TSV and JSON Lines.
+// Line-based formats: CSV/TSV (a record may span lines inside quotes) and
+// JSON Lines.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -60,10 +62,25 @@ bool IsBlank(absl::string_view line) {
   return absl::StripAsciiWhitespace(line).empty();
 }
 
-// Splits one CSV line into fields (see CsvOptions in readers.h). Quoted
-// fields lose their quotes; unquoted ones are trimmed of spaces.
+// Where byte `off` of a CSV record is: "column 5" on the record's first
+// line, "line 9, column 5" on a later one (a quoted field held a newline).
+std::string Position(absl::string_view record, size_t off,
+                     uint64_t first_line) {
+  const absl::string_view before = record.substr(0, off);
+  const size_t nl = before.rfind('\n');
+  if (nl == absl::string_view::npos) return absl::StrCat("column ", off + 1);
+  const uint64_t line = first_line + static_cast<uint64_t>(std::count(
+                                         before.begin(), before.end(), '\n'));
+  return absl::StrCat("line ", line, ", column ", off - nl);
+}
+
+// Splits one CSV record (a line, or several joined by "\n" when a quoted
+// field holds newlines) into fields (see CsvOptions in readers.h). Quoted
+// fields lose their quotes; unquoted ones are trimmed of spaces. first_line:
+// the file line the record starts on (for positions on later lines).
 absl::Status SplitFields(absl::string_view line, char delim,
-                         std::vector<std::string>* fields) {
+                         std::vector<std::string>* fields,
+                         uint64_t first_line) {
   fields->clear();
   size_t p = 0;
   auto is_space = [&](char c) { return (c == ' ' || c == '\t') && c != delim; };
@@ -90,17 +107,16 @@ absl::Status SplitFields(absl::string_view line, char delim,
       if (!closed) {
         return absl::InvalidArgumentError(
             absl::StrCat("field ", fields->size() + 1,
-                         ": unterminated quoted field "
-                         "starting at column ",
-                         open + 1));
+                         ": unterminated quoted field starting at ",
+                         Position(line, open, first_line),
+                         " (no closing quote before the end of the file)"));
       }
       while (p < line.size() && is_space(line[p])) ++p;
       if (p < line.size() && line[p] != delim) {
         return absl::InvalidArgumentError(
             absl::StrCat("field ", fields->size() + 1,
-                         ": unexpected character after the closing quote at "
-                         "column ",
-                         p + 1));
+                         ": unexpected character after the closing quote at ",
+                         Position(line, p, first_line)));
       }
     } else {
       const size_t start = p;
@@ -123,6 +139,61 @@ absl::Status SplitFields(absl::string_view line, char delim,
   }
   return absl::OkStatus();
 }
+
+// Tells, line by line, whether a CSV record goes on: whether a quoted field
+// is still open at the end of the text fed so far. Follows SplitFields: a
+// quote opens a field only as its first non-blank character; inside
+// [...] or an unquoted field, quotes are plain characters.
+class RecordScanner {
+ public:
+  explicit RecordScanner(char delim) : delim_(delim) {}
+
+  void Feed(absl::string_view text) {
+    for (const char c : text) {
+      switch (state_) {
+        case State::kFieldStart:
+          if (c == '"') {
+            state_ = State::kQuoted;
+          } else if (c == delim_) {
+            // another empty field
+          } else if (c == ' ' || c == '\t') {
+            // leading blanks
+          } else {
+            state_ = State::kUnquoted;
+            depth_ = c == '[' ? 1 : 0;
+          }
+          break;
+        case State::kQuoted:
+          if (c == '"') state_ = State::kQuoteSeen;
+          break;
+        case State::kQuoteSeen:  // "" is an escaped quote
+          state_ = c == '"'      ? State::kQuoted
+                   : c == delim_ ? State::kFieldStart
+                                 : State::kAfterQuote;
+          break;
+        case State::kAfterQuote:
+          if (c == delim_) state_ = State::kFieldStart;
+          break;
+        case State::kUnquoted:
+          if (c == '[') {
+            ++depth_;
+          } else if (c == ']' && depth_ > 0) {
+            --depth_;
+          } else if (c == delim_ && depth_ == 0) {
+            state_ = State::kFieldStart;
+          }
+          break;
+      }
+    }
+  }
+  bool quote_open() const { return state_ == State::kQuoted; }
+
+ private:
+  enum class State { kFieldStart, kQuoted, kQuoteSeen, kAfterQuote, kUnquoted };
+  char delim_;
+  State state_ = State::kFieldStart;
+  int depth_ = 0;
+};
 
 bool IsNumber(absl::string_view s) {
   float v;
@@ -151,20 +222,16 @@ class CsvReader final : public RowReader {
 
   absl::StatusOr<bool> Next(Row* row) override {
     if (fatal_) return fatal_status_;
-    absl::string_view line;
+    absl::Status s;
     while (true) {
-      absl::StatusOr<bool> more = lines_.Next(&line, path_);
-      if (!more.ok()) return Fail(more.status());
-      bytes_consumed_ = lines_.bytes();
-      if (!*more) return false;
-      if (IsBlank(line)) continue;
+      QUIVER_ASSIGN_OR_RETURN(bool more, ReadRecord(&s));
+      if (!more) return false;
       if (!layout_known_) {
-        absl::StatusOr<bool> was_header = DecideLayout(line);
+        absl::StatusOr<bool> was_header = s.ok() ? DecideLayout(fields_) : s;
         if (!was_header.ok()) {
           // Without a layout nothing else can be read.
-          return Fail(absl::InvalidArgumentError(
-              absl::StrCat(path_, ":", lines_.line_no(), ": ",
-                           was_header.status().message())));
+          return Fail(absl::InvalidArgumentError(absl::StrCat(
+              path_, ":", record_line_, ": ", was_header.status().message())));
         }
         if (*was_header) continue;
       }
@@ -175,10 +242,10 @@ class CsvReader final : public RowReader {
     row->attributes.clear();
     row->vector.clear();
     const uint64_t index = row->index;
+    const uint64_t line_no = record_line_;
     auto where = [&] {
-      return absl::StrCat(path_, ":", lines_.line_no(), " (row ", index, ")");
+      return absl::StrCat(path_, ":", line_no, " (row ", index, ")");
     };
-    absl::Status s = SplitFields(line, delim_, &fields_);
     if (!s.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat(where(), ": ", s.message()));
@@ -223,6 +290,46 @@ class CsvReader final : public RowReader {
   }
 
  private:
+  // A record may not grow past this while a quoted field stays open.
+  static constexpr size_t kMaxRecordBytes = size_t{16} << 20;
+
+  // Reads the next non-blank record into record_ (lines joined by "\n"
+  // while a quoted field is open; record_line_ = its first line) and splits
+  // it into fields_, *split = how that went. false at the end of the file.
+  absl::StatusOr<bool> ReadRecord(absl::Status* split) {
+    absl::string_view line;
+    while (true) {
+      absl::StatusOr<bool> more = lines_.Next(&line, path_);
+      if (!more.ok()) return Fail(more.status());
+      bytes_consumed_ = lines_.bytes();
+      if (!*more) return false;
+      if (!IsBlank(line)) break;
+    }
+    record_line_ = lines_.line_no();
+    record_.assign(line.data(), line.size());
+    RecordScanner scan(delim_);
+    scan.Feed(line);
+    while (scan.quote_open()) {
+      absl::StatusOr<bool> more = lines_.Next(&line, path_);
+      if (!more.ok()) return Fail(more.status());
+      bytes_consumed_ = lines_.bytes();
+      if (!*more) break;  // SplitFields reports the unterminated quote
+      if (record_.size() + 1 + line.size() > kMaxRecordBytes) {
+        return Fail(absl::InvalidArgumentError(
+            absl::StrCat(path_, ":", record_line_, " (row ", next_row_,
+                         "): a quoted field is still open after ",
+                         kMaxRecordBytes >> 20, " MiB (lines ", record_line_,
+                         "-", lines_.line_no(), "); a stray '\"'?")));
+      }
+      record_.push_back('\n');
+      record_.append(line.data(), line.size());
+      scan.Feed("\n");
+      scan.Feed(line);
+    }
+    *split = SplitFields(record_, delim_, &fields_, record_line_);
+    return true;
+  }
+
   // "field 3" or "field 3 ("x2")": 1-based, with the header name.
   std::string FieldName(int c) const {
     if (names_.empty()) return absl::StrCat("field ", c + 1);
@@ -243,11 +350,9 @@ class CsvReader final : public RowReader {
     return d;
   }
 
-  // Decides the column layout from the first non-blank line; returns whether
-  // that line was a header.
-  absl::StatusOr<bool> DecideLayout(absl::string_view line) {
-    std::vector<std::string> f;
-    QUIVER_RETURN_IF_ERROR(SplitFields(line, delim_, &f));
+  // Decides the column layout from the first non-blank record's fields;
+  // returns whether that record was a header.
+  absl::StatusOr<bool> DecideLayout(const std::vector<std::string>& f) {
     bool header = csv_.header == CsvOptions::Header::kYes;
     if (csv_.header == CsvOptions::Header::kAuto) {
       header = true;
@@ -307,6 +412,8 @@ class CsvReader final : public RowReader {
   }
 
   LineReader lines_;
+  std::string record_;
+  uint64_t record_line_ = 0;
   CsvOptions csv_;
   char delim_ = ',';
   bool layout_known_ = false;

@@ -102,12 +102,13 @@ int RunBench(const std::vector<std::string>& args) {
   const std::string cmd = "bench";
   GlobalFlags global;
   std::string collection, queries_file, gt_file, format, csv_path, plot_path;
+  std::string queries_dataset, gt_dataset;
   std::string nprobe_list = "1,2,4,8,16,32", rerank_list = "0",
               concurrency_list = "1";
   int64_t k = 10, limit = 0, repeat = 1, warmup = 100;
   FlagSet flags(
       "quiver bench",
-      "--collection C --queries Q --groundtruth GT.ivecs [-k 10] "
+      "--collection C --queries Q --groundtruth GT.ivecs|GT.hdf5 [-k 10] "
       "[--nprobe 1,2,4,...] [--rerank R] [--concurrency N] [--csv FILE] "
       "[--plot FILE.svg]",
       "Measures recall@1, recall@10, queries per second and latency "
@@ -116,6 +117,9 @@ int RunBench(const std::vector<std::string>& args) {
       "per request; latency is the client-side round trip. Ground-truth ids "
       "are 0-based rows of the base file, so the collection must have been "
       "ingested with default ids (row numbers).\n"
+      "ann-benchmarks: --queries F.hdf5 --groundtruth F.hdf5 takes the "
+      "queries from the dataset 'test' and the neighbours from 'neighbors' "
+      "(after `quiver ingest --collection C F.hdf5`, which loads 'train').\n"
       "CSV columns: nprobe,rerank,concurrency,recall_at_1,recall_at_10,qps,"
       "p50_ms,p95_ms,p99_ms. The SVG plots recall@10 against QPS (log), one "
       "line per rerank/concurrency, points labelled by nprobe.");
@@ -125,9 +129,14 @@ int RunBench(const std::vector<std::string>& args) {
   flags.String("format", &format, "format of --queries (default: extension)",
                "FMT");
   flags.String("groundtruth", &gt_file,
-               "true neighbours per query (.ivecs, 0-based base rows, best "
-               "first)",
+               "true neighbours per query (.ivecs or .hdf5, 0-based base "
+               "rows, best first)",
                "FILE");
+  flags.String("queries_dataset", &queries_dataset,
+               "HDF5 --queries: the dataset (default: test)", "NAME");
+  flags.String("groundtruth_dataset", &gt_dataset,
+               "HDF5 --groundtruth: the integer dataset (default: neighbors)",
+               "NAME");
   flags.Int("k", &k, "neighbours per query (recall@10 needs k >= 10)");
   flags.String("nprobe", &nprobe_list, "lists probed, e.g. 1,2,4,8", "LIST");
   flags.String("rerank", &rerank_list,
@@ -180,10 +189,13 @@ int RunBench(const std::vector<std::string>& args) {
     if (!f.ok()) return UsageError(cmd, f.status().message());
     ropts.format = *f;
   }
+  // HDF5 queries (ann-benchmarks): 'test', not the reader's 'train'.
+  ropts.dataset = queries_dataset.empty() ? "test" : queries_dataset;
   absl::StatusOr<client::Matrix<float>> queries = client::ReadVectors(
       queries_file, ropts, limit > 0 ? static_cast<size_t>(limit) : SIZE_MAX);
   if (!queries.ok()) return ReportError(cmd, queries.status());
-  absl::StatusOr<client::Matrix<int32_t>> gt = client::ReadIvecs(gt_file);
+  absl::StatusOr<client::Matrix<int32_t>> gt =
+      client::ReadNeighbors(gt_file, SIZE_MAX, gt_dataset);
   if (!gt.ok()) return ReportError(cmd, gt.status());
   const size_t nq = std::min(queries->rows, gt->rows);
   if (queries->rows != gt->rows && limit == 0) {

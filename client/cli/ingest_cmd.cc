@@ -53,7 +53,10 @@ int RunIngest(const std::vector<std::string>& args) {
       "Streams the rows of each FILE into collection C in batches over Upsert "
       "streams.\n"
       "\n"
-      "Formats: .fvecs .bvecs .ivecs .npy .csv .tsv .jsonl (or --format).\n"
+      "Formats: .fvecs .bvecs .ivecs .npy .csv .tsv .jsonl .hdf5/.h5 (or "
+      "--format).\n"
+      "  HDF5 (e.g. ann-benchmarks files): the dataset --dataset, 'train' by "
+      "default.\n"
       "Ids: a CSV 'id' column or a JSONL \"id\" is used as is. Otherwise the "
       "id is\n"
       "  <id_prefix><row>               with one FILE, e.g. 0, 1, 2, ...\n"
@@ -77,6 +80,8 @@ int RunIngest(const std::vector<std::string>& args) {
   flags.String("collection", &opts.collection, "target collection", "NAME");
   flags.String("format", &format,
                "input format for every FILE (default: by extension)", "FMT");
+  flags.String("dataset", &opts.reader.dataset,
+               "HDF5: the 2-D dataset to load (default: train)", "NAME");
   flags.Int("batch_size", &batch_size, "rows per Upsert batch (1-10000)");
   flags.Int("parallel", &parallel, "concurrent Upsert streams");
   flags.Int("in_flight", &in_flight,

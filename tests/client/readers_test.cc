@@ -3,15 +3,18 @@
 #include "client/readers.h"
 
 #include <gtest/gtest.h>
+#include <hdf5.h>
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "client/readers_internal.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::client {
@@ -83,6 +86,10 @@ TEST(ReaderFormatTest, ByExtensionAndName) {
   EXPECT_EQ(*FormatFromPath("a.tsv"), Format::kTsv);
   EXPECT_EQ(*FormatFromPath("a.jsonl"), Format::kJsonl);
   EXPECT_EQ(*FormatFromPath("a.ndjson"), Format::kJsonl);
+  EXPECT_EQ(*FormatFromPath("glove-25-angular.hdf5"), Format::kHdf5);
+  EXPECT_EQ(*FormatFromPath("a.H5"), Format::kHdf5);
+  EXPECT_EQ(*ParseFormat("hdf5"), Format::kHdf5);
+  EXPECT_STREQ(FormatName(Format::kHdf5), "hdf5");
   absl::StatusOr<Format> bad = FormatFromPath("dir.v2/data.parquet");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
@@ -337,7 +344,8 @@ TEST(NpyTest, BadHeaders) {
                              Raw<int32_t>({1, 2}))),
             dir.Sub("int.npy") +
                 ": bad .npy header: dtype '<i4' is not supported (need "
-                "little-endian float32 '<f4' or float64 '<f8')");
+                "little-endian float32 '<f4', float64 '<f8' or float16 "
+                "'<f2')");
   EXPECT_EQ(NpyOpenError(dir, "f.npy",
                          Npy("{'descr': '<f4', 'fortran_order': True, "
                              "'shape': (1, 2), }",
@@ -469,16 +477,16 @@ TEST(CsvTest, MalformedRowsNameLineRowAndField) {
   TempDir dir;
   const std::string p = dir.Sub("bad.csv");
   WriteFile(p,
-            "id,x0,x1\n"  // line 1
-            "a,1,2\n"     // line 2, row 0
-            "\n"          // line 3 (blank)
-            "b,1,abc\n"   // line 4, row 1
-            "c,1\n"       // line 5, row 2
-            "d,1,2,3\n"   // line 6, row 3
-            "\"e,1,2\n"   // line 7, row 4
-            "f,1e99,2\n"  // line 8, row 5
-            ",1,2\n"      // line 9, row 6
-            "g,3,4\n");   // line 10, row 7
+            "id,x0,x1\n"    // line 1
+            "a,1,2\n"       // line 2, row 0
+            "\n"            // line 3 (blank)
+            "b,1,abc\n"     // line 4, row 1
+            "c,1\n"         // line 5, row 2
+            "d,1,2,3\n"     // line 6, row 3
+            "e,\"1\"x,2\n"  // line 7, row 4
+            "f,1e99,2\n"    // line 8, row 5
+            ",1,2\n"        // line 9, row 6
+            "g,3,4\n");     // line 10, row 7
   auto reader = Open(p);
   ReadResult r = ReadAll(*reader);
   EXPECT_FALSE(r.fatal);
@@ -492,8 +500,8 @@ TEST(CsvTest, MalformedRowsNameLineRowAndField) {
             p + ":5 (row 2): expected 3 fields (id + 2 values), found 2");
   EXPECT_EQ(r.errors[2],
             p + ":6 (row 3): expected 3 fields (id + 2 values), found 4");
-  EXPECT_EQ(r.errors[3], p + ":7 (row 4): field 1: unterminated quoted field "
-                             "starting at column 1");
+  EXPECT_EQ(r.errors[3], p + ":7 (row 4): field 2: unexpected character after "
+                             "the closing quote at column 6");
   EXPECT_EQ(r.errors[4],
             p + ":8 (row 5): field 2 (\"x0\"): '1e99' is out of float32 range");
   EXPECT_EQ(r.errors[5], p + ":9 (row 6): field 1 (\"id\"): empty id");
@@ -638,6 +646,314 @@ TEST(TextReaderTest, InvalidUtf8IdOrAttributeIsASkippableRowError) {
   bad = (*json_reader)->Next(&row);
   EXPECT_NE(bad.status().message().find("not valid UTF-8"), std::string::npos)
       << bad.status();
+}
+
+TEST(NpyTest, Float16IsWidenedToFloat32) {
+  TempDir dir;
+  const std::string p = dir.Sub("h.npy");
+  // 1, -2, 0.5 | 65504 (largest half), 2^-24 (smallest subnormal), -0 |
+  // inf (a row error) | 0.099976 (0x2E66) and two more.
+  WriteFile(p,
+            Npy("{'descr': '<f2', 'fortran_order': False, "
+                "'shape': (4, 3), }",
+                Raw<uint16_t>({0x3C00, 0xC000, 0x3800, 0x7BFF, 0x0001, 0x8000,
+                               0x7C00, 0, 0, 0x2E66, 0x4200, 0x03FF})));
+  auto reader = Open(p);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_EQ(*reader->total_rows(), 4u);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_EQ(r.rows.size(), 3u);
+  EXPECT_EQ(r.rows[0].vector, (std::vector<float>{1, -2, 0.5}));
+  EXPECT_EQ(r.rows[1].vector[0], 65504.0f);
+  EXPECT_EQ(r.rows[1].vector[1], std::ldexp(1.0f, -24));
+  EXPECT_TRUE(std::signbit(r.rows[1].vector[2]));
+  EXPECT_EQ(r.rows[2].index, 3u);
+  EXPECT_EQ(r.rows[2].vector[0], 0.0999755859375f);
+  EXPECT_EQ(r.rows[2].vector[1], 3.0f);
+  // Largest subnormal: 1023 * 2^-24.
+  EXPECT_EQ(r.rows[2].vector[2], std::ldexp(1023.0f, -24));
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0], p + ": row 2: value 0 is infinite");
+  EXPECT_FALSE(r.fatal);
+
+  EXPECT_EQ(NpyOpenError(dir, "t16.npy",
+                         Npy("{'descr': '<f2', 'fortran_order': False, "
+                             "'shape': (2, 2), }",
+                             Raw<uint16_t>({1, 2, 3}))),
+            dir.Sub("t16.npy") +
+                ": truncated: the header declares 2 x 2 float16 (8 bytes of "
+                "data) but only 6 bytes follow the header");
+  // Skip seeks whole float16 rows.
+  auto again = Open(p);
+  ASSERT_EQ(*again->Skip(3), 3u);
+  ReadResult s = ReadAll(*again);
+  ASSERT_EQ(s.rows.size(), 1u);
+  EXPECT_EQ(s.rows[0].vector[1], 3.0f);
+}
+
+TEST(CsvTest, QuotedFieldsMayHoldNewlinesAndLineNumbersStayRight) {
+  TempDir dir;
+  const std::string p = dir.Sub("multi.csv");
+  const std::string text =
+      "id,note,vector\n"                           // line 1 (header)
+      "a,\"two\nlines\",[1,2]\n"                   // lines 2-3, row 0
+      "b,\"say \"\"hi\"\"\r\n\r\nbye\",[3,4]\r\n"  // lines 4-6, row 1
+      "\n"                                         // line 7 (blank)
+      "c,plain,[5,x]\n"                            // line 8, row 2
+      "\"d\nd\",\"x\" y,[1,2]\n"                   // lines 9-10, row 3
+      "e,\"multi\n\n,line\",[7,8]\n"               // lines 11-13, row 4
+      "f,ok,[9,10]\n"                              // line 14, row 5
+      "g,\"open,[1,2]\n"                           // line 15, row 6
+      "h,x,[1,2]\n";                               // line 16 (inside it)
+  WriteFile(p, text);
+  auto reader = Open(p);
+  ASSERT_NE(reader, nullptr);
+  ReadResult r = ReadAll(*reader);
+  EXPECT_FALSE(r.fatal);
+  ASSERT_EQ(r.rows.size(), 4u);
+  EXPECT_EQ(r.rows[0].id, "a");
+  EXPECT_EQ(r.rows[0].attributes,
+            (std::vector<std::pair<std::string, std::string>>{
+                {"note", "two\nlines"}}));
+  EXPECT_EQ(r.rows[0].vector, (std::vector<float>{1, 2}));
+  EXPECT_EQ(r.rows[1].id, "b");
+  EXPECT_EQ(r.rows[1].attributes[0].second, "say \"hi\"\n\nbye");
+  EXPECT_EQ(r.rows[1].vector, (std::vector<float>{3, 4}));
+  EXPECT_EQ(r.rows[2].index, 4u);
+  EXPECT_EQ(r.rows[2].attributes[0].second, "multi\n\n,line");
+  EXPECT_EQ(r.rows[3].index, 5u);
+  EXPECT_EQ(r.rows[3].id, "f");
+  ASSERT_EQ(r.errors.size(), 3u);
+  EXPECT_EQ(r.errors[0], p + ":8 (row 2): field 3 (\"vector\"): element 1: "
+                             "'x' is not a number");
+  EXPECT_EQ(r.errors[1], p + ":9 (row 3): field 2: unexpected character after "
+                             "the closing quote at line 10, column 8");
+  EXPECT_EQ(r.errors[2], p + ":15 (row 6): field 2: unterminated quoted field "
+                             "starting at column 3 (no closing quote before "
+                             "the end of the file)");
+  EXPECT_EQ(reader->bytes_consumed(), text.size());
+
+  // A quoted header name may hold a newline too; TSV the same.
+  const std::string t = dir.Sub("h.tsv");
+  WriteFile(t,
+            "\"id\"\tvector\t\"my\nnote\"\n"  // lines 1-2
+            "\"x\ty\"\t1 2\t\"a\nb\"\n"       // lines 3-4, row 0
+            "z\t1\t\"\n");                    // line 5, row 1
+
+  CsvOptions o;
+  o.header = CsvOptions::Header::kYes;
+  ReaderOptions ro;
+  ro.csv = o;
+  auto tsv = Open(t, ro);
+  ReadResult tr = ReadAll(*tsv);
+  ASSERT_EQ(tr.rows.size(), 1u);
+  EXPECT_EQ(tr.rows[0].id, "x\ty");
+  EXPECT_EQ(tr.rows[0].vector, (std::vector<float>{1, 2}));
+  EXPECT_EQ(
+      tr.rows[0].attributes,
+      (std::vector<std::pair<std::string, std::string>>{{"my\nnote", "a\nb"}}));
+  ASSERT_EQ(tr.errors.size(), 1u);
+  EXPECT_EQ(tr.errors[0], t + ":5 (row 1): field 3: unterminated quoted field "
+                              "starting at column 5 (no closing quote before "
+                              "the end of the file)");
+}
+
+// Writes a 2-D (or 1-D) dataset with the HDF5 C API; `chunk_rows` > 0 makes
+// it chunked and deflate-compressed.
+void WriteDataset(hid_t file, const std::string& name, hid_t file_type,
+                  hid_t mem_type, const std::vector<hsize_t>& dims,
+                  const void* data, hsize_t chunk_rows = 0) {
+  const hid_t space =
+      H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+  ASSERT_GE(space, 0);
+  const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (chunk_rows > 0) {
+    std::vector<hsize_t> chunk = dims;
+    chunk[0] = chunk_rows;
+    ASSERT_GE(H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data()),
+              0);
+    ASSERT_GE(H5Pset_deflate(dcpl, 6), 0);
+  }
+  const hid_t ds = H5Dcreate2(file, name.c_str(), file_type, space, H5P_DEFAULT,
+                              dcpl, H5P_DEFAULT);
+  ASSERT_GE(ds, 0) << name;
+  ASSERT_GE(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), 0);
+  H5Dclose(ds);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+}
+
+// An ann-benchmarks-like file: train 7 x 3 (row i = {i, i + 0.5, -i};
+// chunked, compressed), test 2 x 3, neighbors 2 x 4 int32, distances 2 x 4
+// float32, plus extras for the error cases.
+std::string WriteAnnFile(const TempDir& dir, const std::string& name) {
+  const std::string p = dir.Sub(name);
+  const hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  EXPECT_GE(f, 0);
+  std::vector<float> train;
+  for (int i = 0; i < 7; ++i) {
+    train.insert(train.end(), {float(i), i + 0.5f, -float(i)});
+  }
+  WriteDataset(f, "train", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {7, 3},
+               train.data(), /*chunk_rows=*/3);
+  const std::vector<double> test = {0.1, 0.6, 0, 5.9, 6.4, -6};
+  WriteDataset(f, "test", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, {2, 3},
+               test.data());
+  const std::vector<int32_t> nb = {0, 1, 2, 3, 6, 5, 4, 3};
+  WriteDataset(f, "neighbors", H5T_STD_I32LE, H5T_NATIVE_INT32, {2, 4},
+               nb.data());
+  const std::vector<float> dist = {0, 1, 2, 3, 0, 1, 2, 3};
+  WriteDataset(f, "distances", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {2, 4},
+               dist.data());
+  const std::vector<int64_t> nb64 = {5, 4, 3, 2, 1, 0};
+  const std::vector<int64_t> big = {1, int64_t{1} << 40};
+  const std::vector<float> flat = {1, 2, 3};
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> bad = {1, 2, nan, 4, 5, 6};
+  const hid_t g = H5Gcreate2(f, "extra", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  WriteDataset(g, "nb64", H5T_STD_I64LE, H5T_NATIVE_INT64, {3, 2}, nb64.data());
+  WriteDataset(g, "big", H5T_STD_I64LE, H5T_NATIVE_INT64, {1, 2}, big.data());
+  WriteDataset(g, "flat", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {3}, flat.data());
+  WriteDataset(g, "bad", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {3, 2}, bad.data());
+  H5Gclose(g);
+  H5Fclose(f);
+  return p;
+}
+
+TEST(Hdf5Test, TrainStreamsInSlabsWithRowNumbers) {
+  TempDir dir;
+  const std::string p = WriteAnnFile(dir, "ann.hdf5");
+  // 2 rows per slab: reads and skips cross slab boundaries.
+  const size_t saved = readers_internal::hdf5_slab_bytes;
+  readers_internal::hdf5_slab_bytes = 2 * 3 * sizeof(float);
+  auto reader = Open(p);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_EQ(reader->format(), Format::kHdf5);
+  EXPECT_EQ(*reader->total_rows(), 7u);
+  ReadResult all = ReadAll(*reader);
+  ASSERT_EQ(all.rows.size(), 7u);
+  EXPECT_TRUE(all.errors.empty());
+  for (size_t i = 0; i < 7; ++i) {
+    EXPECT_EQ(all.rows[i].index, i);
+    EXPECT_EQ(all.rows[i].id, "");
+    EXPECT_EQ(all.rows[i].vector,
+              (std::vector<float>{float(i), i + 0.5f, -float(i)}));
+  }
+  EXPECT_EQ(reader->dimension(), 3u);
+  EXPECT_EQ(reader->bytes_consumed(), reader->total_bytes());
+
+  auto skipping = Open(p);
+  ASSERT_EQ(*skipping->Skip(1), 1u);
+  Row row;
+  ASSERT_TRUE(*skipping->Next(&row));
+  EXPECT_EQ(row.index, 1u);
+  ASSERT_EQ(*skipping->Skip(3), 3u);  // into the slab after next
+  ASSERT_TRUE(*skipping->Next(&row));
+  EXPECT_EQ(row.index, 5u);
+  EXPECT_EQ(row.vector, (std::vector<float>{5, 5.5, -5}));
+  EXPECT_LT(skipping->bytes_consumed(), skipping->total_bytes());
+  EXPECT_EQ(*skipping->Skip(10), 1u);
+  EXPECT_FALSE(*skipping->Next(&row));
+  readers_internal::hdf5_slab_bytes = saved;
+
+  // A non-finite value is that row's (skippable) error.
+  ReaderOptions bad;
+  bad.dataset = "/extra/bad";
+  auto b = Open(p, bad);
+  ReadResult br = ReadAll(*b);
+  EXPECT_FALSE(br.fatal);
+  ASSERT_EQ(br.rows.size(), 2u);
+  EXPECT_EQ(br.rows[1].index, 2u);
+  ASSERT_EQ(br.errors.size(), 1u);
+  EXPECT_EQ(br.errors[0], p + ": dataset '/extra/bad': row 1: value 0 is NaN");
+  // The collection's dimension is checked.
+  ReaderOptions four;
+  four.expected_dimension = 4;
+  auto f = Open(p, four);
+  ReadResult fr = ReadAll(*f);
+  EXPECT_TRUE(fr.rows.empty());
+  ASSERT_EQ(fr.errors.size(), 7u);
+  EXPECT_EQ(fr.errors[0],
+            p + ": dataset 'train': row 0: vector has 3 values, expected 4");
+}
+
+TEST(Hdf5Test, BenchReadsTestAndNeighbors) {
+  TempDir dir;
+  const std::string p = WriteAnnFile(dir, "ann.h5");
+  ReaderOptions o;
+  o.dataset = "test";
+  absl::StatusOr<Matrix<float>> q = ReadVectors(p, o);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->rows, 2u);
+  EXPECT_EQ(q->dim, 3u);
+  EXPECT_EQ(q->row(1)[0], 5.9f);  // float64 in the file
+  absl::StatusOr<Matrix<float>> one = ReadVectors(p, o, 1);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->rows, 1u);
+
+  absl::StatusOr<Matrix<int32_t>> gt = ReadNeighbors(p);
+  ASSERT_TRUE(gt.ok()) << gt.status();
+  EXPECT_EQ(gt->rows, 2u);
+  EXPECT_EQ(gt->dim, 4u);
+  EXPECT_EQ(std::vector<int32_t>(gt->row(1), gt->row(1) + 4),
+            (std::vector<int32_t>{6, 5, 4, 3}));
+  absl::StatusOr<Matrix<int32_t>> gt64 = ReadNeighbors(p, 2, "extra/nb64");
+  ASSERT_TRUE(gt64.ok()) << gt64.status();
+  EXPECT_EQ(gt64->rows, 2u);
+  EXPECT_EQ(gt64->data, (std::vector<int32_t>{5, 4, 3, 2}));
+
+  EXPECT_EQ(ReadNeighbors(p, SIZE_MAX, "distances").status().message(),
+            p + ": dataset 'distances': holds floating-point values, need "
+                "integer neighbour ids");
+  EXPECT_EQ(ReadNeighbors(p, SIZE_MAX, "extra/big").status().message(),
+            p + ": dataset 'extra/big': row 0: id 1099511627776 does not fit "
+                "in int32");
+  // Not HDF5: still the .ivecs path.
+  const std::string iv = dir.Sub("gt.ivecs");
+  WriteFile(iv, VecsRow<int32_t>({3, 1}));
+  ASSERT_TRUE(ReadNeighbors(iv).ok());
+  EXPECT_EQ(ReadNeighbors(iv)->data, (std::vector<int32_t>{3, 1}));
+}
+
+TEST(Hdf5Test, OpenErrors) {
+  TempDir dir;
+  const std::string p = WriteAnnFile(dir, "ann.hdf5");
+  auto open_error = [](const std::string& path, const std::string& dataset) {
+    ReaderOptions o;
+    o.dataset = dataset;
+    absl::StatusOr<std::unique_ptr<RowReader>> r = OpenRowReader(path, o);
+    EXPECT_FALSE(r.ok());
+    return r.ok() ? absl::OkStatus() : r.status();
+  };
+  EXPECT_EQ(open_error(p, "nope").message(),
+            p + ": no dataset 'nope' (the file has: distances, extra, "
+                "neighbors, test, train)");
+  EXPECT_EQ(open_error(p, "extra/none").message(),
+            p + ": no dataset 'extra/none' (the file has: distances, extra, "
+                "neighbors, test, train)");
+  EXPECT_EQ(open_error(p, "extra").message().substr(0, p.size() + 26),
+            p + ": 'extra' is not a dataset");
+  EXPECT_EQ(open_error(p, "extra/flat").message(),
+            p + ": dataset 'extra/flat': has 1 dimensions, need a 2-D array "
+                "(rows, dimension)");
+  absl::Status missing = open_error(dir.Sub("gone.hdf5"), "");
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  const std::string text = dir.Sub("text.hdf5");
+  WriteFile(text, "1,2,3\n");
+  absl::Status not_hdf5 = open_error(text, "");
+  EXPECT_EQ(not_hdf5.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(not_hdf5.message(),
+            text + ": not an HDF5 file (no HDF5 signature)");
+  // A truncated file: the signature is there, the rest is not.
+  std::ifstream in(p, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)),
+                    std::istreambuf_iterator<char>());
+  const std::string cut = dir.Sub("cut.hdf5");
+  WriteFile(cut, bytes.substr(0, 1200));
+  absl::Status truncated = open_error(cut, "");
+  EXPECT_EQ(truncated.code(), absl::StatusCode::kInvalidArgument) << truncated;
+  EXPECT_NE(truncated.message().find(cut + ": "), std::string::npos)
+      << truncated;
 }
 
 }  // namespace
