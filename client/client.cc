@@ -6,55 +6,31 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/status.h"
-#include "grpcpp/generic/generic_stub.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace quiver::client {
 namespace {
 
-// Reads a protobuf varint; false on malformed input.
-bool ReadVarint(const std::string& s, size_t* p, uint64_t* v) {
-  *v = 0;
-  for (int shift = 0; shift < 64 && *p < s.size(); shift += 7) {
-    const unsigned char b = static_cast<unsigned char>(s[(*p)++]);
-    *v |= static_cast<uint64_t>(b & 0x7F) << shift;
-    if ((b & 0x80) == 0) return true;
-  }
-  return false;
-}
-
-// Decodes grpc.health.v1.HealthCheckResponse { ServingStatus status = 1; }.
-absl::StatusOr<int> ParseHealthResponse(const std::string& bytes) {
-  int status = 0;
-  size_t p = 0;
-  while (p < bytes.size()) {
-    uint64_t tag = 0;
-    if (!ReadVarint(bytes, &p, &tag)) break;
-    const int field = static_cast<int>(tag >> 3);
-    const int wire = static_cast<int>(tag & 7);
-    uint64_t v = 0;
-    if (wire == 0) {
-      if (!ReadVarint(bytes, &p, &v)) break;
-      if (field == 1) status = static_cast<int>(v);
-    } else if (wire == 2) {
-      if (!ReadVarint(bytes, &p, &v) || v > bytes.size() - p) break;
-      p += v;
-    } else if (wire == 1) {
-      p += 8;
-    } else if (wire == 5) {
-      p += 4;
-    } else {
-      break;
+// gRPC service config: the retry policy of the idempotent calls.
+constexpr char kRetryServiceConfig[] = R"json({
+  "methodConfig": [{
+    "name": [
+      {"service": "quiver.v1.Quiver", "method": "Get"},
+      {"service": "quiver.v1.Quiver", "method": "Search"},
+      {"service": "quiver.v1.Quiver", "method": "GetCollection"},
+      {"service": "quiver.v1.Quiver", "method": "ListCollections"}
+    ],
+    "retryPolicy": {
+      "maxAttempts": 5,
+      "initialBackoff": "0.5s",
+      "maxBackoff": "4s",
+      "backoffMultiplier": 2,
+      "retryableStatusCodes": ["UNAVAILABLE"]
     }
-    if (p > bytes.size()) break;
-  }
-  if (p != bytes.size()) {
-    return absl::InternalError("malformed grpc.health.v1 HealthCheckResponse");
-  }
-  return status;
-}
+  }]
+})json";
 
 }  // namespace
 
@@ -239,12 +215,22 @@ absl::StatusOr<std::unique_ptr<QuiverClient>> QuiverClient::Connect(
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  if (options.use_tls && !options.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls_server_name);
+  }
   args.SetMaxSendMessageSize(-1);
   // Reconnect quickly after a server restart (gRPC's default back-off starts
   // at 1 s and grows to 120 s, during which calls fail at once).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // Calls that change nothing are retried by gRPC on UNAVAILABLE (a server
+  // restarting, a dropped connection): up to 5 attempts, about 4 s in all
+  // (gRPC jitters each back-off between 0 and 0.5, 1, 2, 4 s).
+  // Upsert resends its own unacknowledged batches; Delete, Train and the
+  // collection changes are never retried behind the caller's back, nor is
+  // a health check (it reports the server's state now).
+  args.SetServiceConfigJSON(kRetryServiceConfig);
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(options.address, creds, args);
   if (channel == nullptr) {
@@ -472,47 +458,18 @@ bool QuiverClient::WaitForConnected(absl::Duration timeout) {
 }
 
 absl::StatusOr<HealthStatus> QuiverClient::Health(const std::string& service) {
-  // HealthCheckRequest { string service = 1; } encoded by hand, so the
-  // client needs no copy of grpc's health.proto.
-  std::string request_bytes;
-  if (!service.empty()) {
-    request_bytes.push_back(0x0A);  // field 1, length-delimited
-    uint64_t n = service.size();
-    while (n >= 0x80) {
-      request_bytes.push_back(static_cast<char>((n & 0x7F) | 0x80));
-      n >>= 7;
-    }
-    request_bytes.push_back(static_cast<char>(n));
-    request_bytes += service;
-  }
-  grpc::Slice slice(request_bytes);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  grpc::GenericStub generic(channel_);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
   auto ctx = NewContext(true);
-  absl::Notification done;
-  grpc::Status status;
-  generic.UnaryCall(ctx.get(), "/grpc.health.v1.Health/Check",
-                    grpc::StubOptions(), &request, &response,
-                    [&](grpc::Status s) {
-                      status = std::move(s);
-                      done.Notify();
-                    });
-  done.WaitForNotification();
-  QUIVER_RETURN_IF_ERROR(Convert(status, "Health/Check"));
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (!response.Dump(&slices).ok()) {
-    return absl::InternalError("cannot read the health response");
-  }
-  for (const grpc::Slice& s : slices) {
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  QUIVER_ASSIGN_OR_RETURN(int code, ParseHealthResponse(bytes));
-  switch (code) {
-    case 1:
+  QUIVER_RETURN_IF_ERROR(
+      Convert(grpc::health::v1::Health::NewStub(channel_)->Check(
+                  ctx.get(), request, &response),
+              "Health/Check"));
+  switch (response.status()) {
+    case grpc::health::v1::HealthCheckResponse::SERVING:
       return HealthStatus::kServing;
-    case 2:
+    case grpc::health::v1::HealthCheckResponse::NOT_SERVING:
       return HealthStatus::kNotServing;
     default:
       return HealthStatus::kUnknown;

@@ -47,6 +47,9 @@ struct ClientOptions {
   // the system roots when non-empty. Setting root_cert_file implies TLS.
   bool use_tls = false;
   std::string root_cert_file;
+  // TLS: the name the server's certificate must carry, when it is not the
+  // host of `address` (e.g. "quiver.internal" while dialling 127.0.0.1).
+  std::string tls_server_name;
   // Deadline of each unary call; absl::InfiniteDuration() for none. Upsert
   // streams have no deadline (they last as long as the ingest).
   absl::Duration timeout = absl::Seconds(30);

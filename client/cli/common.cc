@@ -39,6 +39,10 @@ void AddGlobalFlags(FlagSet* flags, GlobalFlags* global) {
                 "use TLS, trusting this PEM root certificate file", "FILE");
   flags->Bool("tls", &global->tls,
               "use TLS with the system's root certificates");
+  flags->String("tls_server_name", &global->tls_server_name,
+                "TLS: the name the server's certificate must carry, when it "
+                "is not the host of --server",
+                "NAME");
   flags->Duration("timeout", &global->timeout, "deadline of each request");
   flags->Section("");
 }
@@ -50,6 +54,7 @@ absl::StatusOr<std::unique_ptr<client::QuiverClient>> MakeClient(
   options.api_key = global.api_key;
   options.use_tls = global.tls || !global.tls_ca.empty();
   options.root_cert_file = global.tls_ca;
+  options.tls_server_name = global.tls_server_name;
   options.timeout = global.timeout == absl::ZeroDuration()
                         ? absl::InfiniteDuration()
                         : global.timeout;

@@ -35,6 +35,7 @@ struct GlobalFlags {
   // Default: $QUIVER_API_KEY.
   std::string api_key;
   std::string tls_ca;
+  std::string tls_server_name;
   bool tls = false;
   absl::Duration timeout = absl::Seconds(30);
 };

@@ -6,16 +6,20 @@
 // every spawned `quiver` is killed when its Process object goes away, and
 // gets PR_SET_PDEATHSIG(SIGKILL) so it also dies with the test binary.
 #include <fcntl.h>
+#include <hdf5.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <numeric>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -577,6 +581,37 @@ TEST_F(ClientE2eTest, IngestRetriesThroughAServerRestart) {
   EXPECT_EQ(Count("k"), 10000u);
 }
 
+TEST_F(ClientE2eTest, IdempotentCallsRetryThroughAServerRestart) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "timing-bound (quiverd starts slowly under TSan)";
+#endif
+  ASSERT_EQ(
+      Quiver({"collections", "create", "--name", "r", "--dimension", "4"}).code,
+      0);
+  auto client = Client();
+  QUIVER_ASSERT_OK(client.status());
+  QUIVER_ASSERT_OK((*client)->GetCollection("r").status());
+  QUIVER_ASSERT_OK((*client)->Health().status());
+  // The server dies and comes back on the same port: calls made meanwhile
+  // fail with UNAVAILABLE and are retried by gRPC (the client's service
+  // config) until it serves again.
+  const int port = server_.port();
+  server_.Stop(SIGKILL);
+  absl::StatusOr<v1::CollectionInfo> info;
+  std::thread caller([&] { info = (*client)->GetCollection("r"); });
+  // Its first attempt fails (connection refused) before the server is back.
+  // (quiverd is started from this thread: it dies with the thread that
+  // forked it.)
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  QUIVER_EXPECT_OK(server_.Start(dir_.Sub("data"), {}, port));
+  caller.join();
+  QUIVER_ASSERT_OK(info.status());
+  EXPECT_EQ(info->name(), "r");
+  absl::StatusOr<HealthStatus> health = (*client)->Health();
+  QUIVER_ASSERT_OK(health.status());
+  EXPECT_EQ(*health, HealthStatus::kServing);
+}
+
 TEST(ClientAuthE2eTest, ApiKeyIsSentAndRequired) {
   if (!Quiverd::Built()) GTEST_SKIP() << "quiverd not built";
   TempDir dir;
@@ -637,6 +672,127 @@ TEST(ClientTlsE2eTest, TlsWithRootCertificate) {
   EXPECT_EQ(run({"health", "--tls_ca", dir.Sub("missing.pem")}), 1);
   EXPECT_NE(ReadText(dir.Sub("t.err")).find("cannot read the TLS root"),
             std::string::npos);
+}
+
+// Writes one 2-D dataset of an HDF5 file (C API).
+void WriteH5(hid_t file, const char* name, hid_t file_type, hid_t mem_type,
+             hsize_t rows, hsize_t cols, const void* data) {
+  const hsize_t dims[2] = {rows, cols};
+  const hid_t space = H5Screate_simple(2, dims, nullptr);
+  const hid_t ds = H5Dcreate2(file, name, file_type, space, H5P_DEFAULT,
+                              H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(ds, 0) << name;
+  ASSERT_GE(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), 0);
+  H5Dclose(ds);
+  H5Sclose(space);
+}
+
+// The ann-benchmarks workflow on a generated file: `quiver ingest` loads
+// 'train' with row numbers as ids, `quiver bench` takes 'test' as queries
+// and 'neighbors' as ground truth.
+TEST_F(ClientE2eTest, IngestAndBenchAnAnnBenchmarksHdf5File) {
+  constexpr size_t kN = 300, kNq = 20, kDim = 8, kK = 10;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(0, 1);
+  std::vector<float> train(kN * kDim), test(kNq * kDim);
+  for (float& x : train) x = u(rng);
+  for (float& x : test) x = u(rng);
+  std::vector<int32_t> neighbors;  // exact L2 neighbours, nearest first
+  for (size_t q = 0; q < kNq; ++q) {
+    std::vector<float> dist(kN, 0);
+    for (size_t i = 0; i < kN; ++i) {
+      for (size_t j = 0; j < kDim; ++j) {
+        const float diff = train[i * kDim + j] - test[q * kDim + j];
+        dist[i] += diff * diff;
+      }
+    }
+    std::vector<int32_t> order(kN);
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + kK, order.end(),
+                      [&](int32_t a, int32_t b) { return dist[a] < dist[b]; });
+    neighbors.insert(neighbors.end(), order.begin(), order.begin() + kK);
+  }
+  const std::string path = dir_.Sub("random-8-euclidean.hdf5");
+  const hid_t f =
+      H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  WriteH5(f, "train", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, kN, kDim, train.data());
+  WriteH5(f, "test", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, kNq, kDim, test.data());
+  WriteH5(f, "neighbors", H5T_STD_I32LE, H5T_NATIVE_INT32, kNq, kK,
+          neighbors.data());
+  H5Fclose(f);
+
+  RunResult ing = Quiver({"ingest", "--collection", "ann", "--create",
+                          "--state", dir_.Sub("ann.state"), path});
+  ASSERT_EQ(ing.code, 0) << ing.err;
+  EXPECT_NE(ing.out.find("ingested 300 rows into 'ann'"), std::string::npos)
+      << ing.out;
+  EXPECT_EQ(Count("ann"), kN);
+  RunResult get = Quiver({"get", "--collection", "ann", "--vectors", "299"});
+  ASSERT_EQ(get.code, 0) << get.err;
+  EXPECT_NE(get.out.find("299"), std::string::npos) << get.out;
+
+  // --dataset picks another dataset.
+  RunResult q =
+      Quiver({"ingest", "--collection", "queries", "--create", "--state",
+              dir_.Sub("q.state"), "--dataset", "test", path});
+  ASSERT_EQ(q.code, 0) << q.err;
+  EXPECT_EQ(Count("queries"), kNq);
+
+  const std::string csv = dir_.Sub("ann.csv");
+  RunResult b = Quiver({"bench", "--collection", "ann", "--queries", path,
+                        "--groundtruth", path, "-k", "10", "--nprobe", "1",
+                        "--warmup", "0", "--csv", csv});
+  ASSERT_EQ(b.code, 0) << b.err;
+  std::vector<std::string> rows =
+      absl::StrSplit(ReadText(csv), '\n', absl::SkipEmpty());
+  ASSERT_EQ(rows.size(), 2u);
+  std::vector<std::string> fields = absl::StrSplit(rows[1], ',');
+  ASSERT_EQ(fields.size(), 9u) << rows[1];
+  double recall10 = 0;
+  ASSERT_TRUE(absl::SimpleAtod(fields[4], &recall10));
+  // Untrained: the server searches exactly, so every neighbour is found.
+  EXPECT_GE(recall10, 0.99) << b.out << b.err;
+}
+
+// The image's health check script over TLS, with a certificate that names
+// neither 127.0.0.1 nor localhost: --tls_server_name (QUIVER_TLS_SERVER_NAME)
+// makes it pass.
+TEST(ClientTlsE2eTest, HealthcheckScriptWithTlsServerName) {
+  if (!Quiverd::Built()) GTEST_SKIP() << "quiverd not built";
+  if (std::system("command -v openssl > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "openssl not installed (needed to make a test certificate)";
+  }
+  TempDir dir;
+  const std::string cert = dir.Sub("cert.pem"), key = dir.Sub("key.pem");
+  const std::string cmd = absl::StrCat(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
+      "-subj /CN=quiver.internal -addext subjectAltName=DNS:quiver.internal "
+      "-keyout ",
+      key, " -out ", cert, " > ", dir.Sub("openssl.log"), " 2>&1");
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << ReadText(dir.Sub("openssl.log"));
+  Quiverd server;
+  server.set_log_file(dir.Sub("quiverd.log"));
+  QUIVER_ASSERT_OK(
+      server.Start(dir.Sub("data"), {"--tls_cert", cert, "--tls_key", key}));
+  const std::string script =
+      std::string(QUIVER_SOURCE_DIR) + "/docker/healthcheck.sh";
+  const std::string path = absl::StrCat(
+      "PATH=", std::filesystem::path(kQuiver).parent_path().string(), ":",
+      std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin");
+  auto check = [&](std::vector<std::string> env) {
+    env.push_back(path);
+    env.push_back("QUIVER_HEALTH_ADDRESS=" + server.address());
+    Process p({"/bin/sh", script}, dir.Sub("h.out"), dir.Sub("h.err"), env);
+    return p.Wait();
+  };
+  EXPECT_EQ(check({}), 1);                         // plaintext to a TLS port
+  EXPECT_EQ(check({"QUIVER_TLS_CA=" + cert}), 1);  // 127.0.0.1 not named
+  EXPECT_EQ(check({"QUIVER_TLS_CA=" + cert,
+                   "QUIVER_TLS_SERVER_NAME=quiver.internal"}),
+            0)
+      << ReadText(dir.Sub("h.err"));
+  EXPECT_EQ(ReadText(dir.Sub("h.out")), "SERVING\n");
 }
 
 }  // namespace
