@@ -642,22 +642,36 @@ TEST(ClientAuthE2eTest, ApiKeyIsSentAndRequired) {
   EXPECT_EQ(run({"health"}).code, 0);  // health is exempt
 }
 
-TEST(ClientTlsE2eTest, TlsWithRootCertificate) {
-  if (!Quiverd::Built()) GTEST_SKIP() << "quiverd not built";
-  if (std::system("command -v openssl > /dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "openssl not installed (needed to make a test certificate)";
-  }
-  TempDir dir;
+bool HaveOpenssl() {
+  return std::system("command -v openssl > /dev/null 2>&1") == 0;
+}
+
+// Starts `server` with TLS on a fresh self-signed certificate for `cn`
+// naming `san` (openssl's subjectAltName, e.g. "IP:127.0.0.1"), written to
+// dir/cert.pem (the client's root) and dir/key.pem.
+absl::Status StartTlsServer(const TempDir& dir, const std::string& cn,
+                            const std::string& san, Quiverd* server) {
   const std::string cert = dir.Sub("cert.pem"), key = dir.Sub("key.pem");
   const std::string cmd = absl::StrCat(
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-      "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout ",
-      key, " -out ", cert, " > ", dir.Sub("openssl.log"), " 2>&1");
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << ReadText(dir.Sub("openssl.log"));
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=", cn,
+      " -addext subjectAltName=", san, " -keyout ", key, " -out ", cert, " > ",
+      dir.Sub("openssl.log"), " 2>&1");
+  if (std::system(cmd.c_str()) != 0) {
+    return absl::InternalError("openssl: " + ReadText(dir.Sub("openssl.log")));
+  }
+  server->set_log_file(dir.Sub("quiverd.log"));
+  return server->Start(dir.Sub("data"), {"--tls_cert", cert, "--tls_key", key});
+}
+
+TEST(ClientTlsE2eTest, TlsWithRootCertificate) {
+  if (!Quiverd::Built()) GTEST_SKIP() << "quiverd not built";
+  if (!HaveOpenssl())
+    GTEST_SKIP() << "openssl not installed (test certificate)";
+  TempDir dir;
   Quiverd server;
-  server.set_log_file(dir.Sub("quiverd.log"));
   QUIVER_ASSERT_OK(
-      server.Start(dir.Sub("data"), {"--tls_cert", cert, "--tls_key", key}));
+      StartTlsServer(dir, "localhost", "IP:127.0.0.1,DNS:localhost", &server));
+  const std::string cert = dir.Sub("cert.pem");
   auto run = [&](std::vector<std::string> args) {
     std::vector<std::string> argv = {kQuiver, "--server", server.address(),
                                      "--timeout", "5s"};
@@ -760,21 +774,13 @@ TEST_F(ClientE2eTest, IngestAndBenchAnAnnBenchmarksHdf5File) {
 // makes it pass.
 TEST(ClientTlsE2eTest, HealthcheckScriptWithTlsServerName) {
   if (!Quiverd::Built()) GTEST_SKIP() << "quiverd not built";
-  if (std::system("command -v openssl > /dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "openssl not installed (needed to make a test certificate)";
-  }
+  if (!HaveOpenssl())
+    GTEST_SKIP() << "openssl not installed (test certificate)";
   TempDir dir;
-  const std::string cert = dir.Sub("cert.pem"), key = dir.Sub("key.pem");
-  const std::string cmd = absl::StrCat(
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
-      "-subj /CN=quiver.internal -addext subjectAltName=DNS:quiver.internal "
-      "-keyout ",
-      key, " -out ", cert, " > ", dir.Sub("openssl.log"), " 2>&1");
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << ReadText(dir.Sub("openssl.log"));
   Quiverd server;
-  server.set_log_file(dir.Sub("quiverd.log"));
   QUIVER_ASSERT_OK(
-      server.Start(dir.Sub("data"), {"--tls_cert", cert, "--tls_key", key}));
+      StartTlsServer(dir, "quiver.internal", "DNS:quiver.internal", &server));
+  const std::string cert = dir.Sub("cert.pem");
   const std::string script =
       std::string(QUIVER_SOURCE_DIR) + "/docker/healthcheck.sh";
   const std::string path = absl::StrCat(
