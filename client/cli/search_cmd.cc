@@ -36,7 +36,7 @@ std::string AttributesJson(
 int RunSearch(const std::vector<std::string>& args) {
   const std::string cmd = "search";
   GlobalFlags global;
-  std::string collection, queries_file, format;
+  std::string collection, queries_file, format, queries_dataset;
   std::vector<std::string> vectors, filters;
   int64_t k = 10, nprobe = 0, rerank = 0, limit = 0, batch = 64;
   bool exact = false, attributes = false, json = false;
@@ -52,11 +52,14 @@ int RunSearch(const std::vector<std::string>& args) {
   flags.StringList("vector", &vectors,
                    "a query vector: \"0.1,0.2\", \"[0.1, 0.2]\" or \"0.1 0.2\"",
                    "VEC");
-  flags.String("queries", &queries_file,
-               "file of query vectors (fvecs, bvecs, npy, csv, tsv, jsonl)",
-               "FILE");
+  flags.String(
+      "queries", &queries_file,
+      "file of query vectors (fvecs, bvecs, npy, csv, tsv, jsonl, hdf5)",
+      "FILE");
   flags.String("format", &format, "format of --queries (default: extension)",
                "FMT");
+  flags.String("queries_dataset", &queries_dataset,
+               "HDF5 --queries: the dataset (default: test)", "NAME");
   flags.Int("limit", &limit, "use only the first N queries of --queries");
   flags.Int("k", &k, "neighbours per query (1-1024)");
   flags.Int("nprobe", &nprobe, "lists probed (0 = collection default)");
@@ -107,6 +110,8 @@ int RunSearch(const std::vector<std::string>& args) {
   }
   if (!queries_file.empty()) {
     client::ReaderOptions ropts;
+    // ann-benchmarks files keep their queries in 'test'.
+    ropts.dataset = queries_dataset.empty() ? "test" : queries_dataset;
     if (!format.empty()) {
       absl::StatusOr<client::Format> f = client::ParseFormat(format);
       if (!f.ok()) return UsageError(cmd, f.status().message());

@@ -767,6 +767,14 @@ TEST_F(ClientE2eTest, IngestAndBenchAnAnnBenchmarksHdf5File) {
   ASSERT_TRUE(absl::SimpleAtod(fields[4], &recall10));
   // Untrained: the server searches exactly, so every neighbour is found.
   EXPECT_GE(recall10, 0.99) << b.out << b.err;
+
+  // `quiver search --queries F.hdf5` takes its queries from 'test' too.
+  RunResult s = Quiver({"search", "--collection", "ann", "--queries", path,
+                        "-k", "1", "--json"});
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_EQ(std::count(s.out.begin(), s.out.end(), '\n'),
+            static_cast<long>(kNq))
+      << s.out;
 }
 
 // The image's health check script over TLS, with a certificate that names
