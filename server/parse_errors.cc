@@ -40,6 +40,10 @@ class Factory final
  public:
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
+    // Unary calls only: the Upsert stream parses its own messages.
+    if (info->type() != grpc::experimental::ServerRpcInfo::Type::UNARY) {
+      return nullptr;
+    }
     return new ParseErrorStatus(info->method());
   }
 };

@@ -5,8 +5,8 @@
 // usual cause is a client's fault: proto3 strings must be UTF-8, and an id,
 // a name or a filter value holding bytes such as \xff fails the whole
 // message. This interceptor rewrites that answer, just before it is sent,
-// into INVALID_ARGUMENT naming the method and its request type. (The
-// Upsert stream parses its own messages: server/upsert_stream.h.)
+// into INVALID_ARGUMENT naming the method and its request type. Unary calls
+// only (the Upsert stream parses its own messages: server/upsert_stream.h).
 //
 //   interceptors.push_back(NewParseErrorInterceptorFactory());
 //

@@ -32,6 +32,10 @@ class ReleaseFactory final
   explicit ReleaseFactory(ReplyBudget* budget) : budget_(budget) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
+    // Only unary calls reserve (Get, Search); streams get no interceptor.
+    if (info->type() != grpc::experimental::ServerRpcInfo::Type::UNARY) {
+      return nullptr;
+    }
     return new ReleaseWhenDone(budget_, info->server_context());
   }
 
