@@ -7,6 +7,9 @@
 # Data: SIFT-small from ../shared/data/siftsmall when present (or
 # $QUIVER_DEMO_DATA pointing at a folder with *base.fvecs, *query.fvecs and
 # *groundtruth.ivecs); otherwise a seeded synthetic set is generated.
+#
+# QUIVER_DEMO_KEEP_SERVER=1 leaves quiverd running at the end (to try the
+# Python client or grpcurl against it); stop it with `kill <pid>` (printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,7 +39,9 @@ GT=$(ls "$DATA"/*groundtruth.ivecs | head -1)
 echo "demo: starting quiverd on $ADDR with data in $DATA_DIR"
 "$QUIVERD" --listen="$ADDR" --data_dir="$DATA_DIR" &
 SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
+if [ "${QUIVER_DEMO_KEEP_SERVER:-0}" != 1 ]; then
+  trap 'kill -TERM $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
+fi
 for _ in $(seq 100); do
   "$QUIVER" --server="$ADDR" health >/dev/null 2>&1 && break
   sleep 0.1
@@ -54,3 +59,6 @@ COLL=demo
   --plot "$BUILD_DIR/demo-bench.svg"
 echo "demo: results in $BUILD_DIR/demo-bench.csv and $BUILD_DIR/demo-bench.svg"
 "$QUIVER" --server="$ADDR" search --collection "$COLL" --queries "$QUERY" -k 5 --limit 3 || true
+if [ "${QUIVER_DEMO_KEEP_SERVER:-0}" = 1 ]; then
+  echo "demo: quiverd keeps running on $ADDR (pid $SERVER); stop it with: kill $SERVER"
+fi
