@@ -159,11 +159,15 @@ void Server::Shutdown(absl::Duration grace) {
     if (auto* health = grpc_server_->GetHealthCheckService()) {
       health->Shutdown();
     }
+    // Waits until no call is in flight, or `limit` from now.
+    auto wait_for_calls = [this](absl::Duration limit) {
+      const absl::Time deadline = absl::Now() + limit;
+      while (service_->inflight() > 0 && absl::Now() < deadline) {
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+    };
     service_->StartDraining();
-    const absl::Time deadline = start + grace;
-    while (service_->inflight() > 0 && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
+    wait_for_calls(grace);
     if (service_->inflight() > 0) {
       QUIVER_LOG(WARNING) << service_->inflight()
                           << " calls still running after the grace period; "
@@ -174,11 +178,7 @@ void Server::Shutdown(absl::Duration grace) {
     grpc_server_->Wait();
     // Cancelled Upsert streams end once their batch in progress (if any)
     // is done: wait for them before the registry goes.
-    const absl::Time cancelled = absl::Now();
-    while (service_->inflight() > 0 &&
-           absl::Now() - cancelled < absl::Seconds(60)) {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
+    wait_for_calls(absl::Seconds(60));
     QUIVER_LOG(INFO) << "gRPC server stopped after "
                      << absl::FormatDuration(absl::Now() - start);
   }

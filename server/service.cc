@@ -19,20 +19,25 @@
 namespace quiver::server {
 namespace {
 
-// Runs a handler body and converts its absl::Status; exceptions from
-// gRPC/protobuf/allocation never cross into gRPC.
+// Runs a handler body (returning absl::Status or absl::StatusOr); exceptions
+// from gRPC/protobuf/allocation become statuses and never cross into gRPC.
 template <typename Fn>
-grpc::Status Guard(Fn&& fn) {
+auto Catching(Fn&& fn) -> decltype(fn()) {
   try {
-    return ToGrpcStatus(fn());
+    return fn();
   } catch (const std::bad_alloc&) {
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        "out of memory while handling the request");
+    return absl::ResourceExhaustedError(
+        "out of memory while handling the request");
   } catch (const std::exception& e) {
     QUIVER_LOG(ERROR) << "exception in handler: " << e.what();
-    return grpc::Status(grpc::StatusCode::INTERNAL,
-                        std::string("internal error: ") + e.what());
+    return absl::InternalError(std::string("internal error: ") + e.what());
   }
+}
+
+// The same, converted for gRPC.
+template <typename Fn>
+grpc::Status Guard(Fn&& fn) {
+  return ToGrpcStatus(Catching(std::forward<Fn>(fn)));
 }
 
 }  // namespace
@@ -50,17 +55,8 @@ QuiverService::QuiverService(CollectionRegistry* registry, Metrics* metrics,
           [this](grpc::CallbackServerContext* context) {
             return auth_.Check(*context);
           },
-          [this](ParsedBatch& batch) -> absl::StatusOr<v1::UpsertResponse> {
-            try {
-              return UpsertBatch(batch);
-            } catch (const std::bad_alloc&) {
-              return absl::ResourceExhaustedError(
-                  "out of memory while handling the batch");
-            } catch (const std::exception& e) {
-              QUIVER_LOG(ERROR) << "exception in Upsert: " << e.what();
-              return absl::InternalError(std::string("internal error: ") +
-                                         e.what());
-            }
+          [this](ParsedBatch& batch) {
+            return Catching([&] { return UpsertBatch(batch); });
           },
           [this](const grpc::Status& status, absl::Duration elapsed) {
             if (metrics_ != nullptr) {
