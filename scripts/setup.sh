@@ -9,6 +9,10 @@ PACKAGES=(
   libabsl-dev libfaiss-dev libopenblas-dev liblapack-dev librocksdb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev
+  # Attribute indexes (bitmaps) and the router's shard hash.
+  libroaring-dev libxxhash-dev
+  # ann_bench's graph-index anchor (header-only).
+  libhnswlib-dev
   # The client's HDF5 reader (ann-benchmarks .hdf5 files): libhdf5 (C API).
   libhdf5-dev
   # The Python client (client/python) and its tests (tests/python): the

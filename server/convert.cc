@@ -85,6 +85,18 @@ absl::StatusOr<engine::CollectionConfig> FromProto(
   if (!metric.ok()) return metric.status();
   c.metric = *metric;
   c.index = FromProto(request.index());
+  if (request.has_placement()) {
+    const v1::ShardPlacement& p = request.placement();
+    c.placement.shard = p.shard();
+    c.placement.shard_count = p.shard_count();
+    c.placement.nodes.assign(p.nodes().begin(), p.nodes().end());
+  }
+  if (request.shards() > 1 && c.placement.shard_count == 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "shards is %d: a quiverd node holds one shard; create sharded "
+        "collections through quiver-router",
+        request.shards()));
+  }
   return c;
 }
 

@@ -107,6 +107,18 @@ void QuiverService::FillInfo(const Collection& collection,
   info->set_measured_recall(st.maintenance.measured_recall);
   info->set_trained_count(st.maintenance.trained_count);
   info->set_last_training_reason(st.last_training_reason);
+  const engine::ShardPlacement& p = st.config.placement;
+  if (p.shard_count > 0) {
+    v1::ShardPlacement* out = info->mutable_placement();
+    out->set_shard(p.shard);
+    out->set_shard_count(p.shard_count);
+    for (const std::string& node : p.nodes) out->add_nodes(node);
+  }
+  info->set_shards(p.shard_count > 0 ? p.shard_count : 1);
+  if (st.count > 0) {
+    info->set_bytes_per_vector(static_cast<double>(st.memory_bytes) /
+                               static_cast<double>(st.count));
+  }
 }
 
 grpc::Status QuiverService::CreateCollection(

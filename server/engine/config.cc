@@ -65,6 +65,36 @@ absl::Status ValidateIndexConfig(const IndexConfig& index, uint32_t dim) {
   return absl::OkStatus();
 }
 
+absl::Status ValidatePlacement(const ShardPlacement& p) {
+  if (p.shard_count == 0) {
+    if (p.shard != 0 || !p.nodes.empty()) {
+      return absl::InvalidArgumentError(
+          "placement: shard and nodes need a shard_count");
+    }
+    return absl::OkStatus();
+  }
+  if (p.shard_count > kMaxShards) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "placement: shard_count is %d; at most %d", p.shard_count, kMaxShards));
+  }
+  if (p.shard >= p.shard_count) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("placement: shard %d is not below shard_count %d",
+                        p.shard, p.shard_count));
+  }
+  if (!p.nodes.empty() && p.nodes.size() != p.shard_count) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "placement: %d nodes for %d shards", p.nodes.size(), p.shard_count));
+  }
+  for (const std::string& node : p.nodes) {
+    if (node.empty() || node.size() > 512) {
+      return absl::InvalidArgumentError(
+          "placement: a node address must be 1..512 bytes");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateCollectionConfig(const CollectionConfig& config) {
   if (absl::Status s = ValidateCollectionName(config.name); !s.ok()) return s;
   if (config.dimension == 0 || config.dimension > kMaxDimension) {
@@ -72,6 +102,7 @@ absl::Status ValidateCollectionConfig(const CollectionConfig& config) {
         absl::StrFormat("dimension is %d; it must be in 1..%d",
                         config.dimension, kMaxDimension));
   }
+  if (absl::Status s = ValidatePlacement(config.placement); !s.ok()) return s;
   return ValidateIndexConfig(config.index, config.dimension);
 }
 

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -83,6 +84,17 @@ struct MaintenanceState {
   std::string reason;
 };
 
+// Which shard of a sharded collection this node holds (set by the router
+// at creation; shard_count 0 = not sharded).
+struct ShardPlacement {
+  uint32_t shard = 0;
+  uint32_t shard_count = 0;
+  // The nodes of every shard, in shard order, as the router addressed them.
+  std::vector<std::string> nodes;
+};
+// Most shards of one collection.
+inline constexpr uint32_t kMaxShards = 1024;
+
 // What a collection is, fixed at creation (index params may be overridden by
 // a later Train).
 struct CollectionConfig {
@@ -90,6 +102,7 @@ struct CollectionConfig {
   uint32_t dimension = 0;
   index::Metric metric = index::Metric::kL2;
   IndexConfig index;
+  ShardPlacement placement;
 };
 
 // INVALID_ARGUMENT unless 1..128 bytes of [A-Za-z0-9_.-].
@@ -98,7 +111,9 @@ absl::Status ValidateCollectionName(std::string_view name);
 // nlist > 65536, nprobe > 65536, rerank > kMaxRerank, target_recall outside
 // [0, 1]. (An nprobe above nlist is clamped when used, not rejected.)
 absl::Status ValidateIndexConfig(const IndexConfig& index, uint32_t dim);
-// Name, dimension 1..4096 and the index config.
+// shard < shard_count <= kMaxShards, and nodes empty or one per shard.
+absl::Status ValidatePlacement(const ShardPlacement& placement);
+// Name, dimension 1..4096, the index config and the placement.
 absl::Status ValidateCollectionConfig(const CollectionConfig& config);
 
 // Returns `base` with every non-zero field of `overrides` (and `balanced`)

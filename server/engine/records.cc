@@ -32,6 +32,9 @@ enum SchemaTag : uint8_t {
   kTrainedCount = 34,
   kTrainError = 35,
   kReason = 36,
+  kShard = 40,
+  kShardCount = 41,
+  kShardNode = 42,  // repeated, in shard order
 };
 
 void PutU32(std::string* out, uint32_t v) {
@@ -278,6 +281,13 @@ std::string EncodeSchema(const SchemaRecord& record) {
   PutIntField(&out, kTrainedCount, m.trained_count);
   PutDoubleField(&out, kTrainError, m.train_error);
   PutField(&out, kReason, m.reason);
+  if (c.placement.shard_count > 0) {
+    PutIntField(&out, kShard, c.placement.shard);
+    PutIntField(&out, kShardCount, c.placement.shard_count);
+    for (const std::string& node : c.placement.nodes) {
+      PutField(&out, kShardNode, node);
+    }
+  }
   PutU32(&out, Fnv1a(out));
   return out;
 }
@@ -388,6 +398,15 @@ absl::StatusOr<SchemaRecord> DecodeSchema(std::string_view bytes) {
         break;
       case kReason:
         m.reason = std::string(v);
+        break;
+      case kShard:
+        QUIVER_INT_FIELD(out.config.placement.shard, kU32);
+        break;
+      case kShardCount:
+        QUIVER_INT_FIELD(out.config.placement.shard_count, kU32);
+        break;
+      case kShardNode:
+        out.config.placement.nodes.emplace_back(v);
         break;
       default:
         break;  // a field of a newer writer

@@ -126,6 +126,18 @@ TEST(ValidateTest, CollectionConfig) {
   EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(ValidateCollectionConfig(bad).message().find("pq_m 3"),
             std::string::npos);
+  bad = c;
+  bad.placement.shard_count = 2;
+  bad.placement.shard = 1;
+  EXPECT_EQ(code(bad), absl::StatusCode::kOk);
+  bad.placement.shard = 2;  // not below shard_count
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
+  bad.placement.shard = 0;
+  bad.placement.nodes = {"only-one:1"};  // one node for two shards
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
+  bad.placement = {};
+  bad.placement.shard = 1;  // a shard without a shard_count
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
   bad = Config("wide", 1024);
   bad.index.pq_bits = 4;
   bad.index.pq_m = 512;
@@ -244,6 +256,9 @@ TEST(RecordsTest, SchemaRoundTripAndGarbageIsDataLoss) {
   r.maintenance.trained_count = 40000;
   r.maintenance.train_error = 12.5;
   r.maintenance.reason = "grew from 10 to 20 documents";
+  r.config.placement.shard = 1;
+  r.config.placement.shard_count = 3;
+  r.config.placement.nodes = {"a:1", "b:2", "c:3"};
   const std::string bytes = records::EncodeSchema(r);
   absl::StatusOr<records::SchemaRecord> back = records::DecodeSchema(bytes);
   QUIVER_ASSERT_OK(back);
@@ -257,6 +272,10 @@ TEST(RecordsTest, SchemaRoundTripAndGarbageIsDataLoss) {
   EXPECT_DOUBLE_EQ(back->maintenance.measured_recall, 0.953);
   EXPECT_EQ(back->maintenance.trained_count, 40000u);
   EXPECT_EQ(back->maintenance.reason, "grew from 10 to 20 documents");
+  EXPECT_EQ(back->config.placement.shard, 1u);
+  EXPECT_EQ(back->config.placement.shard_count, 3u);
+  EXPECT_EQ(back->config.placement.nodes,
+            (std::vector<std::string>{"a:1", "b:2", "c:3"}));
   // Every truncation and every flipped byte is DATA_LOSS, never a crash
   // or a silently different schema.
   for (size_t cut = 0; cut < bytes.size(); ++cut) {
