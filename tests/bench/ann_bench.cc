@@ -10,6 +10,9 @@
 //   ann_bench --synthetic N,D,CLUSTERS,SEED ...        (instead of files)
 //   ann_bench --kmeans --k 1024 --niter 20 (--base B.fvecs | --synthetic ...)
 //
+// Every index run also measures hnswlib (Debian's libhnswlib-dev, HNSW with
+// --hnsw_m links, an ef sweep in --hnsw_ef) on the same base and queries.
+//
 // Built twice: ann_bench links Debian's generic FAISS, ann_bench_avx2 (when
 // QUIVER_FAISS_AVX2_DIR is set) links FAISS built with FAISS_OPT_LEVEL=avx2.
 #include <algorithm>
@@ -32,6 +35,7 @@
 #include "tests/bench/bench_core.h"
 #include "tests/bench/env_info.h"
 #include "tests/bench/faiss_runner.h"
+#include "tests/bench/hnsw_runner.h"
 #include "tests/bench/quiver_runner.h"
 #include "tests/bench/synthetic.h"
 #include "tests/bench/vecs_io.h"
@@ -83,6 +87,13 @@ ABSL_FLAG(std::string, clock, "cpu",
           "use the wall clock");
 ABSL_FLAG(double, target_recall, 0.95,
           "Recall@10 target for the 'cheapest setting' comparison");
+ABSL_FLAG(bool, hnsw, true,
+          "Also measure hnswlib (system 'hnswlib'; its ef in the nprobe "
+          "column)");
+ABSL_FLAG(int, hnsw_m, 16, "hnswlib: M (links per node; 2M on level 0)");
+ABSL_FLAG(int, hnsw_ef_construction, 200, "hnswlib: efConstruction");
+ABSL_FLAG(std::string, hnsw_ef, "10,16,24,32,48,64,96,128,192,256,384,512",
+          "hnswlib: ef values to sweep (searchKnn uses max(ef, k))");
 ABSL_FLAG(bool, kmeans, false,
           "Compare Quiver's KMeans with faiss::Clustering instead");
 ABSL_FLAG(int, k, 1024, "--kmeans: clusters");
@@ -300,11 +311,13 @@ struct Candidate {
   double train_s = 0;
   double add_s = 0;
   double bytes_per_vector = 0;
+  // Its own sweep (hnswlib's ef values); empty = the nprobe list.
+  std::vector<size_t> sweep;
 };
 
-// Measures every candidate at every nprobe, interleaved (all candidates at
-// one nprobe, then the next), so that load changes on a shared machine hit
-// all systems alike. Rows come out grouped by candidate.
+// Measures every candidate at every setting, interleaved (all candidates at
+// their i-th setting, then the (i+1)-th), so that load changes on a shared
+// machine hit all systems alike. Rows come out grouped by candidate.
 absl::Status SweepAll(const std::vector<Candidate>& candidates,
                       const Dataset& ds, const std::vector<size_t>& nprobes,
                       std::vector<ResultRow>* rows) {
@@ -315,15 +328,23 @@ absl::Status SweepAll(const std::vector<Candidate>& candidates,
   opt.thread_cpu_clock = absl::GetFlag(FLAGS_clock) == "cpu";
   SetComputeThreads(opt.threads);
   std::vector<std::vector<ResultRow>> per(candidates.size());
-  for (size_t nprobe : nprobes) {
+  size_t steps = nprobes.size();
+  for (const Candidate& cand : candidates) {
+    steps = std::max(steps, cand.sweep.size());
+  }
+  for (size_t step = 0; step < steps; ++step) {
     for (size_t c = 0; c < candidates.size(); ++c) {
       const Candidate& cand = candidates[c];
+      const std::vector<size_t>& sweep =
+          cand.sweep.empty() ? nprobes : cand.sweep;
+      if (step >= sweep.size()) continue;
+      const size_t nprobe = sweep[step];
       const Measurement m = Measure(*cand.searcher, ds.queries.data(), ds.nq,
                                     ds.dim, ds.gt.data(), ds.gt_k, nprobe, opt);
-      std::printf(
-          "  %-28s %-24s nprobe %4zu  R@1 %.4f  R@10 %.4f  %10.1f QPS\n",
-          cand.system.c_str(), cand.config.c_str(), nprobe, m.recall1,
-          m.recall10, m.qps);
+      std::printf("  %-28s %-24s %-6s %4zu  R@1 %.4f  R@10 %.4f  %10.1f QPS\n",
+                  cand.system.c_str(), cand.config.c_str(),
+                  cand.sweep.empty() ? "nprobe" : "ef", nprobe, m.recall1,
+                  m.recall10, m.qps);
       std::fflush(stdout);
       per[c].push_back({cand.system, cand.config, nprobe, cand.rerank,
                         m.recall1, m.recall10, m.qps, cand.train_s, cand.add_s,
@@ -405,6 +426,34 @@ absl::Status RunIndexBench() {
       BuildClockIsProcessCpu() ? "process CPU time (1 training thread)"
                                : "wall clock");
 
+  // hnswlib: built once, measured with the first configuration's sweep.
+  std::vector<size_t> hnsw_efs;
+  HnswBuilt hnsw;
+  if (absl::GetFlag(FLAGS_hnsw)) {
+    QUIVER_ASSIGN_OR_RETURN(hnsw_efs,
+                            ParseList("hnsw_ef", absl::GetFlag(FLAGS_hnsw_ef)));
+    if (!HnswIsaSupported()) {
+      std::printf(
+          "hnswlib: SKIPPED: compiled for %s, which this CPU lacks "
+          "(configure with -DQUIVER_BENCH_HNSWLIB_ISA=generic)\n\n",
+          HnswIsa().c_str());
+    } else {
+      HnswSetup hs;
+      hs.metric = ToBenchMetric(ds.metric);
+      hs.dim = ds.dim;
+      hs.m = static_cast<size_t>(std::max(2, absl::GetFlag(FLAGS_hnsw_m)));
+      hs.ef_construction = static_cast<size_t>(
+          std::max(1, absl::GetFlag(FLAGS_hnsw_ef_construction)));
+      hs.threads = train_threads;
+      std::printf("[hnswlib] building HNSW%zu,efC%zu (%s) on %d threads...\n",
+                  hs.m, hs.ef_construction, HnswIsa().c_str(), train_threads);
+      std::fflush(stdout);
+      QUIVER_ASSIGN_OR_RETURN(hnsw, BuildHnsw(hs, ds.base.data(), ds.nb));
+      std::printf("  hnswlib: add %.2f s, %.1f bytes/vector\n", hnsw.add_s,
+                  hnsw.bytes_per_vector);
+    }
+  }
+
   std::vector<ResultRow> rows;
   for (const auto& [nbits, m] : configs) {
     IvfPqSetup setup;
@@ -433,9 +482,14 @@ absl::Status RunIndexBench() {
     for (FaissBuilt& b : faiss_built) {
       std::printf("  %s: train %.2f s, add %.2f s\n", b.system.c_str(),
                   b.train_s, b.add_s);
-      candidates.push_back({b.system, ConfigName(nlist, m, nbits, b.rerank),
-                            b.searcher.get(), b.rerank, b.train_s, b.add_s,
-                            b.bytes_per_vector});
+      candidates.push_back({b.system,
+                            ConfigName(nlist, m, nbits, b.rerank),
+                            b.searcher.get(),
+                            b.rerank,
+                            b.train_s,
+                            b.add_s,
+                            b.bytes_per_vector,
+                            {}});
     }
 
     std::printf("[%s] training Quiver...\n",
@@ -451,22 +505,37 @@ absl::Status RunIndexBench() {
         q.train_s, q.add_s, ls.min, ls.max, ls.mean);
     const std::string suffix = balanced ? ",balanced" : "";
     if (nbits == 8 || rerank == 0) {
-      candidates.push_back({"quiver", ConfigName(nlist, m, nbits, 0) + suffix,
-                            q.plain.get(), 0, q.train_s, q.add_s,
-                            q.bytes_per_vector});
+      candidates.push_back({"quiver",
+                            ConfigName(nlist, m, nbits, 0) + suffix,
+                            q.plain.get(),
+                            0,
+                            q.train_s,
+                            q.add_s,
+                            q.bytes_per_vector,
+                            {}});
     }
     if (q.reranked != nullptr) {
       candidates.push_back({"quiver",
                             ConfigName(nlist, m, nbits, rerank) + suffix,
-                            q.reranked.get(), rerank, q.train_s, q.add_s,
-                            q.bytes_per_vector + 4.0 * ds.dim});
+                            q.reranked.get(),
+                            rerank,
+                            q.train_s,
+                            q.add_s,
+                            q.bytes_per_vector + 4.0 * ds.dim,
+                            {}});
+    }
+    if (hnsw.searcher != nullptr) {
+      candidates.push_back({"hnswlib", hnsw.config, hnsw.searcher.get(), 0, 0,
+                            hnsw.add_s, hnsw.bytes_per_vector, hnsw_efs});
     }
     QUIVER_RETURN_IF_ERROR(SweepAll(candidates, ds, nprobes, &rows));
+    hnsw.searcher.reset();  // measured once
   }
 
   std::printf("\n");
   PrintTable(stdout, rows);
   PrintComparison(stdout, rows, absl::GetFlag(FLAGS_target_recall));
+  PrintHnswComparison(stdout, rows, absl::GetFlag(FLAGS_target_recall));
   if (!IsOptimizedBuild()) {
     std::printf(
         "\nWARNING: not an optimized Release build; timings are NOT "

@@ -263,4 +263,37 @@ void PrintComparison(std::FILE* out, const std::vector<ResultRow>& rows,
   }
 }
 
+void PrintHnswComparison(std::FILE* out, const std::vector<ResultRow>& rows,
+                         double target_recall) {
+  std::vector<std::string> quiver_configs;
+  std::string hnsw_config;
+  for (const ResultRow& r : rows) {
+    if (r.system == "quiver" &&
+        std::find(quiver_configs.begin(), quiver_configs.end(), r.config) ==
+            quiver_configs.end()) {
+      quiver_configs.push_back(r.config);
+    }
+    if (r.system == "hnswlib" && hnsw_config.empty()) hnsw_config = r.config;
+  }
+  if (hnsw_config.empty()) return;
+  const ResultRow* hb =
+      CheapestReaching(rows, "hnswlib", hnsw_config, target_recall);
+  const std::string hnsw_best =
+      hb == nullptr ? Describe(hb, rows, "hnswlib", hnsw_config)
+                    : absl::StrFormat("ef %zu, R@10 %.3f, %.0f QPS", hb->nprobe,
+                                      hb->recall10, hb->qps);
+  std::fprintf(out, "\nquiver vs hnswlib %s at R@10 >= %.2f: hnswlib %s\n",
+               hnsw_config.c_str(), target_recall, hnsw_best.c_str());
+  for (const std::string& config : quiver_configs) {
+    const ResultRow* qb =
+        CheapestReaching(rows, "quiver", config, target_recall);
+    std::fprintf(out, "  %-32s quiver %s", config.c_str(),
+                 Describe(qb, rows, "quiver", config).c_str());
+    if (qb != nullptr && hb != nullptr && hb->qps > 0) {
+      std::fprintf(out, " | ratio quiver/hnswlib %.2f", qb->qps / hb->qps);
+    }
+    std::fprintf(out, "\n");
+  }
+}
+
 }  // namespace quiver::bench

@@ -93,6 +93,12 @@ void PrintTable(std::FILE* out, const std::vector<ResultRow>& rows);
 void PrintComparison(std::FILE* out, const std::vector<ResultRow>& rows,
                      double target_recall);
 
+// For each Quiver config: its QPS at its cheapest setting reaching
+// recall@10 >= target_recall against hnswlib's (system "hnswlib", whose rows
+// hold ef in the nprobe column) and the ratio quiver/hnswlib.
+void PrintHnswComparison(std::FILE* out, const std::vector<ResultRow>& rows,
+                         double target_recall);
+
 // Seconds since an arbitrary fixed point (steady clock).
 double NowSeconds();
 // CPU seconds consumed by the calling thread (user + system).
