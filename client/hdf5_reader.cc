@@ -227,6 +227,7 @@ class Hdf5Reader final : public RowReader {
     row->index = next_row_++;
     row->id.clear();
     row->attributes.clear();
+    row->typed_attributes.clear();
     const float* v = buf_.data() + (row->index - buf_first_) * d_.cols;
     row->vector.assign(v, v + d_.cols);
     UpdateBytes();

@@ -192,6 +192,15 @@ absl::Status RowReader::CheckText(const Row& row,
     QUIVER_RETURN_IF_ERROR(check(key, "an attribute name"));
     QUIVER_RETURN_IF_ERROR(check(value, absl::StrCat("attribute '", key, "'")));
   }
+  for (const auto& [key, value] : row.typed_attributes) {
+    QUIVER_RETURN_IF_ERROR(check(key, "an attribute name"));
+    if (const auto* tags = std::get_if<std::vector<std::string>>(&value)) {
+      for (const std::string& tag : *tags) {
+        QUIVER_RETURN_IF_ERROR(
+            check(tag, absl::StrCat("a tag of attribute '", key, "'")));
+      }
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -289,6 +298,7 @@ class VecsReader final : public RowReader {
     row->index = next_row_++;
     row->id.clear();
     row->attributes.clear();
+    row->typed_attributes.clear();
     row->vector.resize(d);
     switch (format_) {
       case Format::kFvecs:
@@ -429,6 +439,7 @@ class NpyReader final : public RowReader {
     row->index = next_row_++;
     row->id.clear();
     row->attributes.clear();
+    row->typed_attributes.clear();
     row->vector.resize(cols_);
     if (item_size_ == 4) {
       std::memcpy(row->vector.data(), raw_.data(), want);

@@ -29,9 +29,17 @@
 //                             quoted field holds newlines); see CsvOptions.
 //   .jsonl / .ndjson          One JSON object per line:
 //                             {"id": "a" | 7, "vector": [0.1, ...],
-//                              "attributes": {"k": "v" | 1 | true}}
+//                              "attributes": {"k": "v" | 1 | 2.5 | true |
+//                                             ["tag", ...] | null}}
 //                             "id" and "attributes" are optional; other
-//                             keys are ignored.
+//                             keys are ignored. Attribute values keep their
+//                             type (see Row::typed_attributes): a string is
+//                             a string, an integer without fraction or
+//                             exponent that fits int64 an int, any other
+//                             number a double, true/false a bool, an array
+//                             of strings a tag list; null leaves the
+//                             attribute out; an object, or an array holding
+//                             anything but strings, is an error of the row.
 //
 // Row numbers (Row::index) are 0-based and count data rows only: vectors in
 // binary files; non-blank records after the header in text files.
@@ -56,6 +64,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -75,6 +84,11 @@ absl::StatusOr<Format> ParseFormat(absl::string_view name);
 absl::StatusOr<Format> FormatFromPath(absl::string_view path);
 const char* FormatName(Format format);
 
+// An attribute value of a type other than string: an int64, a double, a
+// bool or a tag list (a list of strings).
+using TypedValue =
+    std::variant<int64_t, double, bool, std::vector<std::string>>;
+
 // One record of an input file.
 struct Row {
   // 0-based data row within the file.
@@ -83,8 +97,13 @@ struct Row {
   std::string id;
   // Exactly dimension() finite values.
   std::vector<float> vector;
-  // Attributes (JSONL "attributes"; CSV columns besides id and vector).
+  // String attributes (JSONL "attributes"; CSV columns besides id and
+  // vector without a type, or typed :string).
   std::vector<std::pair<std::string, std::string>> attributes;
+  // Attributes of the other types: JSONL numbers, booleans and arrays of
+  // strings; CSV columns typed :int, :double, :bool or :tags. A key is in
+  // only one of the two lists.
+  std::vector<std::pair<std::string, TypedValue>> typed_attributes;
 };
 
 // How CSV/TSV records map to rows.
@@ -103,6 +122,15 @@ struct Row {
 // holds the whole vector; then every other column becomes an attribute named
 // by its header. Without such a column, all non-id columns are the vector's
 // components.
+// Typed attribute columns: a header "name:TYPE" makes the attribute `name`
+// of that type, TYPE being (any case) string (also str), int (int64),
+// double (float), bool or tags. An int field is a decimal int64, a double
+// field a finite number, a bool field true/false/1/0 (any case), a tags
+// field tags separated by '|' ("news|sport"; spaces around a tag are
+// trimmed, empty tags dropped). An empty field of a typed column (other
+// than string) leaves the attribute out; a field that does not parse is an
+// error of its row. Other headers, "a:b" included, name string attributes
+// as they are.
 // Without a header (kAuto id): the first field is the id when the first row
 // has at least two fields and its first field is not a number. Then the rest
 // is either one vector field or the components.

@@ -2,14 +2,21 @@
 // JSON Lines.
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <system_error>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "client/json.h"
 #include "client/readers.h"
 #include "client/readers_internal.h"
@@ -208,6 +215,114 @@ bool IsVectorField(absl::string_view s) {
   return v.ok() && (s.front() == '[' || v->size() > 1);
 }
 
+// A JSON number's text (valid JSON syntax) as an int64 when it has no
+// fraction or exponent and fits, else as a double (infinite when out of
+// range; tiny values round towards zero).
+TypedValue JsonNumberValue(absl::string_view n) {
+  if (n.find_first_of(".eE") == absl::string_view::npos) {
+    int64_t i = 0;
+    const auto res = std::from_chars(n.data(), n.data() + n.size(), i);
+    if (res.ec == std::errc() && res.ptr == n.data() + n.size()) return i;
+  }
+  return std::strtod(std::string(n).c_str(), nullptr);
+}
+
+// The type of a CSV attribute column (a header "name:TYPE").
+enum class ColumnType { kString, kInt, kDouble, kBool, kTags };
+
+// The type a header names and, in *name, the attribute's name: "year:int"
+// is kInt "year"; a header without a known type suffix is kString, its
+// name unchanged.
+ColumnType SplitTypedHeader(const std::string& header, std::string* name) {
+  *name = header;
+  const size_t colon = header.rfind(':');
+  if (colon == std::string::npos) return ColumnType::kString;
+  const std::string suffix = absl::AsciiStrToLower(
+      absl::StripAsciiWhitespace(absl::string_view(header).substr(colon + 1)));
+  ColumnType type;
+  if (suffix == "string" || suffix == "str") {
+    type = ColumnType::kString;
+  } else if (suffix == "int" || suffix == "int64") {
+    type = ColumnType::kInt;
+  } else if (suffix == "double" || suffix == "float") {
+    type = ColumnType::kDouble;
+  } else if (suffix == "bool") {
+    type = ColumnType::kBool;
+  } else if (suffix == "tags") {
+    type = ColumnType::kTags;
+  } else {
+    return ColumnType::kString;
+  }
+  *name = std::string(
+      absl::StripAsciiWhitespace(absl::string_view(header).substr(0, colon)));
+  return type;
+}
+
+// A field of a typed (non-string) column: nullopt when empty (the
+// attribute is left out), InvalidArgument with the reason when it does not
+// parse.
+absl::StatusOr<std::optional<TypedValue>> ParseTypedField(
+    absl::string_view field, ColumnType type) {
+  const absl::string_view f = absl::StripAsciiWhitespace(field);
+  if (f.empty()) return std::nullopt;
+  switch (type) {
+    case ColumnType::kInt: {
+      absl::string_view digits = f;
+      if (digits.front() == '+') digits.remove_prefix(1);
+      int64_t v = 0;
+      const auto res =
+          std::from_chars(digits.data(), digits.data() + digits.size(), v);
+      if (res.ec == std::errc::result_out_of_range) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("'", f, "' does not fit in an int64"));
+      }
+      if (res.ec != std::errc() || res.ptr != digits.data() + digits.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("'", f, "' is not an integer"));
+      }
+      return std::optional<TypedValue>(v);
+    }
+    case ColumnType::kDouble: {
+      absl::string_view num = f;
+      if (num.front() == '+') num.remove_prefix(1);
+      double v = 0;
+      const auto res = std::from_chars(num.data(), num.data() + num.size(), v);
+      if (res.ec == std::errc::result_out_of_range) {
+        v = std::strtod(std::string(num).c_str(), nullptr);  // underflow: ~0
+      } else if (res.ec != std::errc() || res.ptr != num.data() + num.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("'", f, "' is not a number"));
+      }
+      if (!std::isfinite(v)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("'", f, "' is not a finite number"));
+      }
+      return std::optional<TypedValue>(v);
+    }
+    case ColumnType::kBool: {
+      if (absl::EqualsIgnoreCase(f, "true") || f == "1") {
+        return std::optional<TypedValue>(true);
+      }
+      if (absl::EqualsIgnoreCase(f, "false") || f == "0") {
+        return std::optional<TypedValue>(false);
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", f, "' is not a boolean (true, false, 1 or 0)"));
+    }
+    case ColumnType::kTags: {
+      std::vector<std::string> tags;
+      for (absl::string_view t : absl::StrSplit(f, '|')) {
+        t = absl::StripAsciiWhitespace(t);
+        if (!t.empty()) tags.emplace_back(t);
+      }
+      return std::optional<TypedValue>(std::move(tags));
+    }
+    case ColumnType::kString:
+      break;
+  }
+  return std::optional<TypedValue>();
+}
+
 class CsvReader final : public RowReader {
  public:
   CsvReader(std::string path, Format format, const ReaderOptions& options,
@@ -240,6 +355,7 @@ class CsvReader final : public RowReader {
     row->index = next_row_++;
     row->id.clear();
     row->attributes.clear();
+    row->typed_attributes.clear();
     row->vector.clear();
     const uint64_t index = row->index;
     const uint64_t line_no = record_line_;
@@ -282,7 +398,19 @@ class CsvReader final : public RowReader {
       }
     }
     for (int c : attribute_cols_) {
-      row->attributes.emplace_back(names_[c], fields_[c]);
+      if (types_[c] == ColumnType::kString) {
+        row->attributes.emplace_back(attribute_names_[c], fields_[c]);
+        continue;
+      }
+      absl::StatusOr<std::optional<TypedValue>> v =
+          ParseTypedField(fields_[c], types_[c]);
+      if (!v.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where(), ": ", FieldName(c), ": ", v.status().message()));
+      }
+      if (v->has_value()) {
+        row->typed_attributes.emplace_back(attribute_names_[c], std::move(**v));
+      }
     }
     QUIVER_RETURN_IF_ERROR(CheckVector(row->vector, where));
     QUIVER_RETURN_IF_ERROR(CheckText(*row, where));
@@ -389,6 +517,15 @@ class CsvReader final : public RowReader {
       if (vector_col_ < 0 && component_cols_.empty()) {
         return absl::InvalidArgumentError("the header names no vector columns");
       }
+      types_.assign(f.size(), ColumnType::kString);
+      attribute_names_.assign(f.size(), "");
+      for (int c : attribute_cols_) {
+        types_[c] = SplitTypedHeader(f[c], &attribute_names_[c]);
+        if (attribute_names_[c].empty()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "column ", c + 1, " (\"", f[c], "\"): no attribute name"));
+        }
+      }
       return true;
     }
     size_t first = 0;
@@ -423,6 +560,9 @@ class CsvReader final : public RowReader {
   int vector_col_ = -1;
   std::vector<int> component_cols_;
   std::vector<int> attribute_cols_;
+  // Per column (with a header): the attribute's type and name.
+  std::vector<ColumnType> types_;
+  std::vector<std::string> attribute_names_;
   std::vector<std::string> fields_;
 };
 
@@ -448,6 +588,7 @@ class JsonlReader final : public RowReader {
     row->index = next_row_++;
     row->id.clear();
     row->attributes.clear();
+    row->typed_attributes.clear();
     row->vector.clear();
     const uint64_t index = row->index;
     auto where = [&] {
@@ -464,6 +605,64 @@ class JsonlReader final : public RowReader {
   }
 
  private:
+  // One member of "attributes", its value kept typed (see readers.h).
+  static absl::Status ParseAttribute(JsonCursor& c, std::string name,
+                                     Row* row) {
+    QUIVER_ASSIGN_OR_RETURN(JsonValue::Type at, c.PeekType());
+    switch (at) {
+      case JsonValue::Type::kString: {
+        std::string value;
+        QUIVER_RETURN_IF_ERROR(c.ParseString(&value));
+        row->attributes.emplace_back(std::move(name), std::move(value));
+        return absl::OkStatus();
+      }
+      case JsonValue::Type::kNumber: {
+        const size_t column = c.column();
+        QUIVER_ASSIGN_OR_RETURN(absl::string_view n, c.ParseNumberText());
+        TypedValue v = JsonNumberValue(n);
+        if (const double* d = std::get_if<double>(&v); d && std::isinf(*d)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("column ", column, ": attribute \"", name,
+                           "\": number ", n, " is out of range"));
+        }
+        row->typed_attributes.emplace_back(std::move(name), std::move(v));
+        return absl::OkStatus();
+      }
+      case JsonValue::Type::kBool: {
+        JsonValue b;
+        QUIVER_RETURN_IF_ERROR(c.ParseLiteral(&b));
+        row->typed_attributes.emplace_back(std::move(name), b.boolean);
+        return absl::OkStatus();
+      }
+      case JsonValue::Type::kNull:
+        return c.SkipValue();  // null: the attribute is left out
+      case JsonValue::Type::kArray: {
+        QUIVER_RETURN_IF_ERROR(c.BeginArray());
+        std::vector<std::string> tags;
+        while (true) {
+          QUIVER_ASSIGN_OR_RETURN(bool more, c.NextElement());
+          if (!more) break;
+          QUIVER_ASSIGN_OR_RETURN(JsonValue::Type et, c.PeekType());
+          if (et != JsonValue::Type::kString) {
+            return c.Error(absl::StrCat(
+                "attribute \"", name, "\": element ", tags.size(),
+                " must be a string (an array is a list of tags), found ",
+                JsonTypeName(et)));
+          }
+          QUIVER_RETURN_IF_ERROR(c.ParseString(&tags.emplace_back()));
+        }
+        row->typed_attributes.emplace_back(std::move(name), std::move(tags));
+        return absl::OkStatus();
+      }
+      case JsonValue::Type::kObject:
+        break;
+    }
+    return c.Error(absl::StrCat("attribute \"", name,
+                                "\" must be a string, number, boolean or "
+                                "array of strings, found ",
+                                JsonTypeName(at)));
+  }
+
   static absl::Status ParseLine(absl::string_view line, Row* row) {
     JsonCursor c(line);
     QUIVER_RETURN_IF_ERROR(c.BeginObject());
@@ -526,24 +725,7 @@ class JsonlReader final : public RowReader {
         while (true) {
           QUIVER_ASSIGN_OR_RETURN(bool attr, c.NextKey(&name));
           if (!attr) break;
-          QUIVER_ASSIGN_OR_RETURN(JsonValue::Type at, c.PeekType());
-          std::string value;
-          if (at == JsonValue::Type::kString) {
-            QUIVER_RETURN_IF_ERROR(c.ParseString(&value));
-          } else if (at == JsonValue::Type::kNumber) {
-            QUIVER_ASSIGN_OR_RETURN(absl::string_view n, c.ParseNumberText());
-            value = std::string(n);
-          } else if (at == JsonValue::Type::kBool) {
-            JsonValue b;
-            QUIVER_RETURN_IF_ERROR(c.ParseLiteral(&b));
-            value = b.boolean ? "true" : "false";
-          } else {
-            return c.Error(
-                absl::StrCat("attribute \"", name,
-                             "\" must be a string, number or boolean, found ",
-                             JsonTypeName(at)));
-          }
-          row->attributes.emplace_back(std::move(name), std::move(value));
+          QUIVER_RETURN_IF_ERROR(ParseAttribute(c, std::move(name), row));
         }
       } else {
         QUIVER_RETURN_IF_ERROR(c.SkipValue());  // unknown keys are ignored

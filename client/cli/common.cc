@@ -5,11 +5,15 @@
 #include <cstdlib>
 #include <iostream>
 #include <limits>
+#include <map>
+#include <utility>
+#include <variant>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/filter.h"
 #include "client/json.h"
 
 namespace quiver::cli {
@@ -251,6 +255,171 @@ std::string CollectionJson(const v1::CollectionInfo& info) {
       ",\"trained_count\":", info.trained_count(), ",\"last_training_reason\":",
       client::JsonQuote(info.last_training_reason()), "}");
   return out;
+}
+
+void SetValue(client::TypedValue value, v1::Value* out) {
+  if (auto* i = std::get_if<int64_t>(&value)) {
+    out->set_int_value(*i);
+  } else if (auto* d = std::get_if<double>(&value)) {
+    out->set_double_value(*d);
+  } else if (auto* b = std::get_if<bool>(&value)) {
+    out->set_bool_value(*b);
+  } else {
+    auto& tags = std::get<std::vector<std::string>>(value);
+    v1::StringList* list = out->mutable_tags();
+    for (std::string& t : tags) list->add_values(std::move(t));
+  }
+}
+
+namespace {
+
+// Both maps merged and sorted: the string attributes as string Values.
+std::map<std::string, v1::Value> MergedAttributes(
+    const google::protobuf::Map<std::string, std::string>& strings,
+    const google::protobuf::Map<std::string, v1::Value>& typed) {
+  std::map<std::string, v1::Value> all(typed.begin(), typed.end());
+  for (const auto& [k, v] : strings) all[k].set_string_value(v);
+  return all;
+}
+
+std::string ValueJson(const v1::Value& v) {
+  switch (v.kind_case()) {
+    case v1::Value::kStringValue:
+      return client::JsonQuote(v.string_value());
+    case v1::Value::kIntValue:
+      return absl::StrCat(v.int_value());
+    case v1::Value::kDoubleValue:
+      return client::JsonNumber(v.double_value());
+    case v1::Value::kBoolValue:
+      return v.bool_value() ? "true" : "false";
+    case v1::Value::kTags: {
+      std::string out = "[";
+      for (int i = 0; i < v.tags().values_size(); ++i) {
+        absl::StrAppend(&out, i > 0 ? "," : "",
+                        client::JsonQuote(v.tags().values(i)));
+      }
+      return out + "]";
+    }
+    case v1::Value::KIND_NOT_SET:
+      break;
+  }
+  return "null";
+}
+
+bool IsLegacyKeyChar(char c) {
+  return !absl::ascii_isspace(c) && c != '"' && c != '\'' && c != '`' &&
+         c != '(' && c != ')' && c != '[' && c != ']' && c != '!' && c != '<' &&
+         c != '>' && c != '=';
+}
+
+}  // namespace
+
+std::string AttributesText(
+    const google::protobuf::Map<std::string, std::string>& strings,
+    const google::protobuf::Map<std::string, v1::Value>& typed) {
+  std::string out;
+  for (const auto& [k, v] : MergedAttributes(strings, typed)) {
+    absl::StrAppend(&out, out.empty() ? "" : " ", k, "=",
+                    v.has_string_value() ? v.string_value()
+                                         : client::FilterValueToString(v));
+  }
+  return out;
+}
+
+std::string AttributesJson(
+    const google::protobuf::Map<std::string, std::string>& strings,
+    const google::protobuf::Map<std::string, v1::Value>& typed) {
+  std::string out = "{";
+  for (const auto& [k, v] : MergedAttributes(strings, typed)) {
+    if (out.size() > 1) out += ",";
+    absl::StrAppend(&out, client::JsonQuote(k), ":", ValueJson(v));
+  }
+  return out + "}";
+}
+
+bool IsLegacyFilter(absl::string_view text, std::string* key,
+                    std::string* value) {
+  const size_t eq = text.find('=');
+  if (eq == absl::string_view::npos || eq == 0) return false;
+  const absl::string_view k = text.substr(0, eq);
+  const absl::string_view v = text.substr(eq + 1);
+  for (const char c : k) {
+    if (!IsLegacyKeyChar(c)) return false;
+  }
+  for (const char c : v) {
+    if (absl::ascii_isspace(c)) return false;
+  }
+  if (!v.empty()) {
+    if (v.front() == '"' || v.front() == '=') return false;
+    // A number, true or false makes an expression.
+    absl::StatusOr<v1::Filter> f = client::ParseFilter(absl::StrCat("k = ", v));
+    if (f.ok()) return false;
+  }
+  *key = std::string(k);
+  *value = std::string(v);
+  return true;
+}
+
+absl::Status AddFilterFlags(const std::vector<std::string>& filters,
+                            v1::SearchRequest* request) {
+  std::vector<v1::Filter> exprs;
+  for (const std::string& text : filters) {
+    std::string key, value;
+    if (IsLegacyFilter(text, &key, &value)) {
+      auto [it, inserted] = request->mutable_filter()->insert({key, value});
+      if (inserted || it->second == value) continue;
+      // The map holds one value per key; a second one joins the expression.
+      v1::Filter eq;
+      eq.mutable_eq()->set_key(key);
+      eq.mutable_eq()->mutable_value()->set_string_value(value);
+      exprs.push_back(std::move(eq));
+      continue;
+    }
+    absl::StatusOr<v1::Filter> f = client::ParseFilter(text);
+    if (!f.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--filter '", text, "': ", f.status().message()));
+    }
+    exprs.push_back(std::move(*f));
+  }
+  if (request->has_where()) {
+    exprs.insert(exprs.begin(), request->where());
+  }
+  if (exprs.empty()) return absl::OkStatus();
+  v1::Filter where;
+  if (exprs.size() == 1) {
+    where = std::move(exprs[0]);
+  } else {
+    for (v1::Filter& f : exprs) {
+      *where.mutable_all()->add_filters() = std::move(f);
+    }
+  }
+  absl::Status limits = client::CheckFilterLimits(where);
+  if (!limits.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--filter: ", limits.message()));
+  }
+  *request->mutable_where() = std::move(where);
+  return absl::OkStatus();
+}
+
+std::string PlanText(const v1::SearchPlan& plan) {
+  std::string out = absl::StrCat(
+      "plan: ", plan.strategy().empty() ? "(none reported)" : plan.strategy());
+  absl::StrAppend(&out, ", ", FormatCount(plan.matching()), " of ",
+                  FormatCount(plan.count()), " documents match");
+  if (plan.nprobe() > 0) absl::StrAppend(&out, ", nprobe ", plan.nprobe());
+  if (plan.rerank() > 0) absl::StrAppend(&out, ", rerank ", plan.rerank());
+  if (!plan.detail().empty()) absl::StrAppend(&out, ": ", plan.detail());
+  return out;
+}
+
+std::string PlanJson(const v1::SearchPlan& plan) {
+  return absl::StrCat(
+      "{\"strategy\":", client::JsonQuote(plan.strategy()),
+      ",\"matching\":", plan.matching(), ",\"count\":", plan.count(),
+      ",\"nprobe\":", plan.nprobe(), ",\"rerank\":", plan.rerank(),
+      ",\"detail\":", client::JsonQuote(plan.detail()), "}");
 }
 
 }  // namespace quiver::cli

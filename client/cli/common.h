@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "client/cli/flags.h"
 #include "client/client.h"
+#include "client/readers.h"
 
 namespace quiver::cli {
 
@@ -91,6 +92,46 @@ std::string FormatSeconds(double seconds);
 // A collection as one JSON object (numbers as numbers, enums as the names
 // above).
 std::string CollectionJson(const v1::CollectionInfo& info);
+
+// A typed attribute read from a file as a v1::Value.
+void SetValue(client::TypedValue value, v1::Value* out);
+
+// A document's or hit's attributes (the string map and the typed one),
+// sorted by key. Text: "k=v year=2020 price=9.5 ok=true tags=["a", "b"]"
+// (strings bare as always, other types as filter literals). JSON: one
+// object, strings as strings, numbers as numbers, bools as booleans, tag
+// lists as arrays of strings.
+std::string AttributesText(
+    const google::protobuf::Map<std::string, std::string>& strings,
+    const google::protobuf::Map<std::string, v1::Value>& typed);
+std::string AttributesJson(
+    const google::protobuf::Map<std::string, std::string>& strings,
+    const google::protobuf::Map<std::string, v1::Value>& typed);
+
+// Puts `quiver search --filter` values into a request. Each value is either
+// the legacy shorthand KEY=VALUE (string equality, into request->filter)
+// or a filter expression (client/filter.h, into request->where); several
+// are ANDed. The shorthand is a value with no whitespace, a KEY before the
+// first '=' made of anything but whitespace and the characters "'`()[]!<>=
+// (non-empty), and a VALUE that is empty or does not start with '"' and is
+// not a number, true or false (such a VALUE makes an expression: year=2020
+// compares with the int 2020; write year="2020" for the string). So
+// lang=en and a:b=c/d are shorthands; year=2020, lang="en" and
+// 'lang = en' are expressions (the last an error: strings take quotes).
+// InvalidArgument "--filter 'TEXT': at column C: ..." for a bad expression.
+absl::Status AddFilterFlags(const std::vector<std::string>& filters,
+                            v1::SearchRequest* request);
+// Whether `text` is the legacy KEY=VALUE shorthand (rule above); sets
+// *key and *value when it is.
+bool IsLegacyFilter(absl::string_view text, std::string* key,
+                    std::string* value);
+
+// SearchResponse.plan as text: "plan: ivf-filtered, 1,234 of 10,000
+// documents match, nprobe 32, rerank 4: <detail>".
+std::string PlanText(const v1::SearchPlan& plan);
+// ... and as a JSON object {"strategy":..,"matching":..,"count":..,
+// "nprobe":..,"rerank":..,"detail":..}.
+std::string PlanJson(const v1::SearchPlan& plan);
 
 }  // namespace quiver::cli
 

@@ -204,7 +204,13 @@ void Ingester::Produce() {
         (*doc->mutable_attributes())[k] = v;
       }
       for (auto& [k, v] : row.attributes) {
+        doc->mutable_typed_attributes()->erase(k);
         (*doc->mutable_attributes())[k] = std::move(v);
+      }
+      for (auto& [k, v] : row.typed_attributes) {
+        // A key is in one map only: a typed value replaces a --attribute.
+        doc->mutable_attributes()->erase(k);
+        SetValue(std::move(v), &(*doc->mutable_typed_attributes())[k]);
       }
       batch->rows.push_back(row.index);
       if (batch->rows.size() >= opts_.batch_size) {

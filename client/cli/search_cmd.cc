@@ -7,31 +7,11 @@
 #include "absl/strings/str_join.h"
 #include "client/cli/commands.h"
 #include "client/cli/common.h"
+#include "client/filter.h"
 #include "client/json.h"
 #include "client/readers.h"
 
 namespace quiver::cli {
-namespace {
-
-std::string AttributesText(
-    const google::protobuf::Map<std::string, std::string>& attrs) {
-  // Sorted for stable output.
-  std::map<std::string, std::string> sorted(attrs.begin(), attrs.end());
-  return absl::StrJoin(sorted, " ", absl::PairFormatter("="));
-}
-
-std::string AttributesJson(
-    const google::protobuf::Map<std::string, std::string>& attrs) {
-  std::map<std::string, std::string> sorted(attrs.begin(), attrs.end());
-  std::string out = "{";
-  for (const auto& [k, v] : sorted) {
-    if (out.size() > 1) out += ",";
-    absl::StrAppend(&out, client::JsonQuote(k), ":", client::JsonQuote(v));
-  }
-  return out + "}";
-}
-
-}  // namespace
 
 int RunSearch(const std::vector<std::string>& args) {
   const std::string cmd = "search";
@@ -39,7 +19,7 @@ int RunSearch(const std::vector<std::string>& args) {
   std::string collection, queries_file, format, queries_dataset;
   std::vector<std::string> vectors, filters;
   int64_t k = 10, nprobe = 0, rerank = 0, limit = 0, batch = 64;
-  bool exact = false, attributes = false, json = false;
+  bool exact = false, attributes = false, json = false, explain = false;
   FlagSet flags(
       "quiver search",
       "--collection C (--vector \"0.1,0.2,...\" | --queries FILE) [-k 10] "
@@ -47,7 +27,24 @@ int RunSearch(const std::vector<std::string>& args) {
       "k-nearest-neighbour search. Prints a table (query, rank, id, "
       "distance; smaller distance is better) or, with --json, one JSON "
       "object per query: {\"query\":0,\"hits\":[{\"id\":..,\"distance\":..,"
-      "\"attributes\":{..}}]}.");
+      "\"attributes\":{..}}]} (typed attributes as JSON numbers, booleans "
+      "and arrays).\n"
+      "\n"
+      "Filters (--filter EXPR):\n"
+      "  KEY = VALUE, KEY != VALUE      equality (also ==)\n"
+      "  KEY < NUM, <=, >, >=           numeric ranges\n"
+      "  KEY in [V, ...], KEY not in [V, ...]\n"
+      "  exists KEY, KEY exists         the document has the attribute\n"
+      "  KEY contains \"tag\"          a tag list holds the tag\n"
+      "  not, and, or, ( )              in that precedence\n"
+      "VALUE: \"string\" (JSON escapes), an integer, a double (with '.' or an\n"
+      "exponent), true, false. KEY: [A-Za-z_][A-Za-z0-9_.-]* or `any text`.\n"
+      "  --filter 'lang = \"en\" and year >= 2020 and tags contains \"news\"'\n"
+      "Several --filter flags are ANDed. The legacy shorthand KEY=VALUE (no\n"
+      "spaces; VALUE not quoted and not a number, true or false, e.g. "
+      "lang=en)\n"
+      "is string equality as before; year=2020 is the expression comparing\n"
+      "with the int 2020 (year=\"2020\" compares with the string).");
   flags.String("collection", &collection, "collection to search", "NAME");
   flags.StringList("vector", &vectors,
                    "a query vector: \"0.1,0.2\", \"[0.1, 0.2]\" or \"0.1 0.2\"",
@@ -65,8 +62,13 @@ int RunSearch(const std::vector<std::string>& args) {
   flags.Int("nprobe", &nprobe, "lists probed (0 = collection default)");
   flags.Int("rerank", &rerank, "re-rank factor (0 = collection default)");
   flags.StringList("filter", &filters,
-                   "only documents whose attribute KEY equals VALUE",
-                   "KEY=VALUE");
+                   "only documents matching EXPR (see above; several are "
+                   "ANDed)",
+                   "EXPR");
+  flags.Bool("explain", &explain,
+             "print the server's plan (strategy, matching documents, "
+             "nprobe, rerank) to stderr, or as {\"plan\":..} lines with "
+             "--json");
   flags.Bool("exact", &exact, "brute-force search (ground truth)");
   flags.Bool("attributes", &attributes, "print the hits' attributes");
   flags.Bool("json", &json, "JSON output, one object per query");
@@ -88,14 +90,29 @@ int RunSearch(const std::vector<std::string>& args) {
   if (batch < 1 || batch > 1024) {
     return UsageError(cmd, "--batch must be in 1..1024");
   }
-  std::map<std::string, std::string> filter;
-  for (const std::string& f : filters) {
-    const size_t eq = f.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return UsageError(cmd,
-                        absl::StrCat("--filter '", f, "' is not KEY=VALUE"));
+  v1::SearchRequest prototype;
+  if (absl::Status s = AddFilterFlags(filters, &prototype); !s.ok()) {
+    return UsageError(cmd, s.message());
+  }
+  if (explain && (prototype.has_where() || !prototype.filter().empty())) {
+    // The filter as the server gets it: the shorthand map, then `where`.
+    v1::Filter shown;
+    std::map<std::string, std::string> legacy(prototype.filter().begin(),
+                                              prototype.filter().end());
+    for (const auto& [key, value] : legacy) {
+      v1::Comparison* eq = shown.mutable_all()->add_filters()->mutable_eq();
+      eq->set_key(key);
+      eq->mutable_value()->set_string_value(value);
     }
-    filter[f.substr(0, eq)] = f.substr(eq + 1);
+    if (prototype.has_where()) {
+      *shown.mutable_all()->add_filters() = prototype.where();
+    }
+    const std::string text = client::FilterToString(shown);
+    if (json) {
+      std::cerr << "{\"filter\":" << client::JsonQuote(text) << "}\n";
+    } else {
+      std::cerr << "filter: " << text << "\n";
+    }
   }
 
   std::vector<std::vector<float>> queries;
@@ -143,15 +160,22 @@ int RunSearch(const std::vector<std::string>& args) {
     request.set_rerank(static_cast<uint32_t>(rerank));
     request.set_exact(exact);
     request.set_include_attributes(attributes || json);
-    for (const auto& [key, value] : filter) {
-      (*request.mutable_filter())[key] = value;
-    }
+    *request.mutable_filter() = prototype.filter();
+    if (prototype.has_where()) *request.mutable_where() = prototype.where();
+    request.set_explain(explain);
     for (size_t i = start; i < end; ++i) {
       request.add_queries()->mutable_values()->Add(queries[i].begin(),
                                                    queries[i].end());
     }
     absl::StatusOr<v1::SearchResponse> response = (*client)->Search(request);
     if (!response.ok()) return ReportError(cmd, response.status());
+    if (explain) {
+      if (json) {
+        std::cerr << "{\"plan\":" << PlanJson(response->plan()) << "}\n";
+      } else {
+        std::cerr << PlanText(response->plan()) << "\n";
+      }
+    }
     for (int r = 0; r < response->results_size(); ++r) {
       const size_t q = start + static_cast<size_t>(r);
       const v1::QueryResult& result = response->results(r);
@@ -162,7 +186,8 @@ int RunSearch(const std::vector<std::string>& args) {
           absl::StrAppend(
               &line, h > 0 ? "," : "", "{\"id\":", client::JsonQuote(hit.id()),
               ",\"distance\":", client::JsonFloat(hit.distance()),
-              ",\"attributes\":", AttributesJson(hit.attributes()), "}");
+              ",\"attributes\":",
+              AttributesJson(hit.attributes(), hit.typed_attributes()), "}");
         }
         std::cout << line << "]}\n";
         continue;
@@ -171,7 +196,9 @@ int RunSearch(const std::vector<std::string>& args) {
         const v1::Hit& hit = result.hits(h);
         std::cout << absl::StrFormat(
             "%-6d %-5d %-24s %14.6g%s\n", q, h + 1, hit.id(), hit.distance(),
-            attributes ? "  " + AttributesText(hit.attributes()) : "");
+            attributes ? "  " + AttributesText(hit.attributes(),
+                                               hit.typed_attributes())
+                       : "");
       }
     }
   }
@@ -211,8 +238,8 @@ int RunGet(const std::vector<std::string>& args) {
     }
     const v1::Document& d = *it->second;
     std::string line =
-        absl::StrCat("{\"id\":", client::JsonQuote(d.id()),
-                     ",\"attributes\":", AttributesJson(d.attributes()));
+        absl::StrCat("{\"id\":", client::JsonQuote(d.id()), ",\"attributes\":",
+                     AttributesJson(d.attributes(), d.typed_attributes()));
     if (vectors) {
       absl::StrAppend(&line, ",\"vector\":[");
       for (int i = 0; i < d.vector_size(); ++i) {

@@ -2,16 +2,19 @@
 // file and watermark, progress text, bench statistics and the SVG plot.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "client/cli/bench_stats.h"
 #include "client/cli/common.h"
 #include "client/cli/flags.h"
 #include "client/cli/ingest_state.h"
 #include "client/cli/plot.h"
 #include "client/cli/progress.h"
+#include "client/filter.h"
 #include "tests/testing/testing.h"
 
 namespace quiver::cli {
@@ -156,6 +159,107 @@ TEST(CliCommonTest, CollectionJson) {
   EXPECT_NE(json.find("\"state\":\"ready\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"metric\":\"cosine\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"nlist\":64"), std::string::npos) << json;
+}
+
+TEST(SearchFilterFlagsTest, LegacyShorthandRule) {
+  std::string k, v;
+  EXPECT_TRUE(IsLegacyFilter("lang=en", &k, &v));
+  EXPECT_EQ(k, "lang");
+  EXPECT_EQ(v, "en");
+  EXPECT_TRUE(IsLegacyFilter("a:b=c/d=e", &k, &v));
+  EXPECT_EQ(k, "a:b");
+  EXPECT_EQ(v, "c/d=e");
+  EXPECT_TRUE(IsLegacyFilter("k=", &k, &v));
+  EXPECT_EQ(v, "");
+  EXPECT_TRUE(IsLegacyFilter("v=12abc", &k, &v));
+  EXPECT_EQ(v, "12abc");
+  // Numbers, booleans, quotes, spaces and operators make expressions.
+  for (const char* expr :
+       {"year=2020", "x=-2.5", "x=1e3", "ok=true", "ok=FALSE", "lang=\"en\"",
+        "lang = en", "lang= en", "year>=2020", "a!=b", "a==b", "=x", "noeq",
+        "lang=en and x=1", "(a)=b"}) {
+    EXPECT_FALSE(IsLegacyFilter(expr, &k, &v)) << expr;
+  }
+}
+
+TEST(SearchFilterFlagsTest, ShorthandsGoToTheMapExpressionsToWhere) {
+  v1::SearchRequest r;
+  QUIVER_ASSERT_OK(AddFilterFlags({"lang=en", "color=blue"}, &r));
+  EXPECT_EQ(r.filter().size(), 2u);
+  EXPECT_EQ(r.filter().at("lang"), "en");
+  EXPECT_FALSE(r.has_where());
+
+  v1::SearchRequest one;
+  QUIVER_ASSERT_OK(AddFilterFlags({"year >= 2020"}, &one));
+  EXPECT_TRUE(one.filter().empty());
+  EXPECT_EQ(client::FilterToString(one.where()), "year >= 2020");
+
+  v1::SearchRequest mixed;
+  QUIVER_ASSERT_OK(
+      AddFilterFlags({"lang=en", "year=2020",
+                      "tags contains \"news\" or exists hot", "lang=fr"},
+                     &mixed));
+  EXPECT_EQ(mixed.filter().size(), 1u);
+  EXPECT_EQ(mixed.filter().at("lang"), "en");
+  // ANDed; a second value for a shorthand key joins the expression.
+  EXPECT_EQ(client::FilterToString(mixed.where()),
+            "year = 2020 and (tags contains \"news\" or exists hot) and "
+            "lang = \"fr\"");
+
+  v1::SearchRequest bad;
+  absl::Status s = AddFilterFlags({"lang=en", "year >= "}, &bad);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "--filter 'year >= ': at column 9: expected a value after '>=', "
+            "found end of input");
+  s = AddFilterFlags({"title = hello"}, &bad);
+  EXPECT_EQ(s.message(),
+            "--filter 'title = hello': at column 9: expected a value after "
+            "'=', found 'hello' (strings take double quotes: \"hello\")");
+  // The limits hold for the combined filter too.
+  std::vector<std::string> many;
+  for (int i = 0; i < 256; ++i) many.push_back(absl::StrCat("exists k", i));
+  s = AddFilterFlags(many, &bad);
+  EXPECT_EQ(s.message(),
+            "--filter: the filter has more than 256 parts (the limit)");
+}
+
+TEST(CliCommonTest, TypedAttributesTextAndJson) {
+  v1::Document d;
+  (*d.mutable_attributes())["lang"] = "en \"x\"";
+  SetValue(int64_t{2020}, &(*d.mutable_typed_attributes())["year"]);
+  SetValue(2.0, &(*d.mutable_typed_attributes())["price"]);
+  SetValue(true, &(*d.mutable_typed_attributes())["active"]);
+  SetValue(std::vector<std::string>{"news", "a\"b"},
+           &(*d.mutable_typed_attributes())["tags"]);
+  EXPECT_EQ(d.typed_attributes().at("year").int_value(), 2020);
+  EXPECT_EQ(d.typed_attributes().at("tags").tags().values_size(), 2);
+  EXPECT_EQ(AttributesText(d.attributes(), d.typed_attributes()),
+            "active=true lang=en \"x\" price=2.0 tags=[\"news\", \"a\\\"b\"] "
+            "year=2020");
+  EXPECT_EQ(AttributesJson(d.attributes(), d.typed_attributes()),
+            "{\"active\":true,\"lang\":\"en \\\"x\\\"\",\"price\":2,"
+            "\"tags\":[\"news\",\"a\\\"b\"],\"year\":2020}");
+  EXPECT_EQ(AttributesJson({}, {}), "{}");
+}
+
+TEST(CliCommonTest, PlanTextAndJson) {
+  v1::SearchPlan plan;
+  plan.set_strategy("ivf-filtered");
+  plan.set_matching(1234);
+  plan.set_count(10000);
+  plan.set_nprobe(32);
+  plan.set_rerank(4);
+  plan.set_detail("the filter matches 12% of the documents");
+  EXPECT_EQ(PlanText(plan),
+            "plan: ivf-filtered, 1,234 of 10,000 documents match, nprobe 32, "
+            "rerank 4: the filter matches 12% of the documents");
+  EXPECT_EQ(PlanJson(plan),
+            "{\"strategy\":\"ivf-filtered\",\"matching\":1234,\"count\":"
+            "10000,\"nprobe\":32,\"rerank\":4,\"detail\":\"the filter "
+            "matches 12% of the documents\"}");
+  EXPECT_EQ(PlanText(v1::SearchPlan()),
+            "plan: (none reported), 0 of 0 documents match");
 }
 
 TEST(IngestStateTest, SaveLoadRoundTrip) {

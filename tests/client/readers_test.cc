@@ -537,11 +537,15 @@ TEST(JsonlTest, ReadsIdsVectorsAttributes) {
   ASSERT_EQ(r.rows.size(), 3u);
   EXPECT_EQ(r.rows[0].id, "x");
   EXPECT_EQ(r.rows[0].vector, (std::vector<float>{0.5f, -1, 2}));
-  ASSERT_EQ(r.rows[0].attributes.size(), 3u);
-  EXPECT_EQ(r.rows[0].attributes[1],
-            (std::pair<std::string, std::string>{"n", "3"}));
-  EXPECT_EQ(r.rows[0].attributes[2],
-            (std::pair<std::string, std::string>{"ok", "true"}));
+  ASSERT_EQ(r.rows[0].attributes.size(), 1u);
+  EXPECT_EQ(r.rows[0].attributes[0],
+            (std::pair<std::string, std::string>{"lang", "en"}));
+  // Numbers and booleans keep their types.
+  ASSERT_EQ(r.rows[0].typed_attributes.size(), 2u);
+  EXPECT_EQ(r.rows[0].typed_attributes[0].first, "n");
+  EXPECT_EQ(r.rows[0].typed_attributes[0].second, TypedValue(int64_t{3}));
+  EXPECT_EQ(r.rows[0].typed_attributes[1].first, "ok");
+  EXPECT_EQ(r.rows[0].typed_attributes[1].second, TypedValue(true));
   EXPECT_EQ(r.rows[1].id, "12345678901234567890");  // not rounded
   EXPECT_EQ(r.rows[1].index, 1u);
   EXPECT_TRUE(r.rows[2].id.empty());
@@ -573,8 +577,9 @@ TEST(JsonlTest, MalformedLines) {
   EXPECT_EQ(r.errors[1], p + ":3 (row 2): missing \"vector\"");
   EXPECT_EQ(r.errors[2], p + ":4 (row 3): column 16: \"vector\" element 1 must "
                              "be a number, found string");
-  EXPECT_EQ(r.errors[3], p + ":5 (row 4): column 40: attribute \"k\" must be a "
-                             "string, number or boolean, found array");
+  EXPECT_EQ(r.errors[3], p + ":5 (row 4): column 41: attribute \"k\": "
+                             "element 0 must be a string (an array is a list "
+                             "of tags), found number");
   EXPECT_EQ(r.errors[4], p + ":6 (row 5): column 1: expected '{', found '['");
   EXPECT_EQ(r.errors[5], p + ":7 (row 6): column 20: unexpected 't' after the "
                              "JSON value");
@@ -583,6 +588,107 @@ TEST(JsonlTest, MalformedLines) {
                              "a number, found null");
   EXPECT_EQ(r.errors[8],
             p + ":10 (row 9): column 19: trailing comma in object");
+}
+
+TEST(JsonlTest, TypedAttributes) {
+  TempDir dir;
+  const std::string p = dir.Sub("typed.jsonl");
+  WriteFile(
+      p,
+      "{\"vector\": [1], \"attributes\": {\"s\": \"x\", \"i\": -42, "
+      "\"big\": 9223372036854775807, \"huge\": 9223372036854775808, "
+      "\"d\": 2.5, \"e\": 1e3, \"f\": 3.0, \"t\": true, \"no\": false, "
+      "\"tags\": [\"news\", \"sport\"], \"none\": [], \"gone\": null}}\n"
+      "{\"vector\": [2], \"attributes\": {\"o\": {\"a\": 1}}}\n"
+      "{\"vector\": [3], \"attributes\": {\"x\": 1e999}}\n"
+      "{\"vector\": [4], \"attributes\": {\"t\": [\"a\", null]}}\n"
+      "{\"vector\": [5], \"attributes\": {\"t\": [\"\\ud83d\\ude00\"]}}\n");
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_EQ(r.rows.size(), 2u);
+  const Row& row = r.rows[0];
+  EXPECT_EQ(row.attributes,
+            (std::vector<std::pair<std::string, std::string>>{{"s", "x"}}));
+  using Tags = std::vector<std::string>;
+  const std::vector<std::pair<std::string, TypedValue>> want = {
+      {"i", int64_t{-42}},
+      {"big", int64_t{9223372036854775807}},
+      {"huge", 9223372036854775808.0},  // does not fit: a double
+      {"d", 2.5},
+      {"e", 1000.0},  // an exponent makes a double
+      {"f", 3.0},     // so does a fraction
+      {"t", true},
+      {"no", false},
+      {"tags", Tags{"news", "sport"}},
+      {"none", Tags{}},
+  };
+  EXPECT_EQ(row.typed_attributes, want);
+  EXPECT_EQ(r.rows[1].typed_attributes[0].second,
+            TypedValue(Tags{"\xF0\x9F\x98\x80"}));
+  ASSERT_EQ(r.errors.size(), 3u);
+  EXPECT_EQ(r.errors[0],
+            p + ":2 (row 1): column 37: attribute \"o\" must be a string, "
+                "number, boolean or array of strings, found object");
+  EXPECT_EQ(r.errors[1], p + ":3 (row 2): column 37: attribute \"x\": number "
+                             "1e999 is out of range");
+  EXPECT_EQ(r.errors[2], p + ":4 (row 3): column 43: attribute \"t\": "
+                             "element 1 must be a string (an array is a list "
+                             "of tags), found null");
+}
+
+TEST(CsvTest, TypedColumns) {
+  TempDir dir;
+  const std::string p = dir.Sub("typed.csv");
+  WriteFile(p,
+            "id,vector,lang,year:int,price:DOUBLE,active:bool,tags:tags,"
+            "note:string,a:b\n"
+            "d1,\"[1,2]\",en,2020,9.5,true,news|sport,x,y\n"
+            "d2,\"[3,4]\",fr, -7 ,1e3,0, a | |b ,,\n"
+            "d3,\"[5,6]\",de,,,,,,\n"
+            "d4,\"[7,8]\",en,20.5,1,true,,,\n"
+            "d5,\"[7,8]\",en,1,x,true,,,\n"
+            "d6,\"[7,8]\",en,1,1,yes,,,\n"
+            "d7,\"[7,8]\",en,99999999999999999999,1,1,,,\n"
+            "d8,\"[7,8]\",en,1,inf,1,,,\n");
+  auto reader = Open(p);
+  ReadResult r = ReadAll(*reader);
+  ASSERT_EQ(r.rows.size(), 3u);
+  using Strings = std::vector<std::pair<std::string, std::string>>;
+  using Typed = std::vector<std::pair<std::string, TypedValue>>;
+  using Tags = std::vector<std::string>;
+  EXPECT_EQ(r.rows[0].attributes,
+            (Strings{{"lang", "en"}, {"note", "x"}, {"a:b", "y"}}));
+  EXPECT_EQ(r.rows[0].typed_attributes,
+            (Typed{{"year", int64_t{2020}},
+                   {"price", 9.5},
+                   {"active", true},
+                   {"tags", Tags{"news", "sport"}}}));
+  EXPECT_EQ(r.rows[1].attributes,
+            (Strings{{"lang", "fr"}, {"note", ""}, {"a:b", ""}}));
+  EXPECT_EQ(r.rows[1].typed_attributes, (Typed{{"year", int64_t{-7}},
+                                               {"price", 1000.0},
+                                               {"active", false},
+                                               {"tags", Tags{"a", "b"}}}));
+  // Empty typed fields leave the attribute out.
+  EXPECT_TRUE(r.rows[2].typed_attributes.empty());
+  ASSERT_EQ(r.errors.size(), 5u);
+  EXPECT_EQ(r.errors[0], p + ":5 (row 3): field 4 (\"year:int\"): '20.5' is "
+                             "not an integer");
+  EXPECT_EQ(r.errors[1], p + ":6 (row 4): field 5 (\"price:DOUBLE\"): 'x' is "
+                             "not a number");
+  EXPECT_EQ(r.errors[2], p + ":7 (row 5): field 6 (\"active:bool\"): 'yes' is "
+                             "not a boolean (true, false, 1 or 0)");
+  EXPECT_EQ(r.errors[3], p + ":8 (row 6): field 4 (\"year:int\"): "
+                             "'99999999999999999999' does not fit in an int64");
+  EXPECT_EQ(r.errors[4], p + ":9 (row 7): field 5 (\"price:DOUBLE\"): 'inf' is "
+                             "not a finite number");
+
+  const std::string bad = dir.Sub("noname.csv");
+  WriteFile(bad, "id,vector,:int\nx,\"[1]\",3\n");
+  auto bad_reader = Open(bad);
+  ReadResult b = ReadAll(*bad_reader);
+  ASSERT_EQ(b.errors.size(), 1u);
+  EXPECT_EQ(b.errors[0], bad + ":1: column 3 (\":int\"): no attribute name");
 }
 
 TEST(ParseVectorTextTest, Forms) {
