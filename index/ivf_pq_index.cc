@@ -126,6 +126,7 @@ absl::StatusOr<std::unique_ptr<IvfPqIndex>> IvfPqIndex::Train(
         absl::StrFormat("k-means returned %d floats, expected %d",
                         s.centroids.size(), params.nlist * dim));
   }
+  s.BlockCentroids();
   s.centroid_norms.resize(params.nlist);
   for (size_t l = 0; l < params.nlist; ++l) {
     const float* c = s.centroids.data() + l * dim;

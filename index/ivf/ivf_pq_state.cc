@@ -81,6 +81,7 @@ absl::Status IvfPqState::Build(std::vector<float> coarse,
   }
   QUIVER_RETURN_IF_ERROR(pq.SetCodebooks(std::move(codebooks)));
   centroids = std::move(coarse);
+  BlockCentroids();
   const kernels::KernelTable& k = kernels::Kernels();
   centroid_norms.resize(nlist);
   for (size_t l = 0; l < nlist; ++l) {
@@ -109,15 +110,27 @@ absl::Status IvfPqState::Build(std::vector<float> coarse,
   return absl::OkStatus();
 }
 
+void IvfPqState::BlockCentroids() {
+  centroids_blocked.assign(kernels::Blocked16Floats(nlist, dim), 0.0f);
+  kernels::TransposeBlocks16(centroids.data(), nlist, dim,
+                             centroids_blocked.data());
+}
+
 void IvfPqState::CoarseSearchOne(const float* x, size_t nprobe,
                                  uint32_t* labels, float* distances) const {
   thread_local std::vector<float> scores;
   thread_local std::vector<uint64_t> order;
   const kernels::KernelTable& k = kernels::Kernels();
-  scores.resize(nlist);
-  for (size_t l = 0; l < nlist; ++l) {
-    const float* c = centroids.data() + l * dim;
-    scores[l] = by_ip() ? -k.inner_product(x, c, dim) : k.l2sqr(x, c, dim);
+  // 16 centroids per kernel step, each score bit for bit what l2sqr /
+  // inner_product of that centroid returns.
+  const size_t nblocks =
+      (nlist + kernels::kDistBlock - 1) / kernels::kDistBlock;
+  scores.resize(nblocks * kernels::kDistBlock);
+  if (by_ip()) {
+    k.ip_blocked16(x, centroids_blocked.data(), nblocks, dim, scores.data());
+    for (size_t l = 0; l < nlist; ++l) scores[l] = -scores[l];
+  } else {
+    k.l2sqr_blocked16(x, centroids_blocked.data(), nblocks, dim, scores.data());
   }
   SelectBest(scores.data(), nlist, nprobe, &order, labels);
   for (size_t p = 0; p < nprobe; ++p) distances[p] = scores[labels[p]];

@@ -84,6 +84,10 @@ struct IvfPqState {
   const size_t dim, nlist, m, ksub, dsub, code_size;
   std::vector<float> centroids;       // nlist x dim
   std::vector<float> centroid_norms;  // nlist, ||c||^2
+  // The centroids block-transposed (kernels::TransposeBlocks16) for the
+  // single-query coarse search; derived from centroids by BlockCentroids().
+  std::vector<float> centroids_blocked;
+  void BlockCentroids();
   pq::ProductQuantizer pq;
   // L2 only: (nlist, m, ksub): ||r_jc||^2 + 2 <c_l,j, r_jc>; empty when
   // above kMaxPrecomputedTableBytes or for inner product.

@@ -37,6 +37,17 @@ std::string_view SimdLevelToString(SimdLevel level);
 // an odd m is padded with a sub-quantizer whose codes and LUT are zero).
 inline constexpr size_t kFastScanBlock = 32;
 
+// Block-transposed layout of n vectors of d floats for the *_blocked16
+// kernels: blocks of 16 vectors; block b holds, for t < d, the 16 floats
+// y_{16b+i}[t] at bt[(b*d + t)*16 + i] (i < 16). The last block is padded
+// with zero vectors. Blocked16Floats(n, d) floats in all.
+inline constexpr size_t kDistBlock = 16;
+inline size_t Blocked16Floats(size_t n, size_t d) {
+  return (n + kDistBlock - 1) / kDistBlock * kDistBlock * d;
+}
+// Writes y (n x d, row-major) into bt (Blocked16Floats(n, d) floats).
+void TransposeBlocks16(const float* y, size_t n, size_t d, float* bt);
+
 struct KernelTable {
   SimdLevel level;
 
@@ -51,6 +62,19 @@ struct KernelTable {
   // once for several q's). Tuned for nq of 2..20 (k-means++ candidates).
   void (*l2sqr_many)(const float* x, const float* q, size_t nq, size_t d,
                      float* out);
+
+  // Distances from x to 16 vectors at a time, stored block-transposed
+  // (layout above): for b < nblocks and i < 16,
+  //   l2sqr_blocked16: out[16b + i] = l2sqr(x, y_{16b+i}, d)
+  //   ip_blocked16:    out[16b + i] = inner_product(x, y_{16b+i}, d)
+  // bit for bit: each lane keeps the same 16 partial sums (element t to sum
+  // t % 16) and reduces them in the same tree. No horizontal reduction and
+  // no call per vector: the single-query coarse search over thousands of
+  // centroids. out: nblocks * 16 floats (padding lanes included).
+  void (*l2sqr_blocked16)(const float* x, const float* bt, size_t nblocks,
+                          size_t d, float* out);
+  void (*ip_blocked16)(const float* x, const float* bt, size_t nblocks,
+                       size_t d, float* out);
 
   // Index of the smallest of v[0] + bias[0], ..., v[n-1] + bias[n-1] (the
   // first one on ties) and that value in *min_value. REQUIRES: n >= 1.

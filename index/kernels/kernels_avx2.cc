@@ -457,6 +457,77 @@ float QuantizeLut4Avx2(const float* lut, size_t m, uint8_t* lut_q,
   return scale;
 }
 
+// One term of a blocked16 lane group: (x[t] - y[t])^2 or x[t] * y[t] for
+// the 8 lanes at `lanes` (row t of the block).
+template <bool kL2>
+inline __m256 Blocked16Term(float xt, const float* lanes, size_t t) {
+  const __m256 y = _mm256_loadu_ps(lanes + t * kDistBlock);
+  const __m256 xv = _mm256_set1_ps(xt);
+  if constexpr (kL2) {
+    const __m256 diff = _mm256_sub_ps(xv, y);
+    return _mm256_mul_ps(diff, diff);
+  } else {
+    return _mm256_mul_ps(xv, y);
+  }
+}
+
+// Partial sums s[j] (terms t = j, j + 16, ...) and s[j + 8] for four j at a
+// time, eight independent chains, each summed in order of t; then the tree
+// s[i] += s[i + 8], s[i] += s[i + 4], s[i] += s[i + 2], s[0] + s[1].
+template <bool kL2>
+void Blocked16Avx2(const float* x, const float* bt, size_t nblocks, size_t d,
+                   float* out) {
+  const size_t full = d / 16 * 16;
+  for (size_t b = 0; b < nblocks; ++b) {
+    for (size_t h = 0; h < 2; ++h) {
+      const float* lanes = bt + b * d * kDistBlock + h * 8;
+      __m256 u[8];
+      for (size_t j0 = 0; j0 < 8; j0 += 4) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(),
+               a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(),
+               c2 = _mm256_setzero_ps(), c3 = _mm256_setzero_ps();
+        for (size_t r = 0; r < full; r += 16) {
+          const size_t t = r + j0;
+          a0 = _mm256_add_ps(a0, Blocked16Term<kL2>(x[t], lanes, t));
+          a1 = _mm256_add_ps(a1, Blocked16Term<kL2>(x[t + 1], lanes, t + 1));
+          a2 = _mm256_add_ps(a2, Blocked16Term<kL2>(x[t + 2], lanes, t + 2));
+          a3 = _mm256_add_ps(a3, Blocked16Term<kL2>(x[t + 3], lanes, t + 3));
+          c0 = _mm256_add_ps(c0, Blocked16Term<kL2>(x[t + 8], lanes, t + 8));
+          c1 = _mm256_add_ps(c1, Blocked16Term<kL2>(x[t + 9], lanes, t + 9));
+          c2 = _mm256_add_ps(c2, Blocked16Term<kL2>(x[t + 10], lanes, t + 10));
+          c3 = _mm256_add_ps(c3, Blocked16Term<kL2>(x[t + 11], lanes, t + 11));
+        }
+        // The last, partial row of 16 terms.
+        __m256* acc[8] = {&a0, &a1, &a2, &a3, &c0, &c1, &c2, &c3};
+        for (size_t q = 0; q < 8; ++q) {
+          const size_t t = full + j0 + (q & 3) + (q >= 4 ? 8 : 0);
+          if (t < d)
+            *acc[q] =
+                _mm256_add_ps(*acc[q], Blocked16Term<kL2>(x[t], lanes, t));
+        }
+        u[j0] = _mm256_add_ps(a0, c0);
+        u[j0 + 1] = _mm256_add_ps(a1, c1);
+        u[j0 + 2] = _mm256_add_ps(a2, c2);
+        u[j0 + 3] = _mm256_add_ps(a3, c3);
+      }
+      for (size_t i = 0; i < 4; ++i) u[i] = _mm256_add_ps(u[i], u[i + 4]);
+      for (size_t i = 0; i < 2; ++i) u[i] = _mm256_add_ps(u[i], u[i + 2]);
+      _mm256_storeu_ps(out + b * kDistBlock + h * 8, _mm256_add_ps(u[0], u[1]));
+    }
+  }
+}
+
+void L2SqrBlocked16Avx2(const float* x, const float* bt, size_t nblocks,
+                        size_t d, float* out) {
+  Blocked16Avx2<true>(x, bt, nblocks, d, out);
+}
+
+void IpBlocked16Avx2(const float* x, const float* bt, size_t nblocks, size_t d,
+                     float* out) {
+  Blocked16Avx2<false>(x, bt, nblocks, d, out);
+}
+
 }  // namespace
 
 namespace avx2 {
@@ -613,6 +684,8 @@ const KernelTable& Avx2Kernels() {
       .l2sqr = L2SqrAvx2,
       .inner_product = InnerProductAvx2,
       .l2sqr_many = L2SqrManyAvx2,
+      .l2sqr_blocked16 = L2SqrBlocked16Avx2,
+      .ip_blocked16 = IpBlocked16Avx2,
       .argmin_biased = avx2::ArgMinBiased,
       .argmin2_biased = avx2::ArgMin2Biased,
       .group_mins = avx2::GroupMins,

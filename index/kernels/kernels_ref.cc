@@ -80,6 +80,38 @@ void CodebookL2Ref(const float* q, const float* cb_t, size_t m, size_t dsub,
   }
 }
 
+// The 16 partial sums of one lane of a block-transposed block, in order.
+void L2SqrBlocked16Ref(const float* x, const float* bt, size_t nblocks,
+                       size_t d, float* out) {
+  for (size_t b = 0; b < nblocks; ++b) {
+    const float* blk = bt + b * d * kDistBlock;
+    for (size_t i = 0; i < kDistBlock; ++i) {
+      float s[16] = {};
+      for (size_t t = 0; t < d; ++t) {
+        const float diff = x[t] - blk[t * kDistBlock + i];
+        const float sq = diff * diff;
+        s[t % 16] += sq;
+      }
+      out[b * kDistBlock + i] = Reduce16(s);
+    }
+  }
+}
+
+void IpBlocked16Ref(const float* x, const float* bt, size_t nblocks, size_t d,
+                    float* out) {
+  for (size_t b = 0; b < nblocks; ++b) {
+    const float* blk = bt + b * d * kDistBlock;
+    for (size_t i = 0; i < kDistBlock; ++i) {
+      float s[16] = {};
+      for (size_t t = 0; t < d; ++t) {
+        const float p = x[t] * blk[t * kDistBlock + i];
+        s[t % 16] += p;
+      }
+      out[b * kDistBlock + i] = Reduce16(s);
+    }
+  }
+}
+
 void L2SqrManyRef(const float* x, const float* q, size_t nq, size_t d,
                   float* out) {
   for (size_t c = 0; c < nq; ++c) out[c] = L2SqrRef(x, q + c * d, d);
@@ -296,12 +328,27 @@ float QuantizeLut4Ref(const float* lut, size_t m, uint8_t* lut_q,
 
 }  // namespace
 
+void TransposeBlocks16(const float* y, size_t n, size_t d, float* bt) {
+  const size_t nblocks = (n + kDistBlock - 1) / kDistBlock;
+  for (size_t b = 0; b < nblocks; ++b) {
+    float* blk = bt + b * d * kDistBlock;
+    for (size_t i = 0; i < kDistBlock; ++i) {
+      const size_t row = b * kDistBlock + i;
+      for (size_t t = 0; t < d; ++t) {
+        blk[t * kDistBlock + i] = row < n ? y[row * d + t] : 0.0f;
+      }
+    }
+  }
+}
+
 const KernelTable& ScalarKernels() {
   static const KernelTable table = {
       .level = SimdLevel::kScalar,
       .l2sqr = L2SqrRef,
       .inner_product = InnerProductRef,
       .l2sqr_many = L2SqrManyRef,
+      .l2sqr_blocked16 = L2SqrBlocked16Ref,
+      .ip_blocked16 = IpBlocked16Ref,
       .argmin_biased = ArgMinBiasedRef,
       .argmin2_biased = ArgMin2BiasedRef,
       .group_mins = GroupMinsRef,

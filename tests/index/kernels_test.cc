@@ -175,6 +175,58 @@ TEST(KernelsTest, L2SqrManyEqualsL2Sqr) {
   }
 }
 
+uint32_t Bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// The blocked kernels equal l2sqr / inner_product of the scalar table bit
+// for bit on every level (odd d, partial last rows of 16, n not a multiple
+// of 16, signed zeros), and write exactly nblocks * 16 outputs.
+TEST(KernelsTest, Blocked16EqualsScalarDistances) {
+  std::mt19937 rng(21);
+  for (const KernelTable* t : AllTables()) {
+    for (size_t d : {1, 3, 7, 8, 9, 15, 16, 17, 24, 31, 33, 96, 100, 128}) {
+      for (size_t n : {1, 5, 16, 17, 40, 64}) {
+        Floats x(d, &rng), y(n * d, &rng);
+        // Zeros of both signs: 0 * -y and -0 * y terms.
+        x.data()[0] = -0.0f;
+        if (d > 2) x.data()[2] = 0.0f;
+        const size_t nblocks = (n + kDistBlock - 1) / kDistBlock;
+        ASSERT_EQ(Blocked16Floats(n, d), nblocks * kDistBlock * d);
+        std::vector<float> bt(Blocked16Floats(n, d) + 1, 7.0f);
+        TransposeBlocks16(y.data(), n, d, bt.data());
+        ASSERT_EQ(bt.back(), 7.0f) << "transpose wrote past the end";
+        for (size_t i = 0; i < n; ++i) {
+          for (size_t j = 0; j < d; ++j) {
+            const size_t b = i / kDistBlock, lane = i % kDistBlock;
+            ASSERT_EQ(bt[(b * d + j) * kDistBlock + lane], y.data()[i * d + j]);
+          }
+        }
+        std::vector<float> l2(nblocks * kDistBlock + 1, -1.0f);
+        std::vector<float> ip(nblocks * kDistBlock + 1, -1.0f);
+        t->l2sqr_blocked16(x.data(), bt.data(), nblocks, d, l2.data());
+        t->ip_blocked16(x.data(), bt.data(), nblocks, d, ip.data());
+        EXPECT_EQ(l2.back(), -1.0f) << "wrote past nblocks * 16";
+        EXPECT_EQ(ip.back(), -1.0f) << "wrote past nblocks * 16";
+        for (size_t i = 0; i < n; ++i) {
+          const float* yi = y.data() + i * d;
+          EXPECT_EQ(Bits(l2[i]), Bits(ScalarKernels().l2sqr(x.data(), yi, d)))
+              << Name(t) << " d=" << d << " n=" << n << " i=" << i;
+          EXPECT_EQ(Bits(ip[i]),
+                    Bits(ScalarKernels().inner_product(x.data(), yi, d)))
+              << Name(t) << " d=" << d << " n=" << n << " i=" << i;
+        }
+        // Padding lanes are distances to the zero vector.
+        for (size_t i = n; i < nblocks * kDistBlock; ++i) {
+          EXPECT_EQ(Bits(ip[i]), Bits(0.0f)) << Name(t) << " d=" << d;
+        }
+      }
+    }
+  }
+}
+
 // Rows for the argmin scans: random values, or values from a small set (many
 // ties), including a repeated minimum.
 std::vector<float> ScanRow(size_t n, bool ties, std::mt19937* rng) {
