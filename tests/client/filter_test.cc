@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -338,6 +339,29 @@ TEST(FilterPrinterTest, RoundTrips) {
         << "\nsecond: " << second.ShortDebugString();
     EXPECT_EQ(FilterToString(second), printed) << text;
   }
+}
+
+// The cases shared with the Python client's parser.
+TEST(FilterParserTest, SharedCases) {
+  const std::string path =
+      std::string(QUIVER_SOURCE_DIR) + "/tests/client/filter_cases.txt";
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path;
+  std::string line;
+  int cases = 0;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t ok = line.find(" ==> ");
+    const size_t bad = line.find(" !!! ");
+    ASSERT_TRUE(ok != std::string::npos || bad != std::string::npos) << line;
+    ++cases;
+    if (ok != std::string::npos) {
+      EXPECT_FILTER(line.substr(0, ok), line.substr(ok + 5));
+    } else {
+      EXPECT_EQ(ErrorOf(line.substr(0, bad)), line.substr(bad + 5)) << line;
+    }
+  }
+  EXPECT_GT(cases, 60);
 }
 
 }  // namespace

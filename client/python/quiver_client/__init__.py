@@ -7,11 +7,14 @@
     c.create_collection("docs", dimension=128, metric="l2")
     c.upsert("docs", ids=[str(i) for i in range(len(x))], vectors=x)
     ids, distances = c.search("docs", queries, k=10)
+    ids, distances = c.search("docs", queries, k=10,
+                              where='lang = "en" and year >= 2020')
 
 Every gRPC error is raised as QuiverError (its `code` is the status code's
 name, e.g. "NOT_FOUND"). See client.py and README.md.
 """
 
+from quiver_client import filters
 from quiver_client.client import (
     Client,
     CollectionInfo,
@@ -28,5 +31,6 @@ __all__ = [
     "QuiverError",
     "RecordError",
     "UpsertResult",
+    "filters",
 ]
 __version__ = "0.1.0"

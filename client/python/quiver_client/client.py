@@ -16,13 +16,14 @@ Conventions:
 import dataclasses
 import numbers
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import grpc
 import numpy as np
 
 from quiver_client._proto import quiver_pb2 as pb
 from quiver_client._proto import quiver_pb2_grpc as pb_grpc
+from quiver_client import filters as _filters
 
 # Server limits (see the top of quiver.proto): the client splits larger
 # requests into several calls.
@@ -184,11 +185,44 @@ class UpsertResult:
 @dataclasses.dataclass
 class Document:
     """A stored document: id, vector (float32 numpy array, or None when
-    get() was called with include_vectors=False) and attributes."""
+    get() was called with include_vectors=False) and attributes (str, int,
+    float, bool or list of str values)."""
 
     id: str
     vector: Optional[np.ndarray]
-    attributes: Dict[str, str]
+    attributes: Dict[str, Any]
+
+
+def _attributes_dict(strings, typed) -> Dict[str, Any]:
+    """A Document's / Hit's two attribute maps as one dict of Python
+    values."""
+    out = {k: _filters.from_value(v) for k, v in typed.items()}
+    out.update(strings)
+    return out
+
+
+def _where(filter, where) -> "Optional[pb.Filter]":
+    """search()'s filter dict (non-str values) and `where` as one Filter."""
+    parts = []
+    if filter:
+        for k, v in filter.items():
+            if not isinstance(k, str):
+                raise TypeError("filter keys must be str")
+            if not isinstance(v, str):
+                parts.append(_filters.eq(k, v))
+    if where is not None:
+        if isinstance(where, str):
+            parts.append(_filters.parse(where))
+        elif isinstance(where, pb.Filter):
+            parts.append(where)
+        else:
+            raise TypeError("where is a filter expression (str) or a "
+                            "quiver_pb2.Filter (see quiver_client.filters)")
+    if not parts:
+        return None
+    f = parts[0] if len(parts) == 1 else _filters.and_(*parts)
+    _filters.check_limits(f)
+    return f
 
 
 def _id_str(i) -> str:
@@ -347,7 +381,9 @@ class Client:
         ids:        n ids (str or int).
         vectors:    numpy array (n, d) (anything np.asarray accepts; sent as
                     float32).
-        attributes: None, or n dicts (or None) of str -> str.
+        attributes: None, or n dicts (or None) of str -> value, a value
+                    being a str, int (int64), float, bool or list of str
+                    (tags).
         batch_size: documents per UpsertRequest (server limit 10,000).
 
         Sends every batch, then waits for every batch's acknowledgement
@@ -374,12 +410,18 @@ class Client:
             if len(attributes) != len(ids):
                 raise ValueError(
                     f"{len(ids)} ids but {len(attributes)} attribute dicts")
+            converted = []
             for a in attributes:
-                if a is None:
-                    continue
-                for k, v in a.items():
-                    if not isinstance(k, str) or not isinstance(v, str):
-                        raise TypeError("attribute keys and values must be str")
+                strings, typed = {}, {}
+                for k, v in (a or {}).items():
+                    if not isinstance(k, str):
+                        raise TypeError("attribute keys must be str")
+                    if isinstance(v, str):
+                        strings[k] = v
+                    else:
+                        typed[k] = _filters.value(v)
+                converted.append((strings, typed))
+            attributes = converted
         batch_size = int(batch_size)
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -395,8 +437,11 @@ class Client:
                 rows = x[start:end].tolist()
                 for i in range(start, end):
                     d = req.documents.add(id=ids[i], vector=rows[i - start])
-                    if attributes is not None and attributes[i]:
-                        d.attributes.update(attributes[i])
+                    if attributes is not None:
+                        strings, typed = attributes[i]
+                        d.attributes.update(strings)
+                        for k, v in typed.items():
+                            d.typed_attributes[k].CopyFrom(v)
                 yield req
 
         try:
@@ -432,7 +477,9 @@ class Client:
             for d in resp.documents:
                 vec = (np.array(d.vector, dtype=np.float32)
                        if include_vectors else None)
-                out.append(Document(d.id, vec, dict(d.attributes)))
+                out.append(Document(
+                    d.id, vec,
+                    _attributes_dict(d.attributes, d.typed_attributes)))
         return out
 
     def delete(self, collection, ids) -> int:
@@ -443,19 +490,34 @@ class Client:
                 collection=collection, ids=chunk)).deleted
         return deleted
 
-    def search(self, collection, queries, k=10, nprobe=None, filter=None):
+    def search(self, collection, queries, k=10, nprobe=None, filter=None,
+               where=None, include_attributes=False, explain=False):
         """k-nearest-neighbour search.
 
         queries: numpy array (nq, d), or one vector (d,) (then nq = 1).
         nprobe:  lists probed (None = the collection's default).
-        filter:  dict of attribute key -> value a hit must have (equality).
+        filter:  dict of attribute key -> value a hit must have (equality;
+                 str values go in the request's string `filter` map, others
+                 become `where` comparisons).
+        where:   a filter expression: a str in the syntax of `quiver search
+                 --filter` ('lang = "en" and year >= 2020'), or a
+                 quiver_pb2.Filter (see quiver_client.filters for
+                 builders). ANDed with `filter`. A str that does not parse
+                 raises filters.FilterError (a ValueError) naming the column.
+        include_attributes: also return each hit's attributes.
+        explain: also return the server's plan (of the first request).
 
         Returns (ids, distances), both of shape (nq, k): ids a numpy object
         array of str, distances float32, best first (smaller is better).
         Where a query has fewer than k hits, the rest of its row is padded
         with id "" and distance +inf. More than 1,024 queries are sent as
-        several requests.
+        several requests. With include_attributes, a third element: per
+        query a list of k attribute dicts (None for padding). With explain,
+        a last element: the plan as a dict (strategy, matching, count,
+        nprobe, rerank, detail).
         """
+        where_filter = _where(filter, where)
+        plan = None
         q = np.asarray(queries, dtype=np.float32)
         if q.ndim == 1:
             q = q.reshape(1, -1)
@@ -467,16 +529,35 @@ class Client:
         kk = max(k, 0)
         ids = np.full((nq, kk), "", dtype=object)
         dist = np.full((nq, kk), np.inf, dtype=np.float32)
+        attrs = [[None] * kk for _ in range(nq)]
         for off in range(0, max(nq, 1), MAX_QUERIES_PER_SEARCH):
             req = pb.SearchRequest(collection=collection, k=k,
-                                   nprobe=int(nprobe or 0))
+                                   nprobe=int(nprobe or 0),
+                                   include_attributes=bool(include_attributes),
+                                   explain=bool(explain))
             for row in q[off:off + MAX_QUERIES_PER_SEARCH].tolist():
                 req.queries.add(values=row)
             if filter:
-                req.filter.update(filter)
+                req.filter.update(
+                    {k: v for k, v in filter.items() if isinstance(v, str)})
+            if where_filter is not None:
+                req.where.CopyFrom(where_filter)
             resp = self._call(self._stub.Search, req)
+            if explain and plan is None:
+                p = resp.plan
+                plan = {"strategy": p.strategy, "matching": p.matching,
+                        "count": p.count, "nprobe": p.nprobe,
+                        "rerank": p.rerank, "detail": p.detail}
             for qi, res in enumerate(resp.results):
                 for j, h in enumerate(res.hits[:kk]):
                     ids[off + qi, j] = h.id
                     dist[off + qi, j] = h.distance
-        return ids, dist
+                    if include_attributes:
+                        attrs[off + qi][j] = _attributes_dict(
+                            h.attributes, h.typed_attributes)
+        out = (ids, dist)
+        if include_attributes:
+            out += (attrs,)
+        if explain:
+            out += (plan,)
+        return out
