@@ -81,6 +81,9 @@ class Metrics {
   // The text exposition format of every metric (what /metrics returns).
   std::string Render() const;
 
+  // Where more metric families may be registered (quiver-router's).
+  prometheus::Registry& families() { return *registry_; }
+
  private:
   class Collector;
 

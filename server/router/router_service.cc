@@ -36,6 +36,28 @@ absl::Status ToAbsl(const grpc::Status& s) {
                       s.error_message());
 }
 
+const char* CodeName(grpc::StatusCode code) {
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
+}
+
 // Whether a node's failure means "the node is away" (rather than an
 // answer about the request).
 bool Away(const grpc::Status& s) {
@@ -170,6 +192,21 @@ absl::StatusOr<std::unique_ptr<RouterService>> RouterService::Create(
 RouterService::RouterService(RouterOptions options, server::Metrics* metrics,
                              server::ApiKeyAuth auth)
     : options_(std::move(options)), metrics_(metrics), auth_(std::move(auth)) {
+  if (metrics_ != nullptr) {
+    node_errors_ = &prometheus::BuildCounter()
+                        .Name("quiver_router_node_errors_total")
+                        .Help(
+                            "Failed calls from the router to a node, by "
+                            "node and gRPC status code")
+                        .Register(metrics_->families());
+    partial_searches_ = &prometheus::BuildCounter()
+                             .Name("quiver_router_partial_searches_total")
+                             .Help(
+                                 "Searches answered without some shards "
+                                 "(allow_partial_results)")
+                             .Register(metrics_->families())
+                             .Add({});
+  }
   streams_ = std::make_unique<server::UpsertStreams>(
       options_.streams,
       [this](grpc::CallbackServerContext* context) -> absl::Status {
@@ -245,8 +282,27 @@ std::unique_ptr<grpc::ClientContext> RouterService::NodeContext(
 }
 
 void RouterService::NodeError(int node, grpc::StatusCode code) {
-  if (metrics_ == nullptr || node < 0) return;
-  metrics_->ObserveRpc(absl::StrCat("node:", nodes_[node]->address), code, 0);
+  if (node_errors_ == nullptr || node < 0) return;
+  node_errors_->Add({{"node", nodes_[node]->address}, {"code", CodeName(code)}})
+      .Increment();
+}
+
+bool RouterService::NodeReady(int node, absl::Time deadline) {
+  if (node < 0) return false;
+  grpc::Channel& channel = *nodes_[node]->channel;
+  const absl::Time until = std::min(deadline, absl::Now() + absl::Seconds(2));
+  grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
+        state == GRPC_CHANNEL_SHUTDOWN) {
+      return false;
+    }
+    if (!channel.WaitForStateChange(state, absl::ToChronoTime(until))) {
+      return false;
+    }
+    state = channel.GetState(/*try_to_connect=*/true);
+  }
+  return true;
 }
 
 void RouterService::Forget(const std::string& collection) {
@@ -582,9 +638,8 @@ absl::StatusOr<v1::UpsertResponse> RouterService::UpsertBatch(
   for (uint32_t s = 0; s < shards; ++s) {
     if (parts[s].documents_size() == 0) continue;
     const int node = l->node[s];
-    if (node < 0 || nodes_[node]->channel->GetState(true) ==
-                        GRPC_CHANNEL_TRANSIENT_FAILURE) {
-      if (node >= 0) NodeError(node, grpc::StatusCode::UNAVAILABLE);
+    if (!NodeReady(node, deadline)) {
+      NodeError(node, grpc::StatusCode::UNAVAILABLE);
       return absl::UnavailableError(absl::StrFormat(
           "batch %d: %s is unavailable; nothing of the batch was applied",
           request.batch_id(), ShardName(*l, s)));
@@ -727,9 +782,8 @@ grpc::Status RouterService::Delete(grpc::ServerContext* context,
     }
     for (uint32_t s = 0; s < shards; ++s) {
       if (req[s].ids_size() == 0) continue;
-      const int node = l->node[s];
-      if (node < 0 || nodes_[node]->channel->GetState(true) ==
-                          GRPC_CHANNEL_TRANSIENT_FAILURE) {
+      if (!NodeReady(l->node[s], deadline)) {
+        NodeError(l->node[s], grpc::StatusCode::UNAVAILABLE);
         return absl::UnavailableError(absl::StrFormat(
             "%s is unavailable; nothing was deleted", ShardName(*l, s)));
       }
@@ -823,6 +877,7 @@ grpc::Status RouterService::Search(grpc::ServerContext* context,
     }
     *response = MergeSearch(answered, request->k());
     if (!missing.empty()) {
+      if (partial_searches_ != nullptr) partial_searches_->Increment();
       response->set_partial(true);
       for (std::string& m : missing) response->add_missing_shards(std::move(m));
     }

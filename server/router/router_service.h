@@ -26,6 +26,10 @@
 //    search with UNAVAILABLE naming it, unless the request sets
 //    allow_partial_results: then the answer of the others comes back with
 //    `partial` set and `missing_shards` ("shard 1 (host:port)" each).
+//  * Metrics (with --metrics_listen): quiverd's quiver_requests_total and
+//    quiver_request_duration_seconds for the router's own RPCs, plus
+//      quiver_router_node_errors_total{node,code}  failed calls to a node
+//      quiver_router_partial_searches_total        answers with `partial`
 //  * Nodes reconnect by themselves (gRPC, back-off capped at 1 s): when a
 //    node is back, calls reach it again; nothing to do.
 //
@@ -35,6 +39,8 @@
 #define QUIVER_SERVER_ROUTER_ROUTER_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
 
 #include <atomic>
 #include <memory>
@@ -145,12 +151,17 @@ class RouterService final
   absl::Time DeadlineOf(const grpc::ServerContext& context) const;
   // Counts a failed call to node `node` (metrics).
   void NodeError(int node, grpc::StatusCode code);
+  // Whether node `node` is connected, waiting up to 2 s (and `deadline`)
+  // for a connection in progress.
+  bool NodeReady(int node, absl::Time deadline);
   absl::StatusOr<v1::UpsertResponse> UpsertBatch(server::ParsedBatch& batch);
 
   const RouterOptions options_;
   server::Metrics* const metrics_;
   const server::ApiKeyAuth auth_;
   std::vector<std::unique_ptr<Node>> nodes_;
+  prometheus::Family<prometheus::Counter>* node_errors_ = nullptr;
+  prometheus::Counter* partial_searches_ = nullptr;
   std::atomic<bool> draining_{false};
   std::atomic<int> inflight_{0};
   absl::Mutex mu_;

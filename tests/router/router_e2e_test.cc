@@ -282,6 +282,7 @@ struct Ingest {
   std::vector<bool> acked;
   grpc::Status status;
   std::atomic<int> acks{0};
+  std::atomic<bool> finished{false};
 };
 
 void StreamBatches(v1::Quiver::Stub* stub, const std::string& collection,
@@ -308,6 +309,7 @@ void StreamBatches(v1::Quiver::Stub* stub, const std::string& collection,
   }
   stream->WritesDone();
   out->status = stream->Finish();
+  out->finished.store(true);
 }
 
 TEST_F(RouterE2eTest, NodeKilledDuringIngestAndSearch) {
@@ -333,7 +335,9 @@ TEST_F(RouterE2eTest, NodeKilledDuringIngestAndSearch) {
       codes.push_back(static_cast<grpc::StatusCode>(r.status().code()));
     }
   });
-  while (ingest.acks.load() < 20) absl::SleepFor(absl::Milliseconds(5));
+  while (ingest.acks.load() < 20 && !ingest.finished.load()) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
   nodes_[1]->Stop(SIGKILL);
   writer.join();
   stop.store(true);
@@ -439,7 +443,9 @@ TEST_F(RouterE2eTest, RouterRestartedInTheMiddleOfAStream) {
   std::thread writer([&] {
     StreamBatches(stub.get(), "s", docs, all, &ingest, absl::Milliseconds(5));
   });
-  while (ingest.acks.load() < 10) absl::SleepFor(absl::Milliseconds(5));
+  while (ingest.acks.load() < 10 && !ingest.finished.load()) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
   router_.Stop(SIGKILL);
   writer.join();
   EXPECT_EQ(ingest.status.error_code(), grpc::StatusCode::UNAVAILABLE)
