@@ -26,21 +26,50 @@ constexpr size_t kEncodeBlock = 64;
 // Unit roundoff of float.
 constexpr double kUnitRoundoff = 0x1.0p-24;
 
+// Up to this nprobe, SelectBest keeps a sorted run of the best keys while
+// scanning (a compare per list, few insertions); above it, nth_element.
+constexpr size_t kInsertionSelectMax = 32;
+
+// The order-preserving integer key of (score, list): negative floats flip
+// all bits, others the sign bit; the list breaks ties.
+inline uint64_t ScoreKey(float score, size_t list) {
+  uint32_t bits;
+  std::memcpy(&bits, &score, 4);
+  bits ^= (bits >> 31) != 0 ? 0xffffffffu : 0x80000000u;
+  return (uint64_t{bits} << 32) | list;
+}
+
 // Keeps the nprobe smallest (score, list) pairs of scores[0, nlist), best
 // first (ties: smaller list). keys: scratch. Scores are packed with the list
-// into one integer key (order-preserving float bits), so that selection and
-// sorting compare plain integers.
+// into one integer key (ScoreKey), so that selection and sorting compare
+// plain integers; keys are unique, so both selection methods return the
+// same lists in the same order.
 void SelectBest(const float* scores, size_t nlist, size_t nprobe,
                 std::vector<uint64_t>* keys, uint32_t* labels) {
+  if (nprobe <= kInsertionSelectMax && nprobe < nlist) {
+    keys->resize(nprobe);
+    uint64_t* best = keys->data();
+    size_t len = 0;
+    uint64_t worst = ~uint64_t{0};
+    for (size_t l = 0; l < nlist; ++l) {
+      const uint64_t key = ScoreKey(scores[l], l);
+      if (key >= worst) continue;
+      size_t pos = len < nprobe ? len++ : nprobe - 1;
+      while (pos > 0 && best[pos - 1] > key) {
+        best[pos] = best[pos - 1];
+        --pos;
+      }
+      best[pos] = key;
+      if (len == nprobe) worst = best[nprobe - 1];
+    }
+    for (size_t p = 0; p < nprobe; ++p) {
+      labels[p] = static_cast<uint32_t>(best[p] & 0xffffffffu);
+    }
+    return;
+  }
   keys->resize(nlist);
   uint64_t* k = keys->data();
-  for (size_t l = 0; l < nlist; ++l) {
-    uint32_t bits;
-    std::memcpy(&bits, &scores[l], 4);
-    // Negative floats: flip all bits; positive: flip the sign bit.
-    bits ^= (bits >> 31) != 0 ? 0xffffffffu : 0x80000000u;
-    k[l] = (uint64_t{bits} << 32) | l;
-  }
+  for (size_t l = 0; l < nlist; ++l) k[l] = ScoreKey(scores[l], l);
   if (nprobe < nlist) std::nth_element(k, k + nprobe - 1, k + nlist);
   std::sort(k, k + nprobe);
   for (size_t p = 0; p < nprobe; ++p) {
