@@ -22,8 +22,9 @@ PACKAGES=(
   python3-setuptools python3-wheel python3-pip python3-venv
   # CI only: the format check and the clang -Wthread-safety build (libomp-dev
   # is clang's OpenMP runtime); the fuzzing leg (scripts/fuzz.sh): libFuzzer
-  # (libclang-rt-dev) and llvm-symbolizer for its reports (llvm).
-  clang clang-format libomp-dev libclang-rt-dev llvm
+  # (libclang-rt-dev) and llvm-symbolizer for its reports (llvm); the
+  # Kubernetes manifest check (scripts/check-k8s.sh, python3-yaml).
+  clang clang-format libomp-dev libclang-rt-dev llvm python3-yaml
 )
 
 missing=()
