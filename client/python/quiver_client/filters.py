@@ -20,7 +20,9 @@ VALUE is a "string" (JSON escapes), an integer (int64), a number with a
 [A-Za-z_][A-Za-z0-9_.-]* (not a keyword) or `backquoted` (\\` and \\\\
 escape). Limits: depth 16 (a comparison is 1), 256 nodes, 1,024 values in
 a list. A bad expression raises FilterError (a ValueError) whose message
-names the column: "at column 12: expected a value after '>=', ...".
+names the column: "at column 12: expected a value after '>=', ...". (Columns
+count characters here, bytes in the C++ parser: they differ only after a
+non-ASCII character.)
 
 Attribute values (also for Client.upsert): str, int (int64), float, bool
 and lists of str (tags).
