@@ -33,6 +33,13 @@ class VectorSource {
   // Writes the vector of `id` (dim floats, already normalised for cosine)
   // into out; false if unknown (the candidate is then dropped).
   virtual bool GetVector(uint64_t id, float* out) const = 0;
+  // A hint: GetVector will soon be called for these ids (the re-ranking
+  // candidates, all at once, so that a source can start every memory load
+  // before the first copy). Default: nothing.
+  virtual void Prefetch(const uint64_t* ids, size_t n) const {
+    (void)ids;
+    (void)n;
+  }
 };
 
 struct SearchParams {

@@ -30,8 +30,9 @@ struct Scratch {
   std::vector<uint8_t> lut_q;  // npairs * 32
   std::vector<uint16_t> acc;   // kFastScanChunkBlocks * 32
   std::vector<uint32_t> masks;
-  std::vector<float> residual;  // dim, L2 without precomputed tables
-  std::vector<float> vec;       // dim, for re-ranking
+  std::vector<float> residual;     // dim, L2 without precomputed tables
+  std::vector<float> vec;          // dim, for re-ranking
+  std::vector<uint64_t> cand_ids;  // re-ranking candidates, for Prefetch
   TopK top;
   TopK exact;
 };
@@ -198,6 +199,9 @@ void IvfPqState::SearchPreassigned(const float* q, const uint32_t* probes,
   exact.Reset(sp.k);
   size_t ncand = 0;
   const Neighbor* cands = s.top.Finalize(&ncand);
+  s.cand_ids.resize(ncand);
+  for (size_t c = 0; c < ncand; ++c) s.cand_ids[c] = cands[c].id;
+  sp.vectors->Prefetch(s.cand_ids.data(), ncand);
   for (size_t c = 0; c < ncand; ++c) {
     const Neighbor& cand = cands[c];
     if (!sp.vectors->GetVector(cand.id, s.vec.data())) continue;

@@ -11,8 +11,7 @@
 //
 // Every SIMD kernel returns bit-for-bit what the scalar reference returns:
 // float sums follow one fixed order in every level (see each kernel), no
-// kernel but ip_blocked16_fma uses fused multiply-add (and its scalar
-// reference uses std::fma), and the 4-bit kernels work on integers.
+// kernel uses fused multiply-add, and the 4-bit kernels work on integers.
 // tests/index/kernels_test.cc checks this on every level the CPU supports.
 //
 // Thread safety: kernels are pure functions (no state, no allocation, no
@@ -76,17 +75,6 @@ struct KernelTable {
                           size_t d, float* out);
   void (*ip_blocked16)(const float* x, const float* bt, size_t nblocks,
                        size_t d, float* out);
-
-  // A faster, differently rounded inner product for the same layout, to
-  // rank before an exact re-check: out[16b + i] = scale * p_i with p_i =
-  // <x, y_{16b+i}> summed with fused multiply-adds into 8 partial sums
-  // (element t into sum t % 8, in order of t, each starting at 0), reduced
-  // as s[i] += s[i + 4], s[i] += s[i + 2], s[0] + s[1]; then one rounded
-  // product by scale. The one kernel family that uses FMA: the scalar
-  // reference calls std::fma, which rounds once like the instruction, so
-  // every level still agrees bit for bit.
-  void (*ip_blocked16_fma)(const float* x, const float* bt, size_t nblocks,
-                           size_t d, float scale, float* out);
 
   // Index of the smallest of v[0] + bias[0], ..., v[n-1] + bias[n-1] (the
   // first one on ties) and that value in *min_value. REQUIRES: n >= 1.

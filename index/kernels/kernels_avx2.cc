@@ -518,72 +518,6 @@ void Blocked16Avx2(const float* x, const float* bt, size_t nblocks, size_t d,
   }
 }
 
-// 8 FMA chains (element t into chain t % 8), the tree, one product.
-void IpBlocked16FmaAvx2(const float* x, const float* bt, size_t nblocks,
-                        size_t d, float scale, float* out) {
-  const size_t full = d / 8 * 8;
-  const __m256 vscale = _mm256_set1_ps(scale);
-  for (size_t b = 0; b < nblocks; ++b) {
-    for (size_t h = 0; h < 2; ++h) {
-      const float* lanes = bt + b * d * kDistBlock + h * 8;
-      __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(),
-             s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-      __m256 s4 = _mm256_setzero_ps(), s5 = _mm256_setzero_ps(),
-             s6 = _mm256_setzero_ps(), s7 = _mm256_setzero_ps();
-      size_t t = 0;
-      for (; t < full; t += 8) {
-        const float* row = lanes + t * kDistBlock;
-        s0 = _mm256_fmadd_ps(_mm256_set1_ps(x[t]), _mm256_loadu_ps(row), s0);
-        s1 = _mm256_fmadd_ps(_mm256_set1_ps(x[t + 1]),
-                             _mm256_loadu_ps(row + kDistBlock), s1);
-        s2 = _mm256_fmadd_ps(_mm256_set1_ps(x[t + 2]),
-                             _mm256_loadu_ps(row + 2 * kDistBlock), s2);
-        s3 = _mm256_fmadd_ps(_mm256_set1_ps(x[t + 3]),
-                             _mm256_loadu_ps(row + 3 * kDistBlock), s3);
-        s4 = _mm256_fmadd_ps(_mm256_set1_ps(x[t + 4]),
-                             _mm256_loadu_ps(row + 4 * kDistBlock), s4);
-        s5 = _mm256_fmadd_ps(_mm256_set1_ps(x[t + 5]),
-                             _mm256_loadu_ps(row + 5 * kDistBlock), s5);
-        s6 = _mm256_fmadd_ps(_mm256_set1_ps(x[t + 6]),
-                             _mm256_loadu_ps(row + 6 * kDistBlock), s6);
-        s7 = _mm256_fmadd_ps(_mm256_set1_ps(x[t + 7]),
-                             _mm256_loadu_ps(row + 7 * kDistBlock), s7);
-      }
-      // The last, partial group of 8 (chains 0 .. d % 8 - 1).
-      const size_t rest = d - full;
-      const float* row = lanes + full * kDistBlock;
-      if (rest > 0)
-        s0 = _mm256_fmadd_ps(_mm256_set1_ps(x[full]), _mm256_loadu_ps(row), s0);
-      if (rest > 1)
-        s1 = _mm256_fmadd_ps(_mm256_set1_ps(x[full + 1]),
-                             _mm256_loadu_ps(row + kDistBlock), s1);
-      if (rest > 2)
-        s2 = _mm256_fmadd_ps(_mm256_set1_ps(x[full + 2]),
-                             _mm256_loadu_ps(row + 2 * kDistBlock), s2);
-      if (rest > 3)
-        s3 = _mm256_fmadd_ps(_mm256_set1_ps(x[full + 3]),
-                             _mm256_loadu_ps(row + 3 * kDistBlock), s3);
-      if (rest > 4)
-        s4 = _mm256_fmadd_ps(_mm256_set1_ps(x[full + 4]),
-                             _mm256_loadu_ps(row + 4 * kDistBlock), s4);
-      if (rest > 5)
-        s5 = _mm256_fmadd_ps(_mm256_set1_ps(x[full + 5]),
-                             _mm256_loadu_ps(row + 5 * kDistBlock), s5);
-      if (rest > 6)
-        s6 = _mm256_fmadd_ps(_mm256_set1_ps(x[full + 6]),
-                             _mm256_loadu_ps(row + 6 * kDistBlock), s6);
-      s0 = _mm256_add_ps(s0, s4);
-      s1 = _mm256_add_ps(s1, s5);
-      s2 = _mm256_add_ps(s2, s6);
-      s3 = _mm256_add_ps(s3, s7);
-      s0 = _mm256_add_ps(s0, s2);
-      s1 = _mm256_add_ps(s1, s3);
-      _mm256_storeu_ps(out + b * kDistBlock + h * 8,
-                       _mm256_mul_ps(vscale, _mm256_add_ps(s0, s1)));
-    }
-  }
-}
-
 void L2SqrBlocked16Avx2(const float* x, const float* bt, size_t nblocks,
                         size_t d, float* out) {
   Blocked16Avx2<true>(x, bt, nblocks, d, out);
@@ -752,7 +686,6 @@ const KernelTable& Avx2Kernels() {
       .l2sqr_many = L2SqrManyAvx2,
       .l2sqr_blocked16 = L2SqrBlocked16Avx2,
       .ip_blocked16 = IpBlocked16Avx2,
-      .ip_blocked16_fma = IpBlocked16FmaAvx2,
       .argmin_biased = avx2::ArgMinBiased,
       .argmin2_biased = avx2::ArgMin2Biased,
       .group_mins = avx2::GroupMins,

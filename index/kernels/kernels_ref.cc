@@ -8,7 +8,6 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -109,23 +108,6 @@ void IpBlocked16Ref(const float* x, const float* bt, size_t nblocks, size_t d,
         s[t % 16] += p;
       }
       out[b * kDistBlock + i] = Reduce16(s);
-    }
-  }
-}
-
-void IpBlocked16FmaRef(const float* x, const float* bt, size_t nblocks,
-                       size_t d, float scale, float* out) {
-  for (size_t b = 0; b < nblocks; ++b) {
-    const float* blk = bt + b * d * kDistBlock;
-    for (size_t i = 0; i < kDistBlock; ++i) {
-      float s[8] = {};
-      for (size_t t = 0; t < d; ++t) {
-        s[t % 8] = std::fma(x[t], blk[t * kDistBlock + i], s[t % 8]);
-      }
-      for (int j = 0; j < 4; ++j) s[j] += s[j + 4];
-      for (int j = 0; j < 2; ++j) s[j] += s[j + 2];
-      const float p = s[0] + s[1];
-      out[b * kDistBlock + i] = scale * p;
     }
   }
 }
@@ -367,7 +349,6 @@ const KernelTable& ScalarKernels() {
       .l2sqr_many = L2SqrManyRef,
       .l2sqr_blocked16 = L2SqrBlocked16Ref,
       .ip_blocked16 = IpBlocked16Ref,
-      .ip_blocked16_fma = IpBlocked16FmaRef,
       .argmin_biased = ArgMinBiasedRef,
       .argmin2_biased = ArgMin2BiasedRef,
       .group_mins = GroupMinsRef,

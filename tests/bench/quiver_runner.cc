@@ -20,6 +20,15 @@ class ArrayVectorSource final : public index::VectorSource {
     std::memcpy(out, base_ + id * dim_, dim_ * sizeof(float));
     return true;
   }
+  void Prefetch(const uint64_t* ids, size_t n) const override {
+    for (size_t i = 0; i < n; ++i) {
+      if (ids[i] >= nb_) continue;
+      const char* row = reinterpret_cast<const char*>(base_ + ids[i] * dim_);
+      const size_t bytes = dim_ * sizeof(float);
+      for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b);
+      __builtin_prefetch(row + bytes - 1);  // rows need not be line-aligned
+    }
+  }
 
  private:
   const float* base_;

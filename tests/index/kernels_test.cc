@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -222,52 +221,6 @@ TEST(KernelsTest, Blocked16EqualsScalarDistances) {
         // Padding lanes are distances to the zero vector.
         for (size_t i = n; i < nblocks * kDistBlock; ++i) {
           EXPECT_EQ(Bits(ip[i]), Bits(0.0f)) << Name(t) << " d=" << d;
-        }
-      }
-    }
-  }
-}
-
-// The FMA-ranked inner product: every level equals the scalar reference bit
-// for bit, the reference follows its documented order (checked against a
-// plain std::fma loop), and it is within rounding of the exact product.
-TEST(KernelsTest, IpBlocked16FmaMatchesScalarAndDefinition) {
-  std::mt19937 rng(22);
-  for (const KernelTable* t : AllTables()) {
-    for (size_t d : {1, 3, 7, 8, 9, 15, 16, 17, 24, 31, 33, 96, 100, 128}) {
-      for (size_t n : {1, 5, 16, 17, 40}) {
-        for (float scale : {1.0f, -2.0f}) {
-          Floats x(d, &rng), y(n * d, &rng);
-          x.data()[0] = -0.0f;
-          const size_t nblocks = (n + kDistBlock - 1) / kDistBlock;
-          std::vector<float> bt(Blocked16Floats(n, d));
-          TransposeBlocks16(y.data(), n, d, bt.data());
-          std::vector<float> got(nblocks * kDistBlock + 1, -1.0f);
-          std::vector<float> want(nblocks * kDistBlock);
-          t->ip_blocked16_fma(x.data(), bt.data(), nblocks, d, scale,
-                              got.data());
-          ScalarKernels().ip_blocked16_fma(x.data(), bt.data(), nblocks, d,
-                                           scale, want.data());
-          EXPECT_EQ(got.back(), -1.0f) << "wrote past nblocks * 16";
-          for (size_t i = 0; i < nblocks * kDistBlock; ++i) {
-            EXPECT_EQ(Bits(got[i]), Bits(want[i]))
-                << Name(t) << " d=" << d << " n=" << n << " i=" << i;
-          }
-          if (t->level != SimdLevel::kScalar) continue;
-          for (size_t i = 0; i < n; ++i) {
-            const float* yi = y.data() + i * d;
-            float s[8] = {};
-            double exact = 0, mag = 0;
-            for (size_t j = 0; j < d; ++j) {
-              s[j % 8] = std::fma(x.data()[j], yi[j], s[j % 8]);
-              exact += double{x.data()[j]} * yi[j];
-              mag += std::abs(double{x.data()[j]} * yi[j]);
-            }
-            const float p = ((s[0] + s[4]) + (s[2] + s[6])) +
-                            ((s[1] + s[5]) + (s[3] + s[7]));
-            EXPECT_EQ(Bits(want[i]), Bits(scale * p)) << "d=" << d;
-            EXPECT_NEAR(want[i], scale * exact, 1e-5 * (mag + 1)) << "d=" << d;
-          }
         }
       }
     }
