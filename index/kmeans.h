@@ -51,6 +51,9 @@ struct KMeansStats {
   size_t min_size = 0, max_size = 0;
   double imbalance = 0;                         // max_size / mean size
   std::vector<double> objective_per_iteration;  // mse after each iteration
+  // Wall seconds from the start of KMeans() to the end of each iteration
+  // (what stopping after that iteration would have cost).
+  std::vector<double> seconds_per_iteration;
   double seconds = 0;
 };
 

@@ -222,6 +222,9 @@ absl::StatusOr<KMeansResult> KMeans(const float* x, size_t n, size_t d,
     const double obj = clustering::ObjectiveFromSums(
         spread, mean.data(), c.data(), k, d, sums.data(), sizes);
     stats.objective_per_iteration.push_back(obj / static_cast<double>(nt));
+    stats.seconds_per_iteration.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count());
     stats.iterations = it + 1;
     QUIVER_LOG(DEBUG) << "k-means iteration " << it << ": mse "
                       << obj / static_cast<double>(nt) << "; points kept "

@@ -136,6 +136,8 @@ absl::StatusOr<QuiverKMeansRun> RunQuiverKMeans(const float* x, size_t n,
   QUIVER_ASSIGN_OR_RETURN(index::KMeansResult r, index::KMeans(x, n, dim, p));
   run.seconds = BuildSeconds() - t;
   run.iterations = r.stats.iterations;
+  run.mse_per_iteration = r.stats.objective_per_iteration;
+  run.seconds_per_iteration = r.stats.seconds_per_iteration;
   run.centroids = std::move(r.centroids);
   return run;
 }

@@ -45,6 +45,8 @@ struct QuiverKMeansRun {
   std::vector<float> centroids;  // k * dim
   double seconds = 0;
   int iterations = 0;
+  std::vector<double> mse_per_iteration;      // KMeansStats's
+  std::vector<double> seconds_per_iteration;  // wall clock, KMeansStats's
 };
 // Quiver's KMeans on all n points (no further sampling).
 absl::StatusOr<QuiverKMeansRun> RunQuiverKMeans(const float* x, size_t n,
