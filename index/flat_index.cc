@@ -204,6 +204,55 @@ std::vector<std::vector<Neighbor>> FlatIndex::Search(
   return out;
 }
 
+std::vector<std::vector<Neighbor>> FlatIndex::SearchSubset(const float* queries,
+                                                           size_t nq, size_t k,
+                                                           const uint64_t* ids,
+                                                           size_t nids) const {
+  std::vector<std::vector<Neighbor>> out(nq);
+  if (nq == 0 || k == 0 || nids == 0) return out;
+  const size_t dim = impl_->dim;
+  std::vector<float> normalized;
+  if (impl_->metric == Metric::kCosine) {
+    normalized.assign(queries, queries + nq * dim);
+    NormalizeL2(normalized.data(), nq, dim);
+    queries = normalized.data();
+  }
+  const bool l2 = impl_->metric == Metric::kL2;
+  auto better = [](const Neighbor& a, const Neighbor& b) {
+    if (a.distance != b.distance) return a.distance < b.distance;
+    return a.id < b.id;
+  };
+  const Impl& s = *impl_;
+  absl::ReaderMutexLock lock(&s.mu);
+  std::vector<std::pair<uint64_t, const float*>> rows;
+  rows.reserve(nids);
+  for (size_t i = 0; i < nids; ++i) {
+    auto it = s.rows.find(ids[i]);
+    if (it != s.rows.end()) {
+      rows.emplace_back(ids[i], s.data.data() + it->second * dim);
+    }
+  }
+  std::vector<Neighbor> heap;  // max-heap under `better`: the worst on top
+  for (size_t q = 0; q < nq; ++q) {
+    const float* query = queries + q * dim;
+    heap.clear();
+    for (const auto& [id, v] : rows) {
+      const Neighbor cand{id, l2 ? L2Sqr(query, v, dim) : -Dot(query, v, dim)};
+      if (heap.size() == k) {
+        if (!better(cand, heap.front())) continue;
+        std::pop_heap(heap.begin(), heap.end(), better);
+        heap.back() = cand;
+      } else {
+        heap.push_back(cand);
+      }
+      std::push_heap(heap.begin(), heap.end(), better);
+    }
+    std::sort(heap.begin(), heap.end(), better);
+    out[q] = heap;
+  }
+  return out;
+}
+
 std::vector<std::vector<Neighbor>> FlatIndex::BruteForce(
     Metric metric, const float* base, size_t nb, const float* queries,
     size_t nq, size_t dim, size_t k) {

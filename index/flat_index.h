@@ -40,6 +40,15 @@ class FlatIndex {
       const float* queries, size_t nq, size_t k,
       const IdFilter* filter = nullptr) const;
 
+  // Exact k nearest of each of nq queries among the vectors of `ids` only
+  // (unknown ids are skipped), best first, ties by id: the exact search
+  // over a filter's few matching documents, at a cost proportional to
+  // nids, not to size().
+  std::vector<std::vector<Neighbor>> SearchSubset(const float* queries,
+                                                  size_t nq, size_t k,
+                                                  const uint64_t* ids,
+                                                  size_t nids) const;
+
   // Exact k-NN of queries against a plain matrix (ids = row numbers): ground
   // truth for tests and benchmarks.
   static std::vector<std::vector<Neighbor>> BruteForce(

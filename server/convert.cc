@@ -2,7 +2,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace quiver::server {
@@ -109,9 +115,212 @@ engine::Attributes FromProto(
   return out;
 }
 
+absl::StatusOr<engine::AttributeValue> FromProto(const v1::Value& v,
+                                                 std::string_view what) {
+  switch (v.kind_case()) {
+    case v1::Value::kStringValue:
+      return engine::AttributeValue(v.string_value());
+    case v1::Value::kIntValue:
+      return engine::AttributeValue(int64_t{v.int_value()});
+    case v1::Value::kDoubleValue:
+      return engine::AttributeValue(v.double_value());
+    case v1::Value::kBoolValue:
+      return engine::AttributeValue(v.bool_value());
+    case v1::Value::kTags:
+      return engine::AttributeValue(
+          engine::Tags(v.tags().values().begin(), v.tags().values().end()));
+    case v1::Value::KIND_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      std::string(what), " has no value (a Value with nothing set)"));
+}
+
+void ToProto(const engine::AttributeValue& v, v1::Value* out) {
+  switch (engine::TypeOf(v)) {
+    case engine::AttributeType::kString:
+      out->set_string_value(std::get<std::string>(v));
+      break;
+    case engine::AttributeType::kInt:
+      out->set_int_value(std::get<int64_t>(v));
+      break;
+    case engine::AttributeType::kDouble:
+      out->set_double_value(std::get<double>(v));
+      break;
+    case engine::AttributeType::kBool:
+      out->set_bool_value(std::get<bool>(v));
+      break;
+    case engine::AttributeType::kTags: {
+      auto* values = out->mutable_tags()->mutable_values();
+      for (const std::string& t : std::get<engine::Tags>(v))
+        values->Add()->assign(t);
+      break;
+    }
+  }
+}
+
+absl::StatusOr<engine::Attributes> AttributesFromProto(const v1::Document& d) {
+  engine::Attributes out;
+  out.reserve(d.attributes_size() + d.typed_attributes_size());
+  for (const auto& [k, v] : d.attributes()) out.emplace_back(k, v);
+  for (const auto& [k, v] : d.typed_attributes()) {
+    if (d.attributes().contains(k)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "attribute '", k, "' is in both attributes and typed_attributes"));
+    }
+    absl::StatusOr<engine::AttributeValue> value =
+        FromProto(v, absl::StrCat("attribute '", k, "'"));
+    if (!value.ok()) return value.status();
+    out.emplace_back(k, std::move(*value));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
 void ToProto(const engine::Attributes& attrs,
-             google::protobuf::Map<std::string, std::string>* out) {
-  for (const auto& [k, v] : attrs) (*out)[k] = v;
+             google::protobuf::Map<std::string, std::string>* strings,
+             google::protobuf::Map<std::string, v1::Value>* typed) {
+  for (const auto& [k, v] : attrs) {
+    if (const std::string* s = std::get_if<std::string>(&v)) {
+      (*strings)[k] = *s;
+    } else {
+      ToProto(v, &(*typed)[k]);
+    }
+  }
+}
+
+namespace {
+
+absl::StatusOr<engine::Filter> FilterFromProto(const v1::Filter& f,
+                                               size_t depth, size_t* nodes) {
+  if (++*nodes > engine::kMaxFilterNodes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "filter: more than %d nodes (the limit)", engine::kMaxFilterNodes));
+  }
+  if (depth > engine::kMaxFilterDepth) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("filter: nested deeper than %d levels (the limit)",
+                        engine::kMaxFilterDepth));
+  }
+  auto value = [](const v1::Comparison& c) {
+    return FromProto(c.value(),
+                     absl::StrCat("filter value for '", c.key(), "'"));
+  };
+  auto children = [&](const v1::FilterList& list)
+      -> absl::StatusOr<std::vector<engine::Filter>> {
+    std::vector<engine::Filter> out;
+    out.reserve(list.filters_size());
+    for (const v1::Filter& c : list.filters()) {
+      absl::StatusOr<engine::Filter> child =
+          FilterFromProto(c, depth + 1, nodes);
+      if (!child.ok()) return child.status();
+      out.push_back(std::move(*child));
+    }
+    return out;
+  };
+  switch (f.op_case()) {
+    case v1::Filter::kEq:
+    case v1::Filter::kNe:
+    case v1::Filter::kContains: {
+      const v1::Comparison& c = f.op_case() == v1::Filter::kEq   ? f.eq()
+                                : f.op_case() == v1::Filter::kNe ? f.ne()
+                                                                 : f.contains();
+      absl::StatusOr<engine::AttributeValue> v = value(c);
+      if (!v.ok()) return v.status();
+      engine::Filter out = engine::Filter::Eq(c.key(), std::move(*v));
+      if (f.op_case() == v1::Filter::kNe) out.op = engine::Filter::Op::kNe;
+      if (f.op_case() == v1::Filter::kContains) {
+        out.op = engine::Filter::Op::kContains;
+      }
+      return out;
+    }
+    case v1::Filter::kInSet: {
+      if (static_cast<size_t>(f.in_set().values_size()) >
+          engine::kMaxFilterInValues) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "filter: in_set on '%s' has %d values; the limit is %d",
+            f.in_set().key(), f.in_set().values_size(),
+            engine::kMaxFilterInValues));
+      }
+      std::vector<engine::AttributeValue> values;
+      for (const v1::Value& v : f.in_set().values()) {
+        absl::StatusOr<engine::AttributeValue> x = FromProto(
+            v, absl::StrCat("filter value for '", f.in_set().key(), "'"));
+        if (!x.ok()) return x.status();
+        values.push_back(std::move(*x));
+      }
+      return engine::Filter::In(f.in_set().key(), std::move(values));
+    }
+    case v1::Filter::kRange: {
+      const v1::Range& r = f.range();
+      std::optional<engine::AttributeValue> lower, upper;
+      bool lower_inclusive = false, upper_inclusive = false;
+      if (r.has_gt() && r.has_gte()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "filter: range on '", r.key(), "' sets both gt and gte"));
+      }
+      if (r.has_lt() && r.has_lte()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "filter: range on '", r.key(), "' sets both lt and lte"));
+      }
+      const std::string what = absl::StrCat("range bound for '", r.key(), "'");
+      if (r.has_gt() || r.has_gte()) {
+        absl::StatusOr<engine::AttributeValue> x =
+            FromProto(r.has_gt() ? r.gt() : r.gte(), what);
+        if (!x.ok()) return x.status();
+        lower = std::move(*x);
+        lower_inclusive = r.has_gte();
+      }
+      if (r.has_lt() || r.has_lte()) {
+        absl::StatusOr<engine::AttributeValue> x =
+            FromProto(r.has_lt() ? r.lt() : r.lte(), what);
+        if (!x.ok()) return x.status();
+        upper = std::move(*x);
+        upper_inclusive = r.has_lte();
+      }
+      return engine::Filter::Range(r.key(), std::move(lower), lower_inclusive,
+                                   std::move(upper), upper_inclusive);
+    }
+    case v1::Filter::kExists:
+      return engine::Filter::Exists(f.exists());
+    case v1::Filter::kAll:
+    case v1::Filter::kAny: {
+      absl::StatusOr<std::vector<engine::Filter>> c =
+          children(f.op_case() == v1::Filter::kAll ? f.all() : f.any());
+      if (!c.ok()) return c.status();
+      return f.op_case() == v1::Filter::kAll
+                 ? engine::Filter::And(std::move(*c))
+                 : engine::Filter::Or(std::move(*c));
+    }
+    case v1::Filter::kNegate: {
+      absl::StatusOr<engine::Filter> c =
+          FilterFromProto(f.negate(), depth + 1, nodes);
+      if (!c.ok()) return c.status();
+      return engine::Filter::Not(std::move(*c));
+    }
+    case v1::Filter::OP_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError(
+      "filter: a Filter with no operator set (eq, ne, in_set, range, exists, "
+      "contains, all, any or negate)");
+}
+
+}  // namespace
+
+absl::StatusOr<engine::Filter> FromProto(const v1::Filter& f) {
+  size_t nodes = 0;
+  return FilterFromProto(f, 1, &nodes);
+}
+
+void ToProto(const engine::SearchPlan& plan, v1::SearchPlan* out) {
+  out->set_strategy(plan.strategy);
+  out->set_matching(plan.matching);
+  out->set_count(plan.count);
+  out->set_nprobe(plan.nprobe);
+  out->set_rerank(plan.rerank);
+  out->set_detail(plan.detail);
 }
 
 v1::CollectionState ToProto(engine::TrainState state) {

@@ -53,11 +53,27 @@ void ToProto(const engine::IndexConfig& config, v1::IndexParams* out);
 absl::StatusOr<engine::CollectionConfig> FromProto(
     const v1::CreateCollectionRequest& request);
 
-// Sorted copy of a proto attribute map.
+// Sorted copy of a proto attribute map (string values).
 engine::Attributes FromProto(
     const google::protobuf::Map<std::string, std::string>& m);
+// A document's attributes: both maps merged and sorted. INVALID_ARGUMENT
+// for a key in both maps or a Value with nothing set.
+absl::StatusOr<engine::Attributes> AttributesFromProto(const v1::Document& d);
+// String attributes into `strings`, every other type into `typed`.
 void ToProto(const engine::Attributes& attrs,
-             google::protobuf::Map<std::string, std::string>* out);
+             google::protobuf::Map<std::string, std::string>* strings,
+             google::protobuf::Map<std::string, v1::Value>* typed);
+// INVALID_ARGUMENT for a Value with nothing set (`what` names it).
+absl::StatusOr<engine::AttributeValue> FromProto(const v1::Value& v,
+                                                 std::string_view what);
+void ToProto(const engine::AttributeValue& v, v1::Value* out);
+// A filter expression. INVALID_ARGUMENT for a Filter with no operator,
+// nesting deeper than engine::kMaxFilterDepth or more than
+// engine::kMaxFilterNodes nodes (checked while converting, so that a deep
+// message costs nothing), or a bad value; the rest of the checks are
+// engine::ValidateFilter's.
+absl::StatusOr<engine::Filter> FromProto(const v1::Filter& f);
+void ToProto(const engine::SearchPlan& plan, v1::SearchPlan* out);
 
 v1::CollectionState ToProto(engine::TrainState state);
 

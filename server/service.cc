@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "server/convert.h"
+#include "server/engine/validate.h"
 #include "server/parse_errors.h"
 #include "server/validate.h"
 
@@ -218,10 +219,20 @@ absl::StatusOr<v1::UpsertResponse> QuiverService::UpsertBatch(
       e->set_reason(std::string(s.message()));
       continue;
     }
+    absl::StatusOr<engine::Attributes> attrs = AttributesFromProto(*d);
+    absl::Status s =
+        attrs.ok() ? engine::ValidateAttributes(*attrs) : attrs.status();
+    if (!s.ok()) {
+      v1::RecordError* e = response.add_errors();
+      e->set_position(i);
+      e->set_id(d->id());
+      e->set_reason(std::string(s.message()));
+      continue;
+    }
     DocumentInput doc;
     doc.id = std::move(*d->mutable_id());
     doc.vector.assign(d->vector().begin(), d->vector().end());
-    doc.attributes = FromProto(d->attributes());
+    doc.attributes = std::move(*attrs);
     docs.push_back(std::move(doc));
   }
   if (!docs.empty()) {
@@ -254,7 +265,8 @@ grpc::Status QuiverService::Get(grpc::ServerContext* context,
       v1::Document* d = response->add_documents();
       d->set_id(std::move(doc.id));
       d->mutable_vector()->Add(doc.vector.begin(), doc.vector.end());
-      ToProto(doc.attributes, d->mutable_attributes());
+      ToProto(doc.attributes, d->mutable_attributes(),
+              d->mutable_typed_attributes());
     }
     return CheckReplySize("Get", response->ByteSizeLong());
   });
@@ -337,10 +349,16 @@ absl::Status QuiverService::DoSearch(grpc::ServerContext* context,
   query.nprobe = request.nprobe();
   query.rerank = request.rerank();
   query.filter = FromProto(request.filter());
+  if (request.has_where()) {
+    QUIVER_ASSIGN_OR_RETURN(query.where, FromProto(request.where()));
+  }
   query.exact = request.exact();
   query.include_attributes = request.include_attributes();
-  QUIVER_ASSIGN_OR_RETURN(std::vector<std::vector<SearchHit>> results,
-                          c->Search(query));
+  engine::SearchPlan plan;
+  QUIVER_ASSIGN_OR_RETURN(
+      std::vector<std::vector<SearchHit>> results,
+      c->Search(query, request.explain() ? &plan : nullptr));
+  if (request.explain()) ToProto(plan, response->mutable_plan());
   for (std::vector<SearchHit>& hits : results) {
     v1::QueryResult* r = response->add_results();
     r->mutable_hits()->Reserve(hits.size());
@@ -348,7 +366,8 @@ absl::Status QuiverService::DoSearch(grpc::ServerContext* context,
       v1::Hit* h = r->add_hits();
       h->set_id(std::move(hit.id));
       h->set_distance(hit.distance);
-      ToProto(hit.attributes, h->mutable_attributes());
+      ToProto(hit.attributes, h->mutable_attributes(),
+              h->mutable_typed_attributes());
     }
   }
   return CheckReplySize("Search", response->ByteSizeLong());

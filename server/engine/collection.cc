@@ -1,6 +1,7 @@
 #include "server/engine/collection.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <utility>
@@ -18,7 +19,6 @@
 namespace quiver::engine {
 using internal_collection::kEncodeChunk;
 using internal_collection::kRecoverChunk;
-using internal_collection::PostingKey;
 
 Collection::Collection(storage::Store* store, storage::CollectionId cid,
                        CollectionConfig config, MaintenanceState maintenance,
@@ -82,8 +82,14 @@ absl::Status Collection::Recover() {
             iid_to_ext_.resize(iid + 1);
             attrs_.resize(iid + 1);
           }
+          if (iid > kMaxInternalId) {
+            return absl::DataLossError(absl::StrFormat(
+                "collection '%s': internal id %d is out of range", config_.name,
+                iid));
+          }
           iid_to_ext_[iid] = std::string(ext);
           ext_to_iid_[iid_to_ext_[iid]] = iid;
+          live_.add(static_cast<uint32_t>(iid));
           return absl::OkStatus();
         }));
     QUIVER_RETURN_IF_ERROR(store_->ForEachAttributes(
@@ -98,7 +104,7 @@ absl::Status Collection::Recover() {
                 absl::StrFormat("collection '%s', internal id %d: %s",
                                 config_.name, iid, attrs.status().message()));
           }
-          AddPostings(iid, *attrs);
+          attr_index_.Add(static_cast<uint32_t>(iid), *attrs);
           attrs_[iid] = std::move(*attrs);
           return absl::OkStatus();
         }));
@@ -245,19 +251,6 @@ uint32_t Collection::nlist() const {
   return snap.ivf ? snap.ivf->params().nlist : 0;
 }
 
-void Collection::AddPostings(uint64_t iid, const Attributes& attrs) {
-  for (const auto& [k, v] : attrs) postings_[PostingKey(k, v)].insert(iid);
-}
-
-void Collection::RemovePostings(uint64_t iid, const Attributes& attrs) {
-  for (const auto& [k, v] : attrs) {
-    auto it = postings_.find(PostingKey(k, v));
-    if (it == postings_.end()) continue;
-    it->second.erase(iid);
-    if (it->second.empty()) postings_.erase(it);
-  }
-}
-
 absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
   const size_t dim = config_.dimension;
   const uint64_t written = docs.size();
@@ -302,6 +295,13 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
         auto it = ext_to_iid_.find(docs[keep[j]].id);
         iids[j] = it != ext_to_iid_.end() ? it->second : next_iid_++;
       }
+    }
+    if (next_iid_ > kMaxInternalId + 1) {
+      next_iid_ = first_new;
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "collection '%s' has used all %d internal ids; copy its documents "
+          "into a new collection",
+          config_.name, kMaxInternalId + 1));
     }
     std::vector<float> x(n * dim);
     for (size_t j = 0; j < n; ++j) {
@@ -356,12 +356,13 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
       for (size_t j = 0; j < n; ++j) {
         const uint64_t iid = iids[j];
         if (iid < first_new) {
-          RemovePostings(iid, attrs_[iid]);
+          attr_index_.Remove(static_cast<uint32_t>(iid), attrs_[iid]);
         } else {
           iid_to_ext_[iid] = std::move(docs[keep[j]].id);
           ext_to_iid_.emplace(iid_to_ext_[iid], iid);
+          live_.add(static_cast<uint32_t>(iid));
         }
-        AddPostings(iid, new_attrs[j]);
+        attr_index_.Add(static_cast<uint32_t>(iid), new_attrs[j]);
         attrs_[iid] = std::move(new_attrs[j]);
       }
       count_after = ext_to_iid_.size();
@@ -421,7 +422,8 @@ absl::StatusOr<uint64_t> Collection::DeleteLocked(
   {
     absl::MutexLock m(&meta_mu_);
     for (uint64_t iid : iids) {
-      RemovePostings(iid, attrs_[iid]);
+      attr_index_.Remove(static_cast<uint32_t>(iid), attrs_[iid]);
+      live_.remove(static_cast<uint32_t>(iid));
       attrs_[iid].clear();
       ext_to_iid_.erase(iid_to_ext_[iid]);
       iid_to_ext_[iid].clear();
@@ -464,28 +466,17 @@ absl::StatusOr<std::vector<StoredDocument>> Collection::Get(
   return with_vectors;
 }
 
-std::unique_ptr<Collection::BitmapFilter> Collection::BuildFilter(
-    const Attributes& filter) const {
+absl::Status Collection::EvaluateFilter(const Filter& filter, Roaring* matching,
+                                        uint64_t* count) const {
   absl::ReaderMutexLock m(&meta_mu_);
-  auto bitmap = std::make_unique<BitmapFilter>(iid_to_ext_.size());
-  // Scan the smallest posting list, check the other entries per id.
-  const absl::flat_hash_set<uint64_t>* smallest = nullptr;
-  for (const auto& [k, v] : filter) {
-    auto it = postings_.find(PostingKey(k, v));
-    if (it == postings_.end()) return bitmap;  // nothing matches
-    if (smallest == nullptr || it->second.size() < smallest->size()) {
-      smallest = &it->second;
-    }
-  }
-  if (smallest == nullptr) return bitmap;
-  for (uint64_t iid : *smallest) {
-    if (Matches(attrs_[iid], filter)) bitmap->Set(iid);
-  }
-  return bitmap;
+  QUIVER_RETURN_IF_ERROR(attr_index_.CheckTypes(filter));
+  *matching = attr_index_.Evaluate(filter, live_);
+  *count = live_.cardinality();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
-    const SearchQuery& query) const {
+    const SearchQuery& query, SearchPlan* plan) const {
   const size_t dim = config_.dimension;
   if (query.k < 1 || query.k > kMaxK) {
     return absl::InvalidArgumentError(
@@ -512,6 +503,26 @@ absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
     return absl::InvalidArgumentError(
         absl::StrFormat("filter: %s", s.message()));
   }
+  // The filter map's entries and `where`, as one expression.
+  const bool filtered = !query.filter.empty() || query.where.has_value();
+  Filter filter;
+  if (filtered) {
+    std::vector<Filter> parts;
+    for (const auto& [k, v] : query.filter) parts.push_back(Filter::Eq(k, v));
+    if (query.where) parts.push_back(*query.where);
+    filter =
+        parts.size() == 1 ? std::move(parts[0]) : Filter::And(std::move(parts));
+    QUIVER_RETURN_IF_ERROR(ValidateFilter(filter));
+  }
+  Roaring matching;
+  uint64_t count = 0;
+  if (filtered) {
+    QUIVER_RETURN_IF_ERROR(EvaluateFilter(filter, &matching, &count));
+  } else {
+    count = this->count();
+  }
+  const uint64_t nmatch = filtered ? matching.cardinality() : count;
+
   const IndexSnapshot snap = CurrentIndex();
   const float* q = query.queries;
   std::vector<float> normalized;
@@ -521,6 +532,7 @@ absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
     q = normalized.data();
   }
   index::SearchParams sp;
+  uint32_t nlist = 0;
   if (!query.exact && snap.ivf) {
     IndexConfig requested;
     MaintenanceState maintenance;
@@ -533,7 +545,7 @@ absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
     if (maintenance.generation != snap.generation) {
       maintenance.tuned_nprobe = maintenance.tuned_rerank = 0;
     }
-    const uint32_t nlist = snap.ivf->params().nlist;
+    nlist = snap.ivf->params().nlist;
     sp.k = query.k;
     sp.nprobe = query.nprobe != 0
                     ? std::min(query.nprobe, nlist)
@@ -542,25 +554,90 @@ absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
                                   : DefaultRerank(requested, maintenance);
     sp.vectors = vector_source_.get();
   }
-  // Scans nq queries from `x`; results[i] for query i.
-  auto scan = [&](const float* x, size_t nq, const BitmapFilter* filter) {
-    if (query.exact || !snap.ivf) {
-      return flat_.Search(x, nq, query.k, filter);
+
+  // The plan.
+  enum class Strategy { kExact, kExactFiltered, kIvf, kIvfFiltered };
+  Strategy strategy;
+  std::string detail;
+  if (!filtered) {
+    strategy = (query.exact || !snap.ivf) ? Strategy::kExact : Strategy::kIvf;
+  } else if (query.exact || !snap.ivf || nmatch == 0) {
+    strategy = Strategy::kExactFiltered;
+    detail = query.exact ? "exact search requested"
+             : !snap.ivf ? "the collection has no index yet"
+                         : "nothing matches";
+  } else {
+    // Rarer matches: more lists, so that the k nearest matching documents
+    // are still among the candidates.
+    const double selectivity =
+        static_cast<double>(nmatch) /
+        static_cast<double>(std::max<uint64_t>(count, 1));
+    const size_t widened = static_cast<size_t>(
+        std::ceil(static_cast<double>(sp.nprobe) / std::sqrt(selectivity)));
+    sp.nprobe = std::min<size_t>(nlist, std::max(sp.nprobe, widened));
+    // Bytes each plan reads per query.
+    const double mean_list =
+        static_cast<double>(count) / static_cast<double>(nlist);
+    const double row_bytes = static_cast<double>(dim) * sizeof(float);
+    const double ivf_bytes =
+        static_cast<double>(nlist) * row_bytes +
+        static_cast<double>(sp.nprobe) * mean_list *
+            static_cast<double>(snap.ivf->code_size() + sizeof(uint64_t)) +
+        static_cast<double>(sp.k * std::max<size_t>(sp.rerank, 1)) * row_bytes;
+    const double exact_bytes = static_cast<double>(nmatch) * (row_bytes + 32);
+    strategy = exact_bytes <= ivf_bytes ? Strategy::kExactFiltered
+                                        : Strategy::kIvfFiltered;
+    detail = absl::StrFormat(
+        "selectivity %.4g%%: exact over the matches reads ~%.0f KiB, the "
+        "index with nprobe %d ~%.0f KiB",
+        100.0 * selectivity, exact_bytes / 1024, sp.nprobe, ivf_bytes / 1024);
+  }
+  uint32_t max_nprobe = 0;
+
+  // Scans nq queries from `x` with the plan; results[i] for query i.
+  auto scan = [&](const float* x, size_t nq, const Roaring& bits) {
+    switch (strategy) {
+      case Strategy::kExact:
+        return flat_.Search(x, nq, query.k);
+      case Strategy::kExactFiltered: {
+        std::vector<uint32_t> ids32(bits.cardinality());
+        bits.toUint32Array(ids32.data());
+        const std::vector<uint64_t> ids(ids32.begin(), ids32.end());
+        return flat_.SearchSubset(x, nq, query.k, ids.data(), ids.size());
+      }
+      case Strategy::kIvf: {
+        max_nprobe = std::max<uint32_t>(max_nprobe, sp.nprobe);
+        return snap.ivf->SearchBatch(x, nq, sp, /*threads=*/1);
+      }
+      case Strategy::kIvfFiltered:
+        break;
     }
+    RoaringFilter accept(&bits);
     index::SearchParams p = sp;
-    p.filter = filter;
-    return snap.ivf->SearchBatch(x, nq, p, /*threads=*/1);
+    p.filter = &accept;
+    auto results = snap.ivf->SearchBatch(x, nq, p, /*threads=*/1);
+    max_nprobe = std::max<uint32_t>(max_nprobe, p.nprobe);
+    // Fewer than k hits while more match: probe more lists.
+    const size_t want = std::min<uint64_t>(query.k, bits.cardinality());
+    for (size_t i = 0; i < nq; ++i) {
+      index::SearchParams wider = p;
+      while (results[i].size() < want && wider.nprobe < nlist) {
+        wider.nprobe = std::min<size_t>(nlist, wider.nprobe * 4);
+        results[i] = snap.ivf->Search(x + i * dim, wider);
+        max_nprobe = std::max<uint32_t>(max_nprobe, wider.nprobe);
+      }
+    }
+    return results;
   };
   // Resolves ids; false if a hit was dropped because a concurrent write
   // deleted it or changed its attributes after the scan found it.
-  auto resolve = [&](const std::vector<index::Neighbor>& found, bool filtered,
+  auto resolve = [&](const std::vector<index::Neighbor>& found,
                      std::vector<SearchHit>* hits) {
     absl::ReaderMutexLock m(&meta_mu_);
     hits->clear();
     hits->reserve(found.size());
     for (const index::Neighbor& nb : found) {
-      if (!IsLive(nb.id) ||
-          (filtered && !Matches(attrs_[nb.id], query.filter))) {
+      if (!IsLive(nb.id) || (filtered && !Matches(filter, attrs_[nb.id]))) {
         continue;
       }
       SearchHit hit;
@@ -572,20 +649,38 @@ absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
     return hits->size() == found.size();
   };
 
-  const bool filtered = !query.filter.empty();
-  std::unique_ptr<BitmapFilter> filter;
-  if (filtered) filter = BuildFilter(query.filter);
   const std::vector<std::vector<index::Neighbor>> results =
-      scan(q, query.nq, filter.get());
+      scan(q, query.nq, matching);
   std::vector<std::vector<SearchHit>> out(results.size());
   for (size_t i = 0; i < results.size(); ++i) {
     // A query that lost hits to a concurrent write is scanned again (a few
     // times at most), so it still returns k hits when k exist.
-    bool complete = resolve(results[i], filtered, &out[i]);
+    bool complete = resolve(results[i], &out[i]);
     for (int attempt = 0; !complete && attempt < 3; ++attempt) {
-      if (filtered) filter = BuildFilter(query.filter);
-      const auto again = scan(q + i * dim, 1, filter.get());
-      complete = resolve(again[0], filtered, &out[i]);
+      if (filtered) {
+        QUIVER_RETURN_IF_ERROR(EvaluateFilter(filter, &matching, &count));
+      }
+      const auto again = scan(q + i * dim, 1, matching);
+      complete = resolve(again[0], &out[i]);
+    }
+  }
+  if (plan != nullptr) {
+    static constexpr const char* kNames[] = {"exact", "exact-filtered", "ivf",
+                                             "ivf-filtered"};
+    plan->strategy = kNames[static_cast<int>(strategy)];
+    plan->matching = nmatch;
+    plan->count = count;
+    plan->nprobe = max_nprobe;
+    plan->rerank =
+        (strategy == Strategy::kIvf || strategy == Strategy::kIvfFiltered)
+            ? static_cast<uint32_t>(sp.rerank)
+            : 0;
+    plan->detail = detail;
+    if (plan->detail.empty()) {
+      plan->detail = strategy == Strategy::kExact
+                         ? (query.exact ? "exact search requested"
+                                        : "the collection has no index yet")
+                         : "no filter";
     }
   }
   return out;
@@ -638,6 +733,8 @@ CollectionStatus Collection::Status() const {
     st.memory_bytes +=
         iid_to_ext_.size() * (sizeof(std::string) + sizeof(Attributes)) +
         ext_to_iid_.capacity() * (sizeof(std::string) + sizeof(uint64_t) + 1);
+    // The attribute indexes and the live bitmap.
+    st.memory_bytes += attr_index_.memory_bytes() + live_.getSizeInBytes();
   }
   st.config.index.auto_train_threshold = AutoTrainThreshold(st.config.index);
   if (snap.ivf) {

@@ -61,8 +61,11 @@
 #include "absl/types/span.h"
 #include "index/flat_index.h"
 #include "index/ivf_pq_index.h"
+#include "roaring/roaring.hh"
+#include "server/engine/attribute_index.h"
 #include "server/engine/attributes.h"
 #include "server/engine/config.h"
+#include "server/engine/filter.h"
 #include "storage/store.h"
 
 namespace quiver::engine {
@@ -90,9 +93,23 @@ struct SearchQuery {
   size_t k = 10;
   uint32_t nprobe = 0;  // 0 = collection default; clamped to nlist
   uint32_t rerank = 0;  // 0 = collection default
-  Attributes filter;    // equality on every entry; empty = none
-  bool exact = false;   // brute force regardless of the index
+  // Equality on every entry (the API's `filter` map); empty = none.
+  Attributes filter;
+  // A filter expression, ANDed with `filter`.
+  std::optional<Filter> where;
+  bool exact = false;  // brute force regardless of the index
   bool include_attributes = false;
+};
+
+// How a search was answered (SearchRequest.explain).
+struct SearchPlan {
+  // "exact", "exact-filtered", "ivf" or "ivf-filtered".
+  std::string strategy;
+  uint64_t matching = 0;  // documents matching the filter (count without)
+  uint64_t count = 0;     // live documents
+  uint32_t nprobe = 0;    // the most lists probed by one query
+  uint32_t rerank = 0;
+  std::string detail;
 };
 
 struct SearchHit {
@@ -162,13 +179,22 @@ class Collection {
   absl::StatusOr<std::vector<StoredDocument>> Get(
       absl::Span<const std::string> ids, bool include_vectors) const;
   // k nearest neighbours of each query, best first. INVALID_ARGUMENT for k
-  // outside 1..1024, no or too many queries, a bad vector or filter entry. The
-  // attribute filter is applied inside the scan (IdFilter over a bitmap built
-  // from the postings), so k hits come back when k matching documents exist.
-  // Hits deleted (or whose attributes changed) by a write racing with the scan
-  // are dropped and the query is scanned again.
+  // outside 1..1024, no or too many queries, a bad vector, a bad filter (see
+  // ValidateFilter and AttributeIndex::CheckTypes).
+  //
+  // Filters: the attribute indexes give the exact set of matching documents
+  // (a bitmap) first; then the planner picks the cheaper of
+  //   exact-filtered  brute force over the matching documents only, and
+  //   ivf-filtered    the IVF scan with the bitmap applied inside it,
+  //                   probing more lists the rarer the matches are
+  //                   (nprobe / sqrt(selectivity)), and again with more
+  //                   lists while a query has fewer than k hits,
+  // by the bytes each would read. Either way k hits come back whenever k
+  // documents match. Hits deleted (or whose attributes changed) by a write
+  // racing with the scan are dropped and the query is scanned again.
+  // `plan`, when given, receives the plan chosen.
   absl::StatusOr<std::vector<std::vector<SearchHit>>> Search(
-      const SearchQuery& query) const;
+      const SearchQuery& query, SearchPlan* plan = nullptr) const;
 
   // Starts a (re)training in the background with `overrides` merged into the
   // requested index params (kept if the training succeeds). Returns at once.
@@ -194,7 +220,7 @@ class Collection {
   void Stop();
 
  private:
-  class BitmapFilter;
+  class RoaringFilter;
   class FlatVectorSource;
 
   Collection(storage::Store* store, storage::CollectionId cid,
@@ -212,11 +238,9 @@ class Collection {
   // Internal ids of every stored document, ascending.
   std::vector<uint64_t> LiveIds() const;
   bool IsLive(uint64_t iid) const ABSL_SHARED_LOCKS_REQUIRED(meta_mu_);
-  void AddPostings(uint64_t iid, const Attributes& attrs)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(meta_mu_);
-  void RemovePostings(uint64_t iid, const Attributes& attrs)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(meta_mu_);
-  std::unique_ptr<BitmapFilter> BuildFilter(const Attributes& filter) const;
+  // The documents matching `filter` now, and the live count.
+  absl::Status EvaluateFilter(const Filter& filter, Roaring* matching,
+                              uint64_t* count) const;
   // Starts a training when the collection reached its threshold untrained,
   // or RetrainReason() says so.
   void MaybeAutoTrain(uint64_t count);
@@ -267,9 +291,9 @@ class Collection {
       ABSL_GUARDED_BY(meta_mu_);
   std::vector<std::string> iid_to_ext_ ABSL_GUARDED_BY(meta_mu_);  // "" free
   std::vector<Attributes> attrs_ ABSL_GUARDED_BY(meta_mu_);
-  // "key\0value" -> internal ids having that attribute.
-  absl::flat_hash_map<std::string, absl::flat_hash_set<uint64_t>> postings_
-      ABSL_GUARDED_BY(meta_mu_);
+  // Attribute indexes over the live documents, and the live internal ids.
+  AttributeIndex attr_index_ ABSL_GUARDED_BY(meta_mu_);
+  Roaring live_ ABSL_GUARDED_BY(meta_mu_);
 
   // Every vector (normalised for cosine): exact search and re-ranking.
   index::FlatIndex flat_;

@@ -20,15 +20,6 @@ inline constexpr size_t kEncodeChunk = 8192;
 // Vectors added to the flat index per call while recovering.
 inline constexpr size_t kRecoverChunk = 4096;
 
-inline std::string PostingKey(std::string_view key, std::string_view value) {
-  std::string out;
-  out.reserve(key.size() + 1 + value.size());
-  out.append(key);
-  out.push_back('\0');
-  out.append(value);
-  return out;
-}
-
 // Runs a function at scope exit unless dismissed.
 class Cleanup {
  public:
@@ -48,19 +39,18 @@ class Cleanup {
 
 namespace quiver::engine {
 
-// A set of internal ids as a bitmap: built once per search, read-only while
-// the scan runs (so Accept() needs no lock).
-class Collection::BitmapFilter : public index::IdFilter {
+// The documents matching a filter, as the scan sees them: a CRoaring bitmap
+// built once per search, read-only while the scan runs (so Accept() needs
+// no lock).
+class Collection::RoaringFilter : public index::IdFilter {
  public:
-  explicit BitmapFilter(size_t n) : bits_((n + 63) / 64, 0) {}
-  void Set(uint64_t id) { bits_[id / 64] |= uint64_t{1} << (id % 64); }
+  explicit RoaringFilter(const Roaring* bits) : bits_(bits) {}
   bool Accept(uint64_t id) const override {
-    const size_t w = id / 64;
-    return w < bits_.size() && ((bits_[w] >> (id % 64)) & 1) != 0;
+    return id <= kMaxInternalId && bits_->contains(static_cast<uint32_t>(id));
   }
 
  private:
-  std::vector<uint64_t> bits_;
+  const Roaring* bits_;
 };
 
 // Re-ranking reads full-precision vectors from the flat index.

@@ -180,8 +180,11 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   // Both answers over the training's snapshot only: documents written
   // while the tuning runs (a bulk load goes on meanwhile) would make a
   // stale exact answer look like a miss.
-  BitmapFilter snapshot(population.empty() ? 0 : population.back() + 1);
-  for (uint64_t iid : population) snapshot.Set(iid);
+  Roaring snapshot_bits;
+  for (uint64_t iid : population) {
+    snapshot_bits.add(static_cast<uint32_t>(iid));
+  }
+  RoaringFilter snapshot(&snapshot_bits);
   const auto truth = flat_.Search(q.data(), got, kK + 1, &snapshot);
   std::vector<absl::flat_hash_set<uint64_t>> expected(got);
   for (size_t i = 0; i < got; ++i) {

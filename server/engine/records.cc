@@ -1,7 +1,10 @@
 #include "server/engine/records.h"
 
+#include <cmath>
 #include <cstring>
 #include <type_traits>
+#include <utility>
+#include <variant>
 
 #include "absl/strings/str_format.h"
 
@@ -457,22 +460,44 @@ absl::StatusOr<CodeRecord> DecodeCode(std::string_view bytes) {
   return r;
 }
 
-std::string EncodeAttributes(const Attributes& attributes) {
-  std::string out;
-  if (attributes.empty()) return out;
-  PutVarint(&out, attributes.size());
-  for (const auto& [k, v] : attributes) {
-    PutVarint(&out, k.size());
-    out.append(k);
-    PutVarint(&out, v.size());
-    out.append(v);
-  }
-  return out;
+namespace {
+
+constexpr uint8_t kAttributesVersion = 1;
+
+void PutU64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
 }
 
-absl::StatusOr<Attributes> DecodeAttributes(std::string_view bytes) {
+bool GetU64(std::string_view* in, uint64_t* v) {
+  if (in->size() < 8) return false;
+  *v = 0;
+  for (int i = 0; i < 8; ++i) {
+    *v |= static_cast<uint64_t>(static_cast<unsigned char>((*in)[i]))
+          << (8 * i);
+  }
+  in->remove_prefix(8);
+  return true;
+}
+
+void PutString(std::string* out, std::string_view s) {
+  PutVarint(out, s.size());
+  out->append(s);
+}
+
+bool AllStrings(const Attributes& attributes) {
+  for (const auto& kv : attributes) {
+    if (!std::holds_alternative<std::string>(kv.second)) return false;
+  }
+  return true;
+}
+
+absl::Status AttributeError(std::string_view what, uint64_t i) {
+  return absl::DataLossError(
+      absl::StrFormat("attribute bytes: %s at attribute %d", what, i));
+}
+
+absl::StatusOr<Attributes> DecodeAttributesV0(std::string_view bytes) {
   Attributes out;
-  if (bytes.empty()) return out;
   uint64_t n = 0;
   if (!GetVarint(&bytes, &n) || n == 0 || n > bytes.size()) {
     return absl::DataLossError("attribute bytes: bad count");
@@ -481,12 +506,10 @@ absl::StatusOr<Attributes> DecodeAttributes(std::string_view bytes) {
   for (uint64_t i = 0; i < n; ++i) {
     std::string_view k, v;
     if (!GetLengthPrefixed(&bytes, &k) || !GetLengthPrefixed(&bytes, &v)) {
-      return absl::DataLossError(
-          absl::StrFormat("attribute bytes: truncated at attribute %d", i));
+      return AttributeError("truncated", i);
     }
     if (i > 0 && !(out[i - 1].first < k)) {
-      return absl::DataLossError(absl::StrFormat(
-          "attribute bytes: keys out of order at attribute %d", i));
+      return AttributeError("keys out of order", i);
     }
     out[i].first = std::string(k);
     out[i].second = std::string(v);
@@ -496,6 +519,144 @@ absl::StatusOr<Attributes> DecodeAttributes(std::string_view bytes) {
         absl::StrFormat("attribute bytes: %d trailing bytes", bytes.size()));
   }
   return out;
+}
+
+absl::StatusOr<Attributes> DecodeAttributesV1(std::string_view bytes) {
+  Attributes out;
+  uint64_t n = 0;
+  if (!GetVarint(&bytes, &n) || n == 0 || n > bytes.size()) {
+    return absl::DataLossError("attribute bytes: bad count");
+  }
+  out.resize(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string_view k;
+    if (!GetLengthPrefixed(&bytes, &k) || bytes.empty()) {
+      return AttributeError("truncated", i);
+    }
+    if (i > 0 && !(out[i - 1].first < k)) {
+      return AttributeError("keys out of order", i);
+    }
+    out[i].first = std::string(k);
+    const uint8_t type = static_cast<uint8_t>(bytes.front());
+    bytes.remove_prefix(1);
+    switch (type) {
+      case static_cast<uint8_t>(AttributeType::kString): {
+        std::string_view v;
+        if (!GetLengthPrefixed(&bytes, &v)) {
+          return AttributeError("truncated", i);
+        }
+        out[i].second = std::string(v);
+        break;
+      }
+      case static_cast<uint8_t>(AttributeType::kInt): {
+        uint64_t v = 0;
+        if (!GetU64(&bytes, &v)) return AttributeError("truncated", i);
+        out[i].second = static_cast<int64_t>(v);
+        break;
+      }
+      case static_cast<uint8_t>(AttributeType::kDouble): {
+        uint64_t v = 0;
+        if (!GetU64(&bytes, &v)) return AttributeError("truncated", i);
+        double d = 0;
+        std::memcpy(&d, &v, sizeof d);
+        if (!std::isfinite(d)) return AttributeError("a non-finite double", i);
+        out[i].second = d;
+        break;
+      }
+      case static_cast<uint8_t>(AttributeType::kBool): {
+        if (bytes.empty() || static_cast<uint8_t>(bytes.front()) > 1) {
+          return AttributeError("a bad bool", i);
+        }
+        out[i].second = bytes.front() == 1;
+        bytes.remove_prefix(1);
+        break;
+      }
+      case static_cast<uint8_t>(AttributeType::kTags): {
+        uint64_t count = 0;
+        if (!GetVarint(&bytes, &count) || count > bytes.size()) {
+          return AttributeError("a bad tag count", i);
+        }
+        Tags tags(count);
+        for (uint64_t t = 0; t < count; ++t) {
+          std::string_view tag;
+          if (!GetLengthPrefixed(&bytes, &tag)) {
+            return AttributeError("truncated tags", i);
+          }
+          tags[t] = std::string(tag);
+        }
+        out[i].second = std::move(tags);
+        break;
+      }
+      default:
+        return AttributeError(absl::StrFormat("unknown type %d", type), i);
+    }
+  }
+  if (!bytes.empty()) {
+    return absl::DataLossError(
+        absl::StrFormat("attribute bytes: %d trailing bytes", bytes.size()));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string EncodeAttributes(const Attributes& attributes) {
+  std::string out;
+  if (attributes.empty()) return out;
+  if (AllStrings(attributes)) {
+    // Version 0: what every earlier release reads.
+    PutVarint(&out, attributes.size());
+    for (const auto& [k, v] : attributes) {
+      PutString(&out, k);
+      PutString(&out, std::get<std::string>(v));
+    }
+    return out;
+  }
+  out.push_back('\0');
+  out.push_back(static_cast<char>(kAttributesVersion));
+  PutVarint(&out, attributes.size());
+  for (const auto& [k, v] : attributes) {
+    PutString(&out, k);
+    out.push_back(static_cast<char>(v.index()));
+    switch (TypeOf(v)) {
+      case AttributeType::kString:
+        PutString(&out, std::get<std::string>(v));
+        break;
+      case AttributeType::kInt:
+        PutU64(&out, static_cast<uint64_t>(std::get<int64_t>(v)));
+        break;
+      case AttributeType::kDouble: {
+        uint64_t bits = 0;
+        const double d = std::get<double>(v);
+        std::memcpy(&bits, &d, sizeof bits);
+        PutU64(&out, bits);
+        break;
+      }
+      case AttributeType::kBool:
+        out.push_back(std::get<bool>(v) ? 1 : 0);
+        break;
+      case AttributeType::kTags: {
+        const Tags& tags = std::get<Tags>(v);
+        PutVarint(&out, tags.size());
+        for (const std::string& t : tags) PutString(&out, t);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<Attributes> DecodeAttributes(std::string_view bytes) {
+  if (bytes.empty()) return Attributes();
+  if (bytes.front() != '\0') return DecodeAttributesV0(bytes);
+  if (bytes.size() < 2 ||
+      static_cast<uint8_t>(bytes[1]) != kAttributesVersion) {
+    return absl::DataLossError(absl::StrFormat(
+        "attribute bytes: version %d; this build reads versions 0 and %d",
+        bytes.size() < 2 ? -1 : static_cast<uint8_t>(bytes[1]),
+        kAttributesVersion));
+  }
+  return DecodeAttributesV1(bytes.substr(2));
 }
 
 }  // namespace quiver::engine::records

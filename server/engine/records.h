@@ -24,10 +24,17 @@
 //   Code ("codes" value after the store's list id): u32 generation | code.
 //     A code of another generation or size is stale, not corrupt: recovery
 //     re-encodes that document.
-//   Attributes ("attributes" value): version 0 = varint count, then per
-//     attribute varint length | key | varint length | value, in key order;
-//     no attributes = no bytes. A later version will start with a 0x00 byte
-//     (a count of 0, which version 0 never writes).
+//   Attributes ("attributes" value), in key order; no attributes = no bytes.
+//     version 0 (every attribute a string; also what earlier releases
+//       wrote): varint count, then per attribute varint length | key |
+//       varint length | value.
+//     version 1 (some attribute not a string): 0x00 (a count of 0, which
+//       version 0 never writes) | u8 1 | varint count, then per attribute
+//       varint length | key | u8 type (AttributeType: 0 string, 1 int,
+//       2 double, 3 bool, 4 tags) | value: string = varint length | bytes;
+//       int = 8 bytes two's complement; double = 8 bytes IEEE-754 (finite);
+//       bool = 1 byte 0/1; tags = varint count, then varint length | bytes
+//       each.
 //
 // Thread safety: pure functions.
 #ifndef QUIVER_SERVER_ENGINE_RECORDS_H_

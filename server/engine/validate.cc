@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <variant>
 
 #include "absl/strings/str_format.h"
 #include "server/engine/config.h"
@@ -62,10 +64,30 @@ absl::Status ValidateAttributes(const Attributes& attributes) {
           absl::StrFormat("attribute key has %d bytes; the limit is %d",
                           k.size(), kMaxAttributeKeyBytes));
     }
-    if (v.size() > kMaxAttributeValueBytes) {
+    if (const std::string* s = std::get_if<std::string>(&v);
+        s != nullptr && s->size() > kMaxAttributeValueBytes) {
       return absl::InvalidArgumentError(
           absl::StrFormat("attribute '%s' value has %d bytes; the limit is %d",
-                          k, v.size(), kMaxAttributeValueBytes));
+                          k, s->size(), kMaxAttributeValueBytes));
+    }
+    if (const double* d = std::get_if<double>(&v);
+        d != nullptr && !std::isfinite(*d)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "attribute '%s' is %g; numbers must be finite", k, *d));
+    }
+    if (const Tags* tags = std::get_if<Tags>(&v); tags != nullptr) {
+      if (tags->size() > kMaxTags) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("attribute '%s' has %d tags; the limit is %d", k,
+                            tags->size(), kMaxTags));
+      }
+      for (const std::string& t : *tags) {
+        if (t.size() > kMaxAttributeValueBytes) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "attribute '%s' has a tag of %d bytes; the limit is %d", k,
+              t.size(), kMaxAttributeValueBytes));
+        }
+      }
     }
     if (i > 0 && !(attributes[i - 1].first < k)) {
       return absl::InvalidArgumentError(

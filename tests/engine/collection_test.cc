@@ -101,7 +101,7 @@ TEST(CollectionTest, PersistsAndRecoversWithFilters) {
   EXPECT_FLOAT_EQ((*hits)[0][0].distance, 0.f);
   for (const SearchHit& h : (*hits)[0]) {
     ASSERT_EQ(h.attributes.size(), 1u);
-    EXPECT_EQ(h.attributes[0].second, "odd");
+    EXPECT_EQ(std::get<std::string>(h.attributes[0].second), "odd");
   }
   EXPECT_EQ(registry->Get("nope").status().code(), absl::StatusCode::kNotFound);
 }

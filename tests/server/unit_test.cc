@@ -81,9 +81,85 @@ TEST(ConvertTest, AttributesAreSortedAndRoundTrip) {
   EXPECT_EQ(attrs[0].first, "alpha");  // sorted
   EXPECT_EQ(attrs[2].first, "zeta");
   google::protobuf::Map<std::string, std::string> back;
-  ToProto(attrs, &back);
+  google::protobuf::Map<std::string, v1::Value> typed;
+  ToProto(attrs, &back, &typed);
   EXPECT_EQ(back.size(), 3u);
+  EXPECT_TRUE(typed.empty());
   EXPECT_EQ(back["mid"], m["mid"]);
+}
+
+TEST(ConvertTest, TypedAttributesRoundTripAndConflictsAreRejected) {
+  v1::Document d;
+  (*d.mutable_attributes())["lang"] = "en";
+  (*d.mutable_typed_attributes())["year"].set_int_value(-2024);
+  (*d.mutable_typed_attributes())["price"].set_double_value(9.5);
+  (*d.mutable_typed_attributes())["new"].set_bool_value(true);
+  auto* tags = (*d.mutable_typed_attributes())["tags"].mutable_tags();
+  tags->add_values("a");
+  tags->add_values("b");
+  (*d.mutable_typed_attributes())["title"].set_string_value("t");
+  absl::StatusOr<engine::Attributes> attrs = AttributesFromProto(d);
+  QUIVER_ASSERT_OK(attrs);
+  ASSERT_EQ(attrs->size(), 6u);
+  EXPECT_EQ((*attrs)[0].first, "lang");  // sorted across both maps
+  EXPECT_EQ(std::get<int64_t>(*engine::FindAttribute(*attrs, "year")), -2024);
+  EXPECT_EQ(std::get<engine::Tags>(*engine::FindAttribute(*attrs, "tags")),
+            (engine::Tags{"a", "b"}));
+  v1::Document back;
+  ToProto(*attrs, back.mutable_attributes(), back.mutable_typed_attributes());
+  // Strings (from either map) come back in `attributes`, the rest typed.
+  EXPECT_EQ(back.attributes().size(), 2u);
+  EXPECT_EQ(back.attributes().at("title"), "t");
+  EXPECT_EQ(back.typed_attributes().size(), 4u);
+  EXPECT_DOUBLE_EQ(back.typed_attributes().at("price").double_value(), 9.5);
+  EXPECT_TRUE(back.typed_attributes().at("new").bool_value());
+
+  (*d.mutable_typed_attributes())["lang"].set_string_value("de");
+  EXPECT_EQ(AttributesFromProto(d).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  d.mutable_typed_attributes()->erase("lang");
+  (*d.mutable_typed_attributes())["empty"];  // a Value with nothing set
+  absl::Status s = AttributesFromProto(d).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("'empty'"), std::string::npos) << s;
+}
+
+TEST(ConvertTest, FiltersConvertAndLimitsAreEnforced) {
+  v1::Filter f;
+  auto* all = f.mutable_all();
+  auto* eq = all->add_filters()->mutable_eq();
+  eq->set_key("lang");
+  eq->mutable_value()->set_string_value("en");
+  auto* range = all->add_filters()->mutable_range();
+  range->set_key("year");
+  range->mutable_gte()->set_int_value(2020);
+  range->mutable_lt()->set_double_value(2024.5);
+  auto* in = all->add_filters()->mutable_negate()->mutable_in_set();
+  in->set_key("tier");
+  in->add_values()->set_int_value(1);
+  in->add_values()->set_int_value(2);
+  absl::StatusOr<engine::Filter> e = FromProto(f);
+  QUIVER_ASSERT_OK(e);
+  EXPECT_EQ(e->ToString(),
+            "(lang = \"en\" and (year >= 2020 and year < 2024.5) and not tier "
+            "in [1, 2])");
+  // No operator, both gt and gte, a bound without a value.
+  EXPECT_EQ(FromProto(v1::Filter()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::Filter both;
+  both.mutable_range()->set_key("x");
+  both.mutable_range()->mutable_gt()->set_int_value(1);
+  both.mutable_range()->mutable_gte()->set_int_value(1);
+  EXPECT_EQ(FromProto(both).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Depth: not(not(...)) 17 levels deep is refused while converting.
+  v1::Filter deep;
+  v1::Filter* cur = &deep;
+  for (int i = 0; i < 17; ++i) cur = cur->mutable_negate();
+  cur->set_exists("x");
+  absl::Status s = FromProto(deep).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("deeper than 16"), std::string::npos) << s;
 }
 
 TEST(ConvertTest, IndexParamsRoundTrip) {
