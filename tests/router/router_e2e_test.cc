@@ -531,6 +531,40 @@ TEST_F(RouterE2eTest, ErrorsKeysAndHealthThroughTheRouter) {
     EXPECT_EQ(stub_->CreateCollection(&again, req, &info).error_code(),
               grpc::StatusCode::ALREADY_EXISTS);
   }
+  // One shard: on one node only, found there by the router.
+  {
+    grpc::ClientContext ctx;
+    with_key(&ctx);
+    v1::CreateCollectionRequest req;
+    req.set_name("single");
+    req.set_dimension(4);
+    req.set_metric(v1::METRIC_L2);
+    req.set_shards(1);
+    v1::CollectionInfo info;
+    ASSERT_TRUE(stub_->CreateCollection(&ctx, req, &info).ok());
+    EXPECT_EQ(info.shards(), 1u);
+    int holders = 0;
+    for (auto& node : nodes_) {
+      auto s = node->NewStub();
+      grpc::ClientContext nctx;
+      with_key(&nctx);
+      v1::GetCollectionRequest get;
+      get.set_name("single");
+      v1::CollectionInfo got;
+      if (s->GetCollection(&nctx, get, &got).ok()) {
+        ++holders;
+        EXPECT_EQ(got.placement().shard_count(), 1u);
+      }
+    }
+    EXPECT_EQ(holders, 1);
+    grpc::ClientContext dctx;
+    with_key(&dctx);
+    v1::DropCollectionRequest drop;
+    drop.set_name("single");
+    v1::DropCollectionResponse dropped;
+    ASSERT_TRUE(stub_->DropCollection(&dctx, drop, &dropped).ok());
+    EXPECT_TRUE(dropped.dropped());
+  }
   // Per-record errors come back at their positions in the original batch.
   {
     grpc::ClientContext ctx;
