@@ -78,7 +78,6 @@ bench "$p0" one direct
 bench "$r1" one router_1shard
 bench "$r2" two router_2shards
 bench "$r3" three router_3shards
-{ cat "$work/direct.csv"; } >/dev/null
 # The overhead at concurrency 1: p50 and p99 through the router minus direct.
 python3 - "$work/direct.csv" "$work/router_1shard.csv" <<'PY'
 import csv, sys
