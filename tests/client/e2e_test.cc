@@ -809,5 +809,128 @@ TEST(ClientTlsE2eTest, HealthcheckScriptWithTlsServerName) {
   EXPECT_EQ(ReadText(dir.Sub("h.out")), "SERVING\n");
 }
 
+// The hits' ids of `quiver search --json` output (one query).
+std::vector<std::string> HitIds(const std::string& out) {
+  std::vector<std::string> ids;
+  absl::StatusOr<JsonValue> v = ParseJson(out);
+  EXPECT_TRUE(v.ok()) << v.status() << "\n" << out;
+  if (!v.ok() || v->Find("hits") == nullptr) return ids;
+  for (const JsonValue& h : v->Find("hits")->array) {
+    ids.push_back(h.Find("id")->text);
+  }
+  return ids;
+}
+
+TEST_F(ClientE2eTest, TypedAttributesAndFilterExpressions) {
+  ASSERT_EQ(Quiver({"collections", "create", "--name", "typed", "--dimension",
+                    "2", "--metric", "l2"})
+                .code,
+            0);
+  const std::string jsonl = dir_.Sub("typed.jsonl");
+  std::ofstream(jsonl)
+      << R"({"id": "a", "vector": [0, 0], "attributes": {"lang": "en", )"
+         R"("year": 2021, "price": 9.5, "hot": true, "tags": ["news", "sport"]}})"
+         "\n"
+      << R"({"id": "b", "vector": [1, 0], "attributes": {"lang": "en", )"
+         R"("year": 2019, "tags": ["news"], "gone": null}})"
+         "\n"
+      << R"({"id": "c", "vector": [2, 0], "attributes": {"lang": "fr", )"
+         R"("year": 2022, "tags": ["news"]}})"
+         "\n"
+      << R"({"id": "d", "vector": [3, 0], "attributes": {"lang": "en", )"
+         R"("year": 2023}})"
+         "\n";
+  const std::string csv = dir_.Sub("typed.csv");
+  std::ofstream(csv) << "id,vector,lang,year:int,price:double,hot:bool,"
+                        "tags:tags\n"
+                        "e,\"[4,0]\",en,2020,1.25,false,news|tech\n"
+                        "f,\"[5,0]\",de,,,,\n";
+  for (const std::string& file : {jsonl, csv}) {
+    RunResult r = Quiver({"ingest", "--collection", "typed", "--state",
+                          file + ".state", "--progress", "none", file});
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  EXPECT_EQ(Count("typed"), 6u);
+
+  auto search = [&](std::vector<std::string> filters) {
+    std::vector<std::string> args = {"search",   "--collection", "typed",
+                                     "--vector", "0,0",          "-k",
+                                     "10",       "--exact",      "--json"};
+    for (std::string& f : filters) {
+      args.push_back("--filter");
+      args.push_back(std::move(f));
+    }
+    RunResult r = Quiver(args);
+    EXPECT_EQ(r.code, 0) << r.err;
+    return HitIds(r.out);
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(
+      search({R"(lang = "en" and year >= 2020 and tags contains "news")"}),
+      (Ids{"a", "e"}));
+  EXPECT_EQ(search({"lang=en"}), (Ids{"a", "b", "d", "e"}));  // legacy
+  EXPECT_EQ(search({"lang=en", "year < 2021"}), (Ids{"b", "e"}));
+  EXPECT_EQ(search({"not exists year"}), (Ids{"f"}));
+  EXPECT_EQ(search({"hot = true or price > 5"}), (Ids{"a"}));
+  EXPECT_EQ(search({R"(lang in ["fr", "de"])"}), (Ids{"c", "f"}));
+  EXPECT_EQ(search({"year = 2021.0"}), (Ids{"a"}));  // numbers as numbers
+  EXPECT_EQ(search({"year != 2021"}), (Ids{"b", "c", "d", "e"}));
+  EXPECT_EQ(search({R"(tags not in ["x"] and tags contains "tech")"}),
+            (Ids{"e"}));
+  EXPECT_EQ(search({"exists gone"}), Ids{});  // JSON null: left out
+
+  // --explain: the filter and the plan on stderr.
+  RunResult ex = Quiver({"search", "--collection", "typed", "--vector", "0,0",
+                         "-k", "3", "--exact", "--explain", "--filter",
+                         "lang=en", "--filter", "year >= 2020"});
+  ASSERT_EQ(ex.code, 0) << ex.err;
+  EXPECT_NE(ex.err.find("filter: lang = \"en\" and year >= 2020\n"),
+            std::string::npos)
+      << ex.err;
+  EXPECT_NE(ex.err.find("plan: "), std::string::npos) << ex.err;
+  EXPECT_NE(ex.err.find(", 3 of 6 documents match"), std::string::npos)
+      << ex.err;
+  RunResult exj =
+      Quiver({"search", "--collection", "typed", "--vector", "0,0", "-k", "3",
+              "--explain", "--json", "--filter", "tags contains \"news\""});
+  ASSERT_EQ(exj.code, 0) << exj.err;
+  const size_t at = exj.err.find("{\"plan\":");
+  ASSERT_NE(at, std::string::npos) << exj.err;
+  absl::StatusOr<JsonValue> plan =
+      ParseJson(exj.err.substr(at, exj.err.find('\n', at) - at));
+  ASSERT_TRUE(plan.ok()) << plan.status() << exj.err;
+  const JsonValue* p = plan->Find("plan");
+  EXPECT_FALSE(p->Find("strategy")->text.empty()) << exj.err;
+  EXPECT_EQ(p->Find("matching")->text, "4") << exj.err;
+  EXPECT_EQ(p->Find("count")->text, "6") << exj.err;
+
+  // A bad expression is a usage error naming the column.
+  RunResult bad = Quiver({"search", "--collection", "typed", "--vector", "0,0",
+                          "--filter", "year >= "});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--filter 'year >= ': at column 9: expected a value "
+                         "after '>=', found end of input"),
+            std::string::npos)
+      << bad.err;
+
+  // get and search print the types.
+  RunResult get = Quiver({"get", "--collection", "typed", "a", "e", "f"});
+  ASSERT_EQ(get.code, 0) << get.err;
+  EXPECT_EQ(get.out,
+            "{\"id\":\"a\",\"attributes\":{\"hot\":true,\"lang\":\"en\","
+            "\"price\":9.5,\"tags\":[\"news\",\"sport\"],\"year\":2021}}\n"
+            "{\"id\":\"e\",\"attributes\":{\"hot\":false,\"lang\":\"en\","
+            "\"price\":1.25,\"tags\":[\"news\",\"tech\"],\"year\":2020}}\n"
+            "{\"id\":\"f\",\"attributes\":{\"lang\":\"de\"}}\n");
+  RunResult table =
+      Quiver({"search", "--collection", "typed", "--vector", "0,0", "-k", "1",
+              "--attributes", "--filter", "exists hot"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("hot=true lang=en price=9.5 tags=[\"news\", "
+                           "\"sport\"] year=2021"),
+            std::string::npos)
+      << table.out;
+}
+
 }  // namespace
 }  // namespace quiver::client

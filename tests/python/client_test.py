@@ -311,6 +311,68 @@ class ApiTest(ServerTestCase):
         docs = self.client.get(self.name, ["d3"])
         self.assertEqual(docs[0].attributes, {"parity": "1"})
 
+    def test_typed_attributes_and_where(self):
+        x = np.array([[0, 0], [1, 0], [2, 0], [3, 0]], dtype=np.float32)
+        name = self.name + "_typed"
+        self.client.create_collection(name, dimension=2, metric="l2")
+        try:
+            attrs = [
+                {"lang": "en", "year": 2021, "price": 9.5, "hot": True,
+                 "tags": ["news", "sport"]},
+                {"lang": "en", "year": np.int64(2019), "tags": ["news"]},
+                {"lang": "fr", "year": 2022, "hot": np.bool_(False)},
+                None,
+            ]
+            r = self.client.upsert(name, ["a", "b", "c", "d"], x,
+                                   attributes=attrs)
+            self.assertTrue(r.ok, r.errors)
+            docs = {d.id: d for d in self.client.get(name, ["a", "b", "d"])}
+            self.assertEqual(docs["a"].attributes, attrs[0])
+            self.assertIs(type(docs["a"].attributes["year"]), int)
+            self.assertIs(type(docs["a"].attributes["price"]), float)
+            self.assertIs(type(docs["a"].attributes["hot"]), bool)
+            self.assertEqual(docs["b"].attributes,
+                             {"lang": "en", "year": 2019, "tags": ["news"]})
+            self.assertEqual(docs["d"].attributes, {})
+
+            def found(**kw):
+                ids, _ = self.client.search(name, x[0], k=4, **kw)
+                return [i for i in ids[0] if i]
+
+            from quiver_client import filters as F
+            self.assertEqual(found(where='lang = "en" and year >= 2020 and '
+                                         'tags contains "news"'), ["a"])
+            self.assertEqual(found(where=F.lt("year", 2022)), ["a", "b"])
+            self.assertEqual(found(filter={"lang": "en"}), ["a", "b"])
+            self.assertEqual(found(filter={"hot": False}), ["c"])
+            self.assertEqual(found(filter={"lang": "en"},
+                                   where="not exists hot"), ["b"])
+            self.assertEqual(found(where="year = 2021.0"), ["a"])
+            with self.assertRaises(F.FilterError) as cm:
+                found(where="year >= ")
+            self.assertEqual(str(cm.exception),
+                             "at column 9: expected a value after '>=', "
+                             "found end of input")
+            ids, dist, hit_attrs, plan = self.client.search(
+                name, x[0], k=3, where="exists year",
+                include_attributes=True, explain=True)
+            self.assertEqual(list(ids[0]), ["a", "b", "c"])
+            self.assertEqual(hit_attrs[0][0], attrs[0])
+            self.assertEqual(hit_attrs[0][2]["year"], 2022)
+            self.assertEqual(plan["matching"], 3)
+            self.assertEqual(plan["count"], 4)
+            self.assertTrue(plan["strategy"])
+            ids, _, hit_attrs = self.client.search(
+                name, x[0], k=5, include_attributes=True)
+            self.assertIsNone(hit_attrs[0][4])  # padding
+            with self.assertRaises(TypeError):
+                self.client.upsert(name, ["e"], x[:1],
+                                   attributes=[{"bad": {"nested": 1}}])
+            with self.assertRaises(TypeError):
+                self.client.search(name, x[0], where=3)
+        finally:
+            self.client.drop(name)
+
     def test_many_queries_split_into_requests(self):
         q = np.repeat(self.x[:1], 1100, axis=0)
         ids, _ = self.client.search(self.name, q, k=1)
