@@ -144,6 +144,12 @@ Metrics::Metrics()
                     .Name("quiver_request_duration_seconds")
                     .Help("RPC latency, by method and status code")
                     .Register(*registry_)),
+      plans_(&prometheus::BuildCounter()
+                  .Name("quiver_search_plans_total")
+                  .Help("Searches by the plan chosen: exact, exact-filtered "
+                        "(brute force over a filter's matches), ivf, "
+                        "ivf-filtered (the index with the filter in the scan)")
+                  .Register(*registry_)),
       collector_(std::make_shared<Collector>(registry_)) {}
 
 Metrics::~Metrics() { exposer_.reset(); }
@@ -175,6 +181,23 @@ void Metrics::ObserveRpc(std::string_view method, grpc::StatusCode code,
   }
   series.first->Increment();
   series.second->Observe(seconds);
+}
+
+void Metrics::ObservePlan(std::string_view strategy) {
+  prometheus::Counter* counter;
+  {
+    absl::MutexLock lock(&mu_);
+    const std::string key(strategy);
+    auto it = plan_series_.find(key);
+    if (it == plan_series_.end()) {
+      it =
+          plan_series_
+              .emplace(key, &plans_->Add({{"strategy", std::string(strategy)}}))
+              .first;
+    }
+    counter = it->second;
+  }
+  counter->Increment();
 }
 
 absl::Status Metrics::Serve(const std::string& listen, const ApiKeyAuth* auth) {

@@ -2,6 +2,10 @@
 // Exposer when --metrics_listen is set:
 //   quiver_requests_total{method,code}              counter
 //   quiver_request_duration_seconds{method,code}    histogram
+//   quiver_search_plans_total{strategy}             counter: searches by the
+//                                                   plan chosen (exact,
+//                                                   exact-filtered, ivf,
+//                                                   ivf-filtered)
 //   quiver_collection_documents{collection}         gauge
 //   quiver_collection_training_state{collection}    0 untrained, 1 training,
 //                                                   2 ready
@@ -67,6 +71,8 @@ class Metrics {
   // Counts one finished RPC and its latency.
   void ObserveRpc(std::string_view method, grpc::StatusCode code,
                   double seconds);
+  // Counts one search answered with the plan `strategy`.
+  void ObservePlan(std::string_view strategy);
 
   // Starts serving /metrics on `listen` ("host:port", port 0 = any). With
   // `auth` enabled, a scrape must carry HTTP basic auth whose password is
@@ -90,6 +96,7 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* latency_;
+  prometheus::Family<prometheus::Counter>* plans_;
   std::shared_ptr<Collector> collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 
@@ -97,6 +104,8 @@ class Metrics {
   absl::flat_hash_map<std::string,
                       std::pair<prometheus::Counter*, prometheus::Histogram*>>
       series_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, prometheus::Counter*> plan_series_
+      ABSL_GUARDED_BY(mu_);
 };
 
 // Times one RPC; reports it to `metrics` (may be null) in Finish().

@@ -355,9 +355,9 @@ absl::Status QuiverService::DoSearch(grpc::ServerContext* context,
   query.exact = request.exact();
   query.include_attributes = request.include_attributes();
   engine::SearchPlan plan;
-  QUIVER_ASSIGN_OR_RETURN(
-      std::vector<std::vector<SearchHit>> results,
-      c->Search(query, request.explain() ? &plan : nullptr));
+  QUIVER_ASSIGN_OR_RETURN(std::vector<std::vector<SearchHit>> results,
+                          c->Search(query, &plan));
+  if (metrics_ != nullptr) metrics_->ObservePlan(plan.strategy);
   if (request.explain()) ToProto(plan, response->mutable_plan());
   for (std::vector<SearchHit>& hits : results) {
     v1::QueryResult* r = response->add_results();

@@ -153,7 +153,53 @@ TEST(MigrationTest, FormatZeroStoreOpensWithTheSameAnswers) {
           << e.mode << " rank " << i;
     }
   }
+  // The old string attributes answer filter expressions, and typed
+  // attributes can be added to a collection written by an earlier release.
+  {
+    auto c = (*registry)->Get("legacy_l2");
+    QUIVER_ASSERT_OK(c);
+    const std::vector<float> q(8, 9.0f);
+    SearchQuery query;
+    query.queries = q.data();
+    query.nq = 1;
+    query.k = 3;
+    query.where =
+        Filter::In("color", {std::string("gold"), std::string("blue")});
+    query.include_attributes = true;
+    auto hits = (*c)->Search(query);
+    QUIVER_ASSERT_OK(hits);
+    ASSERT_FALSE((*hits)[0].empty());
+    EXPECT_EQ((*hits)[0][0].id, "doc-7");  // gold, the vector of nines
+    for (const SearchHit& h : (*hits)[0]) {
+      const std::string color =
+          std::get<std::string>(*FindAttribute(h.attributes, "color"));
+      EXPECT_TRUE(color == "gold" || color == "blue") << color;
+    }
+    DocumentInput d;
+    d.id = "doc-typed";
+    d.vector = q;
+    d.attributes = {{"color", std::string("gold")}, {"year", int64_t{2026}}};
+    std::vector<DocumentInput> docs;
+    docs.push_back(std::move(d));
+    QUIVER_ASSERT_OK((*c)->Upsert(std::move(docs)));
+  }
   registry->reset();
+  {
+    RegistryOptions again;
+    again.store.path = path;
+    auto reopened = CollectionRegistry::Open(again);
+    QUIVER_ASSERT_OK(reopened);
+    auto c = (*reopened)->Get("legacy_l2");
+    QUIVER_ASSERT_OK(c);
+    auto got = (*c)->Get({"doc-typed", "doc-8"}, false);
+    QUIVER_ASSERT_OK(got);
+    ASSERT_EQ(got->size(), 2u);
+    EXPECT_EQ(std::get<int64_t>(*FindAttribute((*got)[0].attributes, "year")),
+              2026);
+    EXPECT_EQ(
+        std::get<std::string>(*FindAttribute((*got)[1].attributes, "shard")),
+        "1");
+  }
 
   // The schemas were rewritten in the current format, with the same
   // configuration.

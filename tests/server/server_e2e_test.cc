@@ -705,5 +705,129 @@ TEST_F(ServerTest, MetricsCanRequireTheApiKey) {
   EXPECT_NE(page.find("quiver_simd_kernel_info"), std::string::npos) << page;
 }
 
+// Typed attributes through the API: stored and returned with their types,
+// filtered by expressions (`where`), the plan visible with explain and in
+// the metrics; bad filters and conflicting attributes named in the error.
+TEST_F(ServerTest, TypedAttributesAndFilterExpressions) {
+  const int port = FreePort();
+  Restart(SIGTERM, {absl::StrCat("--metrics_listen=127.0.0.1:", port)});
+  const size_t dim = 8;
+  QUIVER_ASSERT_OK(CreateCollection(stub_.get(), "t", dim, v1::METRIC_L2));
+  const std::vector<Doc> docs = RandomDocs(300, dim, 9);
+  grpc::ClientContext uctx;
+  auto stream = stub_->Upsert(&uctx);
+  v1::UpsertRequest req;
+  req.set_collection("t");
+  req.set_batch_id(1);
+  for (size_t i = 0; i < docs.size(); ++i) {
+    v1::Document* d = req.add_documents();
+    d->set_id(docs[i].id);
+    d->mutable_vector()->Add(docs[i].vector.begin(), docs[i].vector.end());
+    (*d->mutable_attributes())["lang"] = i % 2 ? "en" : "de";
+    auto& typed = *d->mutable_typed_attributes();
+    typed["year"].set_int_value(2000 + static_cast<int64_t>(i % 30));
+    typed["score"].set_double_value(static_cast<double>(i) / 10);
+    typed["new"].set_bool_value(i % 7 == 0);
+    typed["tags"].mutable_tags()->add_values(i % 3 ? "x" : "news");
+  }
+  // Position 300: a key in both maps is a record error of its own.
+  v1::Document* bad = req.add_documents();
+  bad->set_id("bad");
+  bad->mutable_vector()->Add(docs[0].vector.begin(), docs[0].vector.end());
+  (*bad->mutable_attributes())["k"] = "a";
+  (*bad->mutable_typed_attributes())["k"].set_int_value(1);
+  ASSERT_TRUE(stream->Write(req));
+  v1::UpsertResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  EXPECT_EQ(resp.upserted(), 300u);
+  ASSERT_EQ(resp.errors_size(), 1);
+  EXPECT_EQ(resp.errors(0).position(), 300u);
+  EXPECT_NE(resp.errors(0).reason().find("'k' is in both"), std::string::npos)
+      << resp.errors(0).reason();
+  stream->WritesDone();
+  ASSERT_TRUE(stream->Finish().ok());
+
+  // Get returns the types as written.
+  {
+    grpc::ClientContext ctx;
+    v1::GetRequest g;
+    g.set_collection("t");
+    g.add_ids(docs[21].id);
+    v1::GetResponse got;
+    ASSERT_TRUE(stub_->Get(&ctx, g, &got).ok());
+    ASSERT_EQ(got.documents_size(), 1);
+    const v1::Document& d = got.documents(0);
+    EXPECT_EQ(d.attributes().at("lang"), "en");
+    EXPECT_EQ(d.typed_attributes().at("year").int_value(), 2021);
+    EXPECT_DOUBLE_EQ(d.typed_attributes().at("score").double_value(), 2.1);
+    EXPECT_TRUE(d.typed_attributes().at("new").bool_value());
+    EXPECT_EQ(d.typed_attributes().at("tags").tags().values(0), "news");
+  }
+  // lang = "en" and year >= 2025 and tags contains "news" (exact truth
+  // from the documents themselves).
+  std::set<std::string> expected;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    if (i % 2 == 1 && 2000 + i % 30 >= 2025 && i % 3 == 0) {
+      expected.insert(docs[i].id);
+    }
+  }
+  ASSERT_GT(expected.size(), 3u);
+  auto where = [](v1::SearchRequest* r) {
+    auto* all = r->mutable_where()->mutable_all();
+    auto* eq = all->add_filters()->mutable_eq();
+    eq->set_key("lang");
+    eq->mutable_value()->set_string_value("en");
+    auto* range = all->add_filters()->mutable_range();
+    range->set_key("year");
+    range->mutable_gte()->set_int_value(2025);
+    auto* c = all->add_filters()->mutable_contains();
+    c->set_key("tags");
+    c->mutable_value()->set_string_value("news");
+    r->set_explain(true);
+    r->set_include_attributes(true);
+  };
+  auto sr = Search(stub_.get(), "t", docs[0].vector, dim, 100, where);
+  QUIVER_ASSERT_OK(sr);
+  std::set<std::string> got;
+  for (const auto& h : sr->results(0).hits()) {
+    got.insert(h.id());
+    EXPECT_EQ(h.attributes().at("lang"), "en");
+    EXPECT_GE(h.typed_attributes().at("year").int_value(), 2025);
+  }
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(sr->plan().strategy(), "exact-filtered");
+  EXPECT_EQ(sr->plan().matching(), expected.size());
+  EXPECT_EQ(sr->plan().count(), 300u);
+  EXPECT_FALSE(sr->plan().detail().empty());
+  // The `filter` map and `where` together: ANDed.
+  sr = Search(stub_.get(), "t", docs[0].vector, dim, 100,
+              [&](v1::SearchRequest* r) {
+                where(r);
+                (*r->mutable_filter())["lang"] = "de";
+              });
+  QUIVER_ASSERT_OK(sr);
+  EXPECT_EQ(sr->results(0).hits_size(), 0);
+  // Bad filters: a type that never matches, no operator.
+  sr = Search(stub_.get(), "t", docs[0].vector, dim, 10,
+              [](v1::SearchRequest* r) {
+                auto* eq = r->mutable_where()->mutable_eq();
+                eq->set_key("year");
+                eq->mutable_value()->set_string_value("2020");
+              });
+  EXPECT_EQ(Code(sr), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(sr.status().message().find("'year' holds int"), std::string::npos)
+      << sr.status();
+  sr = Search(stub_.get(), "t", docs[0].vector, dim, 10,
+              [](v1::SearchRequest* r) { r->mutable_where(); });
+  EXPECT_EQ(Code(sr), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(sr.status().message().find("no operator"), std::string::npos)
+      << sr.status();
+  const std::string page = HttpGet(port, "/metrics");
+  EXPECT_NE(
+      page.find("quiver_search_plans_total{strategy=\"exact-filtered\"} 2"),
+      std::string::npos)
+      << page;
+}
+
 }  // namespace
 }  // namespace quiver::testing
