@@ -7,7 +7,8 @@
 #     node directly is a one-shard collection to the router): p50/p99
 #     latency at concurrency 1, and the difference;
 #  2. scale-out: QPS and recall@10 with 1, 2 and 3 shards (a router over 1,
-#     2, 3 nodes; the collection created through it, one shard per node).
+#     2, 3 nodes; the collection created through it, one shard per node),
+#     and the wall time of `quiver ingest` of SIFT-small (direct, 2, 3).
 # Usage: scripts/bench-router.sh [BUILD_DIR] (default build). Environment:
 # DATA (SIFT-small folder, default ../shared/data/siftsmall), REPEAT (passes
 # over the 100 queries per setting, default 20), CONCURRENCY (default 1,4),
@@ -57,20 +58,24 @@ bench() {  # bench PORT COLLECTION LABEL
     --concurrency "$CONCURRENCY" --repeat "$REPEAT" --csv "$work/$3.csv" >/dev/null
   sed 1d "$work/$3.csv" | sed "s/^/$3,/"
 }
-load() {  # load PORT COLLECTION
+load() {  # load PORT COLLECTION LABEL: prints the ingest's wall time
   q "$1" collections create --name "$2" --dimension 128 --metric l2 >/dev/null
+  local t0 t1
+  t0=$(date +%s.%N)
   q "$1" ingest --collection "$2" "$DATA/siftsmall_base.fvecs" >/dev/null
+  t1=$(date +%s.%N)
   q "$1" collections describe --name "$2" --wait >/dev/null
+  awk -v a="$t0" -v b="$t1" -v l="$3" 'BEGIN { printf "ingest %s: %.2f s\n", l, b - a }' >>"$work/ingest.txt"
 }
 
 p0=$(node 0); p1=$(node 1); p2=$(node 2)
 log "nodes on $p0 $p1 $p2"
-load "$p0" one
+load "$p0" one direct
 r1=$(router r1 "127.0.0.1:$p0")
 r2=$(router r2 "127.0.0.1:$p1" "127.0.0.1:$p2")
 r3=$(router r3 "127.0.0.1:$p0" "127.0.0.1:$p1" "127.0.0.1:$p2")
-load "$r2" two
-load "$r3" three
+load "$r2" two router_2shards
+load "$r3" three router_3shards
 log "loaded; benchmarking (repeat $REPEAT, concurrency $CONCURRENCY, nprobe $NPROBE)"
 
 echo "setup,nprobe,rerank,concurrency,recall_at_1,recall_at_10,qps,p50_ms,p95_ms,p99_ms"
@@ -78,6 +83,7 @@ bench "$p0" one direct
 bench "$r1" one router_1shard
 bench "$r2" two router_2shards
 bench "$r3" three router_3shards
+cat "$work/ingest.txt"
 # The overhead at concurrency 1: p50 and p99 through the router minus direct.
 python3 - "$work/direct.csv" "$work/router_1shard.csv" <<'PY'
 import csv, sys
