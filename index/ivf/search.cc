@@ -110,15 +110,6 @@ void IvfPqState::SearchPreassigned(const float* q, const uint32_t* probes,
   std::vector<float>& residual = s.residual;
   for (size_t p = 0; p < nprobe; ++p) {
     const uint32_t l = probes[p];
-    if (use_precomputed && p + 1 < nprobe) {
-      // The next list's table slice (m * ksub floats, read once per query
-      // from a table too large for the caches) loads while this list scans.
-      const char* next = reinterpret_cast<const char*>(
-          precomputed.data() + size_t{probes[p + 1]} * table_size);
-      for (size_t b = 0; b < table_size * sizeof(float); b += 64) {
-        __builtin_prefetch(next + b);
-      }
-    }
     const InvertedList& list = lists.list(l);
     absl::ReaderMutexLock lock(&list.mu);
     const size_t n = list.ids.size();
