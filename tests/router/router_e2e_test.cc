@@ -129,6 +129,7 @@ std::vector<Doc> SiftDocs(const SiftSmall& d) {
   std::vector<Doc> docs(d.nb);
   for (size_t i = 0; i < d.nb; ++i) {
     docs[i].id = absl::StrCat(i);
+    docs[i].attributes["mod3"] = absl::StrCat(i % 3);
     docs[i].vector.assign(d.base.begin() + i * d.dim,
                           d.base.begin() + (i + 1) * d.dim);
   }
@@ -230,6 +231,34 @@ TEST_F(RouterE2eTest, SiftSmallThroughTheRouterMatchesOneNode) {
     EXPECT_EQ(ia, ib) << "query " << q;
   }
   EXPECT_GT(Recall10(*exact_r, d), 0.99);
+
+  // Filters mean what they mean on one node: the exact filtered answers
+  // match, and the plan counts every shard's documents.
+  auto filtered = [](v1::SearchRequest* r) {
+    r->set_exact(true);
+    r->set_explain(true);
+    r->set_include_attributes(true);
+    v1::Comparison* eq = r->mutable_where()->mutable_eq();
+    eq->set_key("mod3");
+    eq->mutable_value()->set_string_value("1");
+  };
+  auto filtered_r = Search(stub_.get(), "sift", d.queries, d.dim, 10, filtered);
+  auto filtered_s =
+      Search(single_stub.get(), "sift", d.queries, d.dim, 10, filtered);
+  QUIVER_ASSERT_OK(filtered_r);
+  QUIVER_ASSERT_OK(filtered_s);
+  for (size_t q = 0; q < d.nq; ++q) {
+    const auto& a = filtered_r->results(q);
+    const auto& b = filtered_s->results(q);
+    ASSERT_EQ(a.hits_size(), 10);
+    ASSERT_EQ(b.hits_size(), 10);
+    for (int j = 0; j < 10; ++j) {
+      EXPECT_EQ(a.hits(j).distance(), b.hits(j).distance()) << q << " " << j;
+      EXPECT_EQ(a.hits(j).attributes().at("mod3"), "1");
+    }
+  }
+  EXPECT_EQ(filtered_r->plan().count(), d.nb);
+  EXPECT_EQ(filtered_r->plan().matching(), filtered_s->plan().matching());
 
   // The index: each shard trains its own.
   for (v1::Quiver::Stub* stub : {stub_.get(), single_stub.get()}) {
