@@ -10,9 +10,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -675,6 +679,54 @@ TEST_F(RouterE2eTest, ErrorsKeysAndHealthThroughTheRouter) {
     ASSERT_TRUE(health->Check(&ctx, req, &resp).ok()) << service;
     EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   }
+}
+
+TEST_F(RouterE2eTest, TlsToTheRouterAndFromItToTheNodes) {
+  if (std::system("command -v openssl > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "openssl not installed (test certificate)";
+  }
+  const std::string cert = dir_.Sub("cert.pem"), key = dir_.Sub("key.pem");
+  const std::string cmd = absl::StrCat(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
+      " -addext subjectAltName=IP:127.0.0.1 -keyout ",
+      key, " -out ", cert, " > ", dir_.Sub("openssl.log"), " 2>&1");
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  StartCluster(
+      2, {"--tls_cert", cert, "--tls_key", key},
+      {"--tls_cert=" + cert, "--tls_key=" + key, "--node_tls_ca=" + cert});
+  std::ifstream in(cert);
+  std::stringstream pem;
+  pem << in.rdbuf();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = pem.str();
+  auto tls = v1::Quiver::NewStub(
+      grpc::CreateChannel(router_.address(), grpc::SslCredentials(ssl)));
+  {
+    grpc::ClientContext ctx;
+    v1::CreateCollectionRequest req;
+    req.set_name("t");
+    req.set_dimension(4);
+    req.set_metric(v1::METRIC_L2);
+    v1::CollectionInfo info;
+    const grpc::Status s = tls->CreateCollection(&ctx, req, &info);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(info.shards(), 2u);
+  }
+  std::vector<Doc> docs;
+  for (int i = 0; i < 50; ++i) {
+    docs.push_back({absl::StrCat("t", i), {1.0f * i, 0, 0, 1}, {}});
+  }
+  QUIVER_ASSERT_OK(UpsertDocs(tls.get(), "t", docs, 25));
+  auto r = Search(tls.get(), "t", {7, 0, 0, 1}, 4, 3);
+  QUIVER_ASSERT_OK(r);
+  ASSERT_EQ(r->results(0).hits_size(), 3);
+  EXPECT_EQ(r->results(0).hits(0).id(), "t7");
+  // Plaintext to the router's TLS port fails.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::ListCollectionsRequest req;
+  v1::ListCollectionsResponse resp;
+  EXPECT_FALSE(stub_->ListCollections(&ctx, req, &resp).ok());
 }
 
 }  // namespace
