@@ -5,8 +5,12 @@
 // (statuses, partial answers, nothing acknowledged lost after it is back),
 // the router killed and restarted in the middle of a stream, per-record
 // errors, API keys and health through the router.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -128,6 +132,41 @@ class RouterE2eTest : public ::testing::Test {
   RouterChild router_;
   std::unique_ptr<v1::Quiver::Stub> stub_;
 };
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// GET http://127.0.0.1:port/path; the whole reply ("" if unreachable).
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return "";
+  }
+  const std::string req =
+      "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  std::string out;
+  if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
+  }
+  ::close(fd);
+  return out;
+}
 
 std::vector<Doc> SiftDocs(const SiftSmall& d) {
   std::vector<Doc> docs(d.nb);
@@ -346,7 +385,9 @@ void StreamBatches(v1::Quiver::Stub* stub, const std::string& collection,
 }
 
 TEST_F(RouterE2eTest, NodeKilledDuringIngestAndSearch) {
-  StartCluster(3);
+  const int metrics_port = FreePort();
+  StartCluster(3, {},
+               {absl::StrCat("--metrics_listen=127.0.0.1:", metrics_port)});
   constexpr size_t kDim = 16;
   const std::vector<Doc> docs = SyntheticDocs(20000, kDim, "d", 7);
   const int batches = 200;
@@ -400,6 +441,19 @@ TEST_F(RouterE2eTest, NodeKilledDuringIngestAndSearch) {
   ASSERT_EQ(partial->missing_shards_size(), 1);
   EXPECT_TRUE(absl::StrContains(partial->missing_shards(0), "shard 1"));
   EXPECT_EQ(partial->results(0).hits_size(), 5);
+  // The router's metrics count the failures per node, and the partial
+  // answer.
+  const std::string page = HttpGet(metrics_port, "/metrics");
+  EXPECT_TRUE(absl::StrContains(
+      page, absl::StrCat("quiver_router_node_errors_total{code=\"UNAVAILABLE\","
+                         "node=\"",
+                         addresses_[1], "\"}")))
+      << page;
+  EXPECT_TRUE(absl::StrContains(page, "quiver_router_partial_searches_total 1"))
+      << page;
+  EXPECT_TRUE(absl::StrContains(
+      page, "quiver_requests_total{code=\"UNAVAILABLE\",method=\"Search\"}"))
+      << page;
 
   // A batch touching the missing shard fails and none of it is applied; a
   // batch for the other shards goes through.
