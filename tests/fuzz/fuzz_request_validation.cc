@@ -25,13 +25,16 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/status.h"
 #include "quiver/v1/quiver.pb.h"
 #include "server/convert.h"
+#include "server/engine/attribute_index.h"
 #include "server/engine/config.h"
+#include "server/engine/filter.h"
 #include "server/engine/records.h"
 #include "server/engine/validate.h"
 #include "server/validate.h"
@@ -74,8 +77,9 @@ void CheckAttributes(
   QUIVER_CHECK(attrs.size() == map.size());
   QUIVER_CHECK(engine::ValidateAttributes(attrs).ok() == edge.ok());
   google::protobuf::Map<std::string, std::string> back;
-  ToProto(attrs, &back);
-  QUIVER_CHECK(back.size() == map.size());
+  google::protobuf::Map<std::string, v1::Value> typed;
+  ToProto(attrs, &back, &typed);
+  QUIVER_CHECK(back.size() == map.size() && typed.empty());
   for (const auto& [k, v] : map) {
     auto it = back.find(k);
     QUIVER_CHECK(it != back.end() && it->second == v);
@@ -100,8 +104,67 @@ void CheckVector(const float* values, size_t size, uint32_t dim,
   if (metric == index::Metric::kCosine) QUIVER_CHECK(norm2 > 0);
 }
 
+// A document's typed attributes: conversion answers OK or INVALID_ARGUMENT;
+// valid ones survive the attribute record and the trip back to proto.
+void CheckTypedAttributes(const v1::Document& d) {
+  absl::StatusOr<engine::Attributes> attrs = AttributesFromProto(d);
+  CheckStatus(attrs.status());
+  if (!attrs.ok()) return;
+  const absl::Status valid = engine::ValidateAttributes(*attrs);
+  CheckStatus(valid);
+  if (!valid.ok()) return;
+  absl::StatusOr<engine::Attributes> decoded =
+      engine::records::DecodeAttributes(
+          engine::records::EncodeAttributes(*attrs));
+  QUIVER_CHECK(decoded.ok() && *decoded == *attrs);
+  v1::Document back;
+  ToProto(*attrs, back.mutable_attributes(), back.mutable_typed_attributes());
+  absl::StatusOr<engine::Attributes> again = AttributesFromProto(back);
+  QUIVER_CHECK(again.ok() && *again == *attrs);
+}
+
+// A filter expression: conversion and validation answer OK or
+// INVALID_ARGUMENT; a valid one gives the same answer from the attribute
+// index's bitmaps as from the reference evaluation, on documents made of
+// the request's own filter map and of the expression's own values.
+void CheckWhere(const v1::SearchRequest& r) {
+  if (!r.has_where()) return;
+  absl::StatusOr<engine::Filter> f = FromProto(r.where());
+  CheckStatus(f.status());
+  if (!f.ok()) return;
+  const absl::Status valid = engine::ValidateFilter(*f);
+  CheckStatus(valid);
+  if (!valid.ok()) return;
+  std::vector<engine::Attributes> docs = {{}, FromProto(r.filter())};
+  // Documents holding each comparison's first value under its key.
+  std::vector<const engine::Filter*> stack = {&*f};
+  while (!stack.empty() && docs.size() < 16) {
+    const engine::Filter* node = stack.back();
+    stack.pop_back();
+    for (const engine::Filter& c : node->children) stack.push_back(&c);
+    if (!node->key.empty() && !node->values.empty()) {
+      docs.push_back({{node->key, node->values[0]}});
+    }
+    if (!node->key.empty() && node->lower) {
+      docs.push_back({{node->key, *node->lower}});
+    }
+  }
+  engine::AttributeIndex index;
+  Roaring live;
+  for (uint32_t i = 0; i < docs.size(); ++i) {
+    index.Add(i, docs[i]);
+    live.add(i);
+  }
+  const Roaring got = index.Evaluate(*f, live);
+  for (uint32_t i = 0; i < docs.size(); ++i) {
+    QUIVER_CHECK(got.contains(i) == engine::Matches(*f, docs[i]));
+  }
+  CheckStatus(index.CheckTypes(*f));
+}
+
 void CheckSearch(const v1::SearchRequest& r, uint32_t dim,
                  index::Metric metric) {
+  CheckWhere(r);
   const absl::Status s = ValidateSearchRequest(r, dim, metric);
   CheckStatus(s);
   CheckAttributes(r.filter());
@@ -131,6 +194,7 @@ void CheckUpsert(const v1::UpsertRequest& r, uint32_t dim,
     const absl::Status s = ValidateDocument(d, dim, metric);
     CheckStatus(s);
     CheckAttributes(d.attributes());
+    CheckTypedAttributes(d);
     const bool engine_ok =
         engine::ValidateDocumentId(d.id()).ok() &&
         engine::ValidateVector(d.vector().data(), d.vector_size(), dim, metric,
@@ -201,7 +265,9 @@ void CheckCreate(const v1::CreateCollectionRequest& r) {
   absl::StatusOr<engine::CollectionConfig> c = FromProto(r);
   if (!c.ok()) {
     QUIVER_CHECK(c.status().code() == absl::StatusCode::kInvalidArgument);
-    QUIVER_CHECK(!FromProto(r.metric()).ok());
+    // A bad metric, or shards on a node without a placement.
+    QUIVER_CHECK(!FromProto(r.metric()).ok() ||
+                 (r.shards() > 1 && r.placement().shard_count() == 0));
     return;
   }
   QUIVER_CHECK(ToProto(c->metric) == r.metric());
@@ -217,7 +283,11 @@ void CheckCreate(const v1::CreateCollectionRequest& r) {
   QUIVER_CHECK(decoded->config.name == c->name &&
                decoded->config.dimension == c->dimension &&
                decoded->config.metric == c->metric &&
-               SameIndexConfig(decoded->config.index, c->index));
+               SameIndexConfig(decoded->config.index, c->index) &&
+               decoded->config.placement.shard == c->placement.shard &&
+               decoded->config.placement.shard_count ==
+                   c->placement.shard_count &&
+               decoded->config.placement.nodes == c->placement.nodes);
   CheckTrainParams(*c);
 }
 
