@@ -185,8 +185,10 @@ absl::StatusOr<std::unique_ptr<RouterService>> RouterService::Create(
       args.SetSslTargetNameOverride(r->options_.node_tls_server_name);
     }
     // A node back after a restart is reached again within about a second.
+    // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS stays at its default: gRPC also
+    // takes it as the time one connection attempt (TCP + TLS handshake)
+    // may last, and 100 ms failed TLS handshakes on a busy machine.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     // A node gone without closing its connections (power, network) is
     // noticed within ~30 s; quiverd accepts a ping every 10 s.
