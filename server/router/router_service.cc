@@ -185,10 +185,12 @@ absl::StatusOr<std::unique_ptr<RouterService>> RouterService::Create(
       args.SetSslTargetNameOverride(r->options_.node_tls_server_name);
     }
     // A node back after a restart is reached again within about a second.
-    // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS stays at its default: gRPC also
-    // takes it as the time one connection attempt (TCP + TLS handshake)
-    // may last, and 100 ms failed TLS handshakes on a busy machine.
+    // gRPC also takes GRPC_ARG_MIN_RECONNECT_BACKOFF_MS as the time one
+    // connection attempt (TCP + TLS handshake) may last: 5 s, not 100 ms
+    // (TLS handshakes failed on a busy machine) nor the default 20 s (calls
+    // to a node whose address stopped answering would wait that long).
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     // A node gone without closing its connections (power, network) is
     // noticed within ~30 s; quiverd accepts a ping every 10 s.
