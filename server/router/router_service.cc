@@ -196,6 +196,9 @@ absl::StatusOr<std::unique_ptr<RouterService>> RouterService::Create(
     // noticed within ~30 s; quiverd accepts a ping every 10 s.
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20 * 1000);
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10 * 1000);
+    // No retries behind the router's back: a failed call is reported as
+    // such (and the client decides), which also spares gRPC's retry buffer.
+    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
     // One connection per node, not shared with other channels.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     auto node = std::make_unique<Node>();
