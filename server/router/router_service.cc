@@ -409,7 +409,11 @@ RouterService::Resolve(const std::string& collection, absl::Time deadline) {
       }
     }
   }
-  if (away.empty()) {
+  // Reused while every shard's node is known (a node away does not move
+  // its shard: the next calls to it fail fast instead of asking every node
+  // again).
+  if (std::all_of(layout->node.begin(), layout->node.end(),
+                  [](int node) { return node >= 0; })) {
     absl::MutexLock lock(&mu_);
     layouts_[collection] = layout;
   }
