@@ -185,17 +185,27 @@ bool FlatIndex::GetVector(uint64_t id, float* out) const {
   return true;
 }
 
+namespace {
+
+// The queries as the index compares them: normalised (into *copy) for
+// cosine, else as they are.
+const float* PrepareQueries(Metric metric, const float* queries, size_t nq,
+                            size_t dim, std::vector<float>* copy) {
+  if (metric != Metric::kCosine) return queries;
+  copy->assign(queries, queries + nq * dim);
+  NormalizeL2(copy->data(), nq, dim);
+  return copy->data();
+}
+
+}  // namespace
+
 std::vector<std::vector<Neighbor>> FlatIndex::Search(
     const float* queries, size_t nq, size_t k, const IdFilter* filter) const {
   std::vector<std::vector<Neighbor>> out(nq);
   if (nq == 0 || k == 0) return out;
   const size_t dim = impl_->dim;
   std::vector<float> normalized;
-  if (impl_->metric == Metric::kCosine) {
-    normalized.assign(queries, queries + nq * dim);
-    NormalizeL2(normalized.data(), nq, dim);
-    queries = normalized.data();
-  }
+  queries = PrepareQueries(impl_->metric, queries, nq, dim, &normalized);
   clustering::ScopedBlasSingleThread blas;
   const Impl& s = *impl_;
   absl::ReaderMutexLock lock(&s.mu);
@@ -212,11 +222,7 @@ std::vector<std::vector<Neighbor>> FlatIndex::SearchSubset(const float* queries,
   if (nq == 0 || k == 0 || nids == 0) return out;
   const size_t dim = impl_->dim;
   std::vector<float> normalized;
-  if (impl_->metric == Metric::kCosine) {
-    normalized.assign(queries, queries + nq * dim);
-    NormalizeL2(normalized.data(), nq, dim);
-    queries = normalized.data();
-  }
+  queries = PrepareQueries(impl_->metric, queries, nq, dim, &normalized);
   const bool l2 = impl_->metric == Metric::kL2;
   auto better = [](const Neighbor& a, const Neighbor& b) {
     if (a.distance != b.distance) return a.distance < b.distance;

@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "absl/strings/str_format.h"
+#include "common/status.h"
 
 namespace quiver::engine::records {
 namespace {
@@ -496,32 +497,74 @@ absl::Status AttributeError(std::string_view what, uint64_t i) {
       absl::StrFormat("attribute bytes: %s at attribute %d", what, i));
 }
 
-absl::StatusOr<Attributes> DecodeAttributesV0(std::string_view bytes) {
-  Attributes out;
-  uint64_t n = 0;
-  if (!GetVarint(&bytes, &n) || n == 0 || n > bytes.size()) {
-    return absl::DataLossError("attribute bytes: bad count");
+// Reads one value of format `version` (0: a string; 1: a type byte and
+// its value) from the front of `in` into *out.
+absl::Status ReadAttributeValue(uint8_t version, std::string_view* in,
+                                uint64_t i, AttributeValue* out) {
+  std::string_view& bytes = *in;
+  if (version == 0) {
+    std::string_view v;
+    if (!GetLengthPrefixed(&bytes, &v)) return AttributeError("truncated", i);
+    *out = std::string(v);
+    return absl::OkStatus();
   }
-  out.resize(n);
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string_view k, v;
-    if (!GetLengthPrefixed(&bytes, &k) || !GetLengthPrefixed(&bytes, &v)) {
-      return AttributeError("truncated", i);
+  if (bytes.empty()) return AttributeError("truncated", i);
+  const uint8_t type = static_cast<uint8_t>(bytes.front());
+  bytes.remove_prefix(1);
+  switch (type) {
+    case static_cast<uint8_t>(AttributeType::kString): {
+      std::string_view v;
+      if (!GetLengthPrefixed(&bytes, &v)) return AttributeError("truncated", i);
+      *out = std::string(v);
+      return absl::OkStatus();
     }
-    if (i > 0 && !(out[i - 1].first < k)) {
-      return AttributeError("keys out of order", i);
+    case static_cast<uint8_t>(AttributeType::kInt): {
+      uint64_t v = 0;
+      if (!GetU64(&bytes, &v)) return AttributeError("truncated", i);
+      *out = static_cast<int64_t>(v);
+      return absl::OkStatus();
     }
-    out[i].first = std::string(k);
-    out[i].second = std::string(v);
+    case static_cast<uint8_t>(AttributeType::kDouble): {
+      uint64_t v = 0;
+      if (!GetU64(&bytes, &v)) return AttributeError("truncated", i);
+      double d = 0;
+      std::memcpy(&d, &v, sizeof d);
+      if (!std::isfinite(d)) return AttributeError("a non-finite double", i);
+      *out = d;
+      return absl::OkStatus();
+    }
+    case static_cast<uint8_t>(AttributeType::kBool):
+      if (bytes.empty() || static_cast<uint8_t>(bytes.front()) > 1) {
+        return AttributeError("a bad bool", i);
+      }
+      *out = bytes.front() == 1;
+      bytes.remove_prefix(1);
+      return absl::OkStatus();
+    case static_cast<uint8_t>(AttributeType::kTags): {
+      uint64_t count = 0;
+      if (!GetVarint(&bytes, &count) || count > bytes.size()) {
+        return AttributeError("a bad tag count", i);
+      }
+      Tags tags(count);
+      for (uint64_t t = 0; t < count; ++t) {
+        std::string_view tag;
+        if (!GetLengthPrefixed(&bytes, &tag)) {
+          return AttributeError("truncated tags", i);
+        }
+        tags[t] = std::string(tag);
+      }
+      *out = std::move(tags);
+      return absl::OkStatus();
+    }
+    default:
+      return AttributeError(absl::StrFormat("unknown type %d", type), i);
   }
-  if (!bytes.empty()) {
-    return absl::DataLossError(
-        absl::StrFormat("attribute bytes: %d trailing bytes", bytes.size()));
-  }
-  return out;
 }
 
-absl::StatusOr<Attributes> DecodeAttributesV1(std::string_view bytes) {
+// The body of format 0 or 1: varint count, then per attribute the key and
+// the value.
+absl::StatusOr<Attributes> DecodeAttributeList(uint8_t version,
+                                               std::string_view bytes) {
   Attributes out;
   uint64_t n = 0;
   if (!GetVarint(&bytes, &n) || n == 0 || n > bytes.size()) {
@@ -530,66 +573,13 @@ absl::StatusOr<Attributes> DecodeAttributesV1(std::string_view bytes) {
   out.resize(n);
   for (uint64_t i = 0; i < n; ++i) {
     std::string_view k;
-    if (!GetLengthPrefixed(&bytes, &k) || bytes.empty()) {
-      return AttributeError("truncated", i);
-    }
+    if (!GetLengthPrefixed(&bytes, &k)) return AttributeError("truncated", i);
     if (i > 0 && !(out[i - 1].first < k)) {
       return AttributeError("keys out of order", i);
     }
     out[i].first = std::string(k);
-    const uint8_t type = static_cast<uint8_t>(bytes.front());
-    bytes.remove_prefix(1);
-    switch (type) {
-      case static_cast<uint8_t>(AttributeType::kString): {
-        std::string_view v;
-        if (!GetLengthPrefixed(&bytes, &v)) {
-          return AttributeError("truncated", i);
-        }
-        out[i].second = std::string(v);
-        break;
-      }
-      case static_cast<uint8_t>(AttributeType::kInt): {
-        uint64_t v = 0;
-        if (!GetU64(&bytes, &v)) return AttributeError("truncated", i);
-        out[i].second = static_cast<int64_t>(v);
-        break;
-      }
-      case static_cast<uint8_t>(AttributeType::kDouble): {
-        uint64_t v = 0;
-        if (!GetU64(&bytes, &v)) return AttributeError("truncated", i);
-        double d = 0;
-        std::memcpy(&d, &v, sizeof d);
-        if (!std::isfinite(d)) return AttributeError("a non-finite double", i);
-        out[i].second = d;
-        break;
-      }
-      case static_cast<uint8_t>(AttributeType::kBool): {
-        if (bytes.empty() || static_cast<uint8_t>(bytes.front()) > 1) {
-          return AttributeError("a bad bool", i);
-        }
-        out[i].second = bytes.front() == 1;
-        bytes.remove_prefix(1);
-        break;
-      }
-      case static_cast<uint8_t>(AttributeType::kTags): {
-        uint64_t count = 0;
-        if (!GetVarint(&bytes, &count) || count > bytes.size()) {
-          return AttributeError("a bad tag count", i);
-        }
-        Tags tags(count);
-        for (uint64_t t = 0; t < count; ++t) {
-          std::string_view tag;
-          if (!GetLengthPrefixed(&bytes, &tag)) {
-            return AttributeError("truncated tags", i);
-          }
-          tags[t] = std::string(tag);
-        }
-        out[i].second = std::move(tags);
-        break;
-      }
-      default:
-        return AttributeError(absl::StrFormat("unknown type %d", type), i);
-    }
+    QUIVER_RETURN_IF_ERROR(
+        ReadAttributeValue(version, &bytes, i, &out[i].second));
   }
   if (!bytes.empty()) {
     return absl::DataLossError(
@@ -648,7 +638,7 @@ std::string EncodeAttributes(const Attributes& attributes) {
 
 absl::StatusOr<Attributes> DecodeAttributes(std::string_view bytes) {
   if (bytes.empty()) return Attributes();
-  if (bytes.front() != '\0') return DecodeAttributesV0(bytes);
+  if (bytes.front() != '\0') return DecodeAttributeList(0, bytes);
   if (bytes.size() < 2 ||
       static_cast<uint8_t>(bytes[1]) != kAttributesVersion) {
     return absl::DataLossError(absl::StrFormat(
@@ -656,7 +646,7 @@ absl::StatusOr<Attributes> DecodeAttributes(std::string_view bytes) {
         bytes.size() < 2 ? -1 : static_cast<uint8_t>(bytes[1]),
         kAttributesVersion));
   }
-  return DecodeAttributesV1(bytes.substr(2));
+  return DecodeAttributeList(kAttributesVersion, bytes.substr(2));
 }
 
 }  // namespace quiver::engine::records

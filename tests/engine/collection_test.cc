@@ -37,16 +37,6 @@ std::vector<DocumentInput> Docs(const std::vector<float>& x, size_t dim,
   return docs;
 }
 
-std::unique_ptr<CollectionRegistry> OpenRegistry(const std::string& path) {
-  RegistryOptions ro;
-  ro.store.path = path;
-  ro.collection.train_threads = 2;
-  absl::StatusOr<std::unique_ptr<CollectionRegistry>> r =
-      CollectionRegistry::Open(ro);
-  EXPECT_TRUE(r.ok()) << r.status();
-  return r.ok() ? std::move(*r) : nullptr;
-}
-
 std::vector<std::string> Ids(const Collection& c, const float* q, size_t k,
                              uint32_t nprobe = 0, bool exact = false) {
   SearchQuery query;

@@ -293,16 +293,6 @@ TEST(RecordsTest, TypedAttributesRoundTripAndStringOnesKeepFormatZero) {
 
 // ---- Filtered search in a collection ----------------------------------
 
-std::unique_ptr<CollectionRegistry> OpenRegistry(const std::string& path) {
-  RegistryOptions ro;
-  ro.store.path = path;
-  ro.collection.train_threads = 2;
-  absl::StatusOr<std::unique_ptr<CollectionRegistry>> r =
-      CollectionRegistry::Open(ro);
-  EXPECT_TRUE(r.ok()) << r.status();
-  return r.ok() ? std::move(*r) : nullptr;
-}
-
 // Documents "d<i>" with a category of selectivity 1/2^(j+1) for j < 12 (so
 // 50%, 25%, ... 0.02%), the rest "rest"; an int `rank` = i; tags.
 std::vector<DocumentInput> FilterDocs(const std::vector<float>& x, size_t dim,
