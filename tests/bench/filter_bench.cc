@@ -124,6 +124,15 @@ ABSL_FLAG(std::string, clock, "cpu",
           "time; for shared, busy machines) or wall");
 ABSL_FLAG(int, train_threads, 2,
           "threads for trainings (engine, quiverd, FAISS)");
+ABSL_FLAG(int, faiss_train_threads, 1,
+          "threads for the FAISS training (OpenMP; on a busy machine one "
+          "thread avoids OpenMP's spinning barriers)");
+ABSL_FLAG(uint32_t, faiss_nlist, 0,
+          "FAISS nlist (0 = the collection's; needed with --inprocess=false)");
+ABSL_FLAG(uint32_t, faiss_m, 0, "FAISS pq m (0 = the collection's)");
+ABSL_FLAG(uint32_t, faiss_nbits, 0, "FAISS pq bits (0 = the collection's)");
+ABSL_FLAG(uint32_t, faiss_rerank, 0,
+          "re-rank factor of the Fr rows (0 = the collection's default)");
 ABSL_FLAG(std::string, quiverd, QUIVER_BENCH_QUIVERD_PATH, "quiverd binary");
 ABSL_FLAG(std::string, tmp, "/tmp", "parent of the temporary data directories");
 ABSL_FLAG(std::string, csv, "", "optional CSV output path");
@@ -493,6 +502,15 @@ double UnfilteredQpsAtRecall(const std::vector<Sweep>& sweep, double r) {
   return 0;
 }
 
+// The unfiltered in-process QPS at the first sweep point of its best recall.
+double UnfilteredQpsAtBest(const std::vector<Sweep>& sweep) {
+  const Sweep* best = nullptr;
+  for (const Sweep& s : sweep) {
+    if (best == nullptr || s.m.recall > best->m.recall) best = &s;
+  }
+  return best ? best->m.qps : 0;
+}
+
 // ---- In-process -------------------------------------------------------------
 
 absl::StatusOr<Measured> MeasureEngine(const engine::Collection& c,
@@ -611,6 +629,11 @@ absl::Status RunInProcess(const Data& d, const std::string& tmp, size_t k,
     out->unf_sweep.push_back({np, m});
     if (m.recall >= 0.995 || np >= out->nlist) break;
   }
+  std::printf("  in-process unfiltered sweep (nprobe recall/qps):");
+  for (const Sweep& s : out->unf_sweep) {
+    std::printf("  %zu %.4f/%.0f", s.nprobe, s.m.recall, s.m.qps);
+  }
+  std::printf("\n");
   for (size_t fi = 0; fi < out->filters.size(); ++fi) {
     const FilterCase& f = out->filters[fi];
     FilterResult& r = out->results[fi];
@@ -621,6 +644,8 @@ absl::Status RunInProcess(const Data& d, const std::string& tmp, size_t k,
           Measured same,
           MeasureEngine(*c, d, out->filters[0], k, r.inproc.nprobe, false));
       r.inproc_unf_same_np_qps = same.qps;
+      std::printf("  in-process %-13s unfiltered at nprobe %u: qps %.0f\n",
+                  f.name.c_str(), r.inproc.nprobe, same.qps);
     }
     // The other plan, forced: brute force over the matching documents.
     QUIVER_ASSIGN_OR_RETURN(Measured exact,
@@ -812,12 +837,24 @@ class FaissFiltered {
 };
 
 absl::Status RunFaiss(const Data& d, size_t k, DatasetResult* out) {
+  if (absl::GetFlag(FLAGS_faiss_nlist) != 0) {
+    out->nlist = absl::GetFlag(FLAGS_faiss_nlist);
+  }
+  if (absl::GetFlag(FLAGS_faiss_m) != 0)
+    out->pq_m = absl::GetFlag(FLAGS_faiss_m);
+  if (absl::GetFlag(FLAGS_faiss_nbits) != 0) {
+    out->pq_bits = absl::GetFlag(FLAGS_faiss_nbits);
+  }
+  if (out->pq_bits == 0) out->pq_bits = 8;
+  if (absl::GetFlag(FLAGS_faiss_rerank) != 0) {
+    out->def_rerank = absl::GetFlag(FLAGS_faiss_rerank);
+  }
   if (out->nlist == 0 || out->pq_m == 0) {
     return absl::FailedPreconditionError(
-        "FAISS needs the collection's nlist / pq_m (run with --inprocess)");
+        "FAISS needs nlist / pq_m: run with --inprocess or set --faiss_nlist "
+        "and --faiss_m");
   }
-  const int train_threads = absl::GetFlag(FLAGS_train_threads);
-  SetComputeThreads(train_threads);
+  SetComputeThreads(std::max(1, absl::GetFlag(FLAGS_faiss_train_threads)));
   auto* quantizer = new faiss::IndexFlatL2(static_cast<FaissIdx>(d.dim));
   faiss::IndexIVFPQ index(quantizer, d.dim, out->nlist, out->pq_m,
                           out->pq_bits);
@@ -946,6 +983,12 @@ void PrintDataset(const DatasetResult& r, size_t k) {
     const double same_r =
         x.inproc.present ? UnfilteredQpsAtRecall(r.unf_sweep, x.inproc.recall)
                          : 0;
+    // Beyond the unfiltered sweep's best recall: against that best.
+    const std::string same_recall =
+        same_r > 0 || !x.inproc.present
+            ? Ratio(x.inproc.qps, same_r)
+            : absl::StrCat(
+                  ">", Ratio(x.inproc.qps, UnfilteredQpsAtBest(r.unf_sweep)));
     // Filter cost: latency over the unfiltered search at the same nprobe.
     std::string fcost = "-";
     if (x.inproc_unf_same_np_qps > 0 && x.inproc.qps > 0) {
@@ -958,8 +1001,8 @@ void PrintDataset(const DatasetResult& r, size_t k) {
         "%6s\n",
         f.name.c_str(), f.ids.size(), 100 * f.selectivity(),
         x.inproc.plan.c_str(), x.inproc.nprobe, x.inproc.recall, x.inproc.qps,
-        Ratio(x.inproc.qps, unf.inproc.qps).c_str(),
-        Ratio(x.inproc.qps, same_r).c_str(), fcost.c_str(), x.inproc_exact_qps,
+        Ratio(x.inproc.qps, unf.inproc.qps).c_str(), same_recall.c_str(),
+        fcost.c_str(), x.inproc_exact_qps,
         x.inproc.short_answers + x.inproc.violations, x.grpc.plan.c_str(),
         x.grpc.recall, x.grpc.qps, Ratio(x.grpc.qps, unf.grpc.qps).c_str(),
         x.grpc.server_cpu_qps, x.faiss.nprobe, x.faiss.recall, x.faiss.qps,
@@ -1119,7 +1162,8 @@ absl::Status Run() {
       "query); rec@k = recall@k against the exact filtered top k (ties "
       "count); xunf = QPS / unfiltered QPS at the defaults; xunf@r = QPS / "
       "the unfiltered QPS at the same recall (log-interpolated along the "
-      "unfiltered nprobe sweep; '-' beyond its best recall); fcost = latency "
+      "unfiltered nprobe sweep; beyond its best recall '>' and the ratio to "
+      "the unfiltered QPS at its best recall); fcost = latency "
       "added over the unfiltered search at the plan's nprobe (ivf-filtered "
       "only); exactqps = QPS of the exact-filtered plan forced "
       "(SearchQuery.exact; recall 1); short = short answers (< min(k, "
