@@ -220,9 +220,12 @@ absl::StatusOr<std::unique_ptr<QuiverClient>> QuiverClient::Connect(
   }
   args.SetMaxSendMessageSize(-1);
   // Reconnect quickly after a server restart (gRPC's default back-off starts
-  // at 1 s and grows to 120 s, during which calls fail at once).
+  // at 1 s and grows to 120 s, during which calls fail at once). gRPC also
+  // takes GRPC_ARG_MIN_RECONNECT_BACKOFF_MS as the time one connection
+  // attempt (TCP + TLS handshake) may last: 5 s, not 100 ms (TLS handshakes
+  // fail on a busy machine), nor the default 20 s.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   // Calls that change nothing are retried by gRPC on UNAVAILABLE (a server
   // restarting, a dropped connection): up to 5 attempts, about 4 s in all
