@@ -6,24 +6,19 @@
 //
 // SIGTERM / SIGINT: stop accepting, finish in-flight calls (up to
 // --shutdown_grace_s), stop training, flush and close the store, exit 0.
-#include <signal.h>
-#include <unistd.h>
-
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "server/convert.h"
 #include "server/server.h"
+#include "server/serving.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "gRPC listen address host:port (port 0 = any free port)");
@@ -75,16 +70,6 @@ ABSL_FLAG(std::string, backup_to, "",
 
 namespace {
 
-bool WritePortFile(const std::string& path, int port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
-    if (!out.good()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
 int RunBackup() {
   quiver::engine::RegistryOptions ro;
   ro.store.path = absl::GetFlag(FLAGS_data_dir);
@@ -112,12 +97,7 @@ int main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_backup_to).empty()) return RunBackup();
 
   // Block the shutdown signals in every thread; main waits for them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  const pid_t parent = getppid();
+  const quiver::server::ShutdownSignals signals;
 
   quiver::server::ServerOptions o;
   o.listen = absl::GetFlag(FLAGS_listen);
@@ -147,23 +127,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
-  if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) {
+  if (!port_file.empty() &&
+      !quiver::server::WritePortFile(port_file, (*server)->port())) {
     QUIVER_LOG(ERROR) << "cannot write port file " << port_file << ": "
                       << std::strerror(errno);
     return 1;
   }
 
-  const bool watchdog = absl::GetFlag(FLAGS_parent_watchdog);
-  std::string reason;
-  while (reason.empty()) {
-    const struct timespec tick = {0, 200 * 1000 * 1000};
-    const int sig = sigtimedwait(&signals, nullptr, &tick);
-    if (sig > 0) {
-      reason = absl::StrCat("signal ", strsignal(sig));
-    } else if (watchdog && getppid() != parent) {
-      reason = "parent process exited";
-    }
-  }
+  const std::string reason = signals.Wait(absl::GetFlag(FLAGS_parent_watchdog));
   QUIVER_LOG(INFO) << "shutting down: " << reason;
   (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)));
   return 0;

@@ -1,61 +1,22 @@
 #include "server/server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/security/server_credentials.h>
-
-#include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "server/serving.h"
 
 namespace quiver::server {
-namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("cannot read '%s'", path));
-  }
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
-    const ServerOptions& options) {
-  if (options.tls_cert.empty() && options.tls_key.empty()) {
-    return grpc::InsecureServerCredentials();
-  }
-  if (options.tls_cert.empty() || options.tls_key.empty()) {
-    return absl::InvalidArgumentError(
-        "TLS needs both --tls_cert and --tls_key");
-  }
-  grpc::SslServerCredentialsOptions ssl;
-  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  QUIVER_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(options.tls_cert));
-  QUIVER_ASSIGN_OR_RETURN(pair.private_key, ReadFile(options.tls_key));
-  ssl.pem_key_cert_pairs.push_back(std::move(pair));
-  return grpc::SslServerCredentials(ssl);
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions& options) {
-  if (options.max_message_mb < 1 || options.max_message_mb > 2047) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "max_message_mb is %d; it must be in 1..2047", options.max_message_mb));
-  }
-  QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds,
-                          MakeCredentials(options));
+  QUIVER_RETURN_IF_ERROR(CheckMaxMessageMb(options.max_message_mb));
+  QUIVER_ASSIGN_OR_RETURN(
+      std::shared_ptr<grpc::ServerCredentials> creds,
+      MakeServerCredentials(options.tls_cert, options.tls_key));
   std::unique_ptr<Server> server(new Server());
   RegistryOptions ro;
   ro.store.path = options.data_dir;
@@ -100,38 +61,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       server->registry_.get(), server->metrics_.get(),
       ApiKeyAuth(options.api_key), so);
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, creds, &server->port_);
-  builder.RegisterService(server->service_.get());
-  builder.experimental().SetInterceptorCreators(
-      server->service_->Interceptors());
-  const int max_bytes = options.max_message_mb * (1 << 20);
-  builder.SetMaxReceiveMessageSize(max_bytes);
-  builder.SetMaxSendMessageSize(max_bytes);
-  if (options.threads > 0) {
-    // Beyond it, unary calls get RESOURCE_EXHAUSTED from gRPC. Upsert
-    // streams hold no thread while idle (server/upsert_stream.h).
-    grpc::ResourceQuota quota("quiverd");
-    quota.SetMaxThreads(options.threads);
-    builder.SetResourceQuota(quota);
-  }
-  // Dead peers are noticed (a ping every minute while calls are open), and
-  // a client may ping no more often than every 10 s.
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
-  builder.AddChannelArgument(
-      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10 * 1000);
-  server->grpc_server_ = builder.BuildAndStart();
-  if (server->grpc_server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrFormat("cannot listen on '%s'", options.listen));
-  }
-  // Health per service name, not only the server as a whole ("").
-  if (auto* health = server->grpc_server_->GetHealthCheckService()) {
-    health->SetServingStatus(v1::Quiver::service_full_name(), true);
-  }
+  GrpcServing serving;
+  serving.listen = options.listen;
+  serving.credentials = std::move(creds);
+  serving.max_message_mb = options.max_message_mb;
+  serving.threads = options.threads;
+  serving.quota_name = "quiverd";
+  QUIVER_ASSIGN_OR_RETURN(
+      server->grpc_server_,
+      StartGrpcServer(serving, server->service_.get(),
+                      server->service_->Interceptors(), &server->port_));
   QUIVER_LOG(INFO) << "quiverd listening on " << options.listen << " (port "
                    << server->port_ << ")"
                    << (options.tls_cert.empty() ? "" : ", TLS")
@@ -154,31 +93,10 @@ void Server::Shutdown(absl::Duration grace) {
   shut_down_ = true;
   const absl::Time start = absl::Now();
   if (grpc_server_) {
-    // Stop taking calls, let those in flight finish (gRPC's own Shutdown
-    // deadline would also wait for idle client connections), then stop.
-    if (auto* health = grpc_server_->GetHealthCheckService()) {
-      health->Shutdown();
-    }
-    // Waits until no call is in flight, or `limit` from now.
-    auto wait_for_calls = [this](absl::Duration limit) {
-      const absl::Time deadline = absl::Now() + limit;
-      while (service_->inflight() > 0 && absl::Now() < deadline) {
-        absl::SleepFor(absl::Milliseconds(5));
-      }
-    };
-    service_->StartDraining();
-    wait_for_calls(grace);
-    if (service_->inflight() > 0) {
-      QUIVER_LOG(WARNING) << service_->inflight()
-                          << " calls still running after the grace period; "
-                             "cancelling them";
-    }
-    grpc_server_->Shutdown(std::chrono::system_clock::now() +
-                           std::chrono::milliseconds(100));
-    grpc_server_->Wait();
-    // Cancelled Upsert streams end once their batch in progress (if any)
-    // is done: wait for them before the registry goes.
-    wait_for_calls(absl::Seconds(60));
+    DrainAndStop(
+        *grpc_server_, [this] { return service_->inflight(); },
+        [this] { service_->StartDraining(); }, grace, absl::Seconds(60),
+        /*warn_on_cancel=*/true);
     QUIVER_LOG(INFO) << "gRPC server stopped after "
                      << absl::FormatDuration(absl::Now() - start);
   }

@@ -8,24 +8,19 @@
 // SIGTERM / SIGINT: stop accepting, finish calls in flight (up to
 // --shutdown_grace_s), exit 0. The router keeps no state: any number of
 // them may run, and one may be restarted at any time.
-#include <signal.h>
-#include <unistd.h>
-
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "server/router/router_server.h"
 #include "server/router/shard_map.h"
+#include "server/serving.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50050",
           "gRPC listen address host:port (port 0 = any free port)");
@@ -68,16 +63,6 @@ ABSL_FLAG(bool, parent_watchdog, false,
 
 namespace {
 
-bool WritePortFile(const std::string& path, int port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
-    if (!out.good()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
 std::string FlagOrEnv(const std::string& flag, const char* env) {
   if (!flag.empty()) return flag;
   const char* value = std::getenv(env);
@@ -91,12 +76,7 @@ int main(int argc, char** argv) {
       "quiver-router: one Quiver service over sharded quiverd nodes");
   absl::ParseCommandLine(argc, argv);
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  const pid_t parent = getppid();
+  const quiver::server::ShutdownSignals signals;
 
   auto nodes = quiver::router::ExpandNodes(
       FlagOrEnv(absl::GetFlag(FLAGS_shards), "QUIVER_SHARDS"));
@@ -131,22 +111,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
-  if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) {
+  if (!port_file.empty() &&
+      !quiver::server::WritePortFile(port_file, (*server)->port())) {
     QUIVER_LOG(ERROR) << "cannot write port file " << port_file << ": "
                       << std::strerror(errno);
     return 1;
   }
-  const bool watchdog = absl::GetFlag(FLAGS_parent_watchdog);
-  std::string reason;
-  while (reason.empty()) {
-    const struct timespec tick = {0, 200 * 1000 * 1000};
-    const int sig = sigtimedwait(&signals, nullptr, &tick);
-    if (sig > 0) {
-      reason = absl::StrCat("signal ", strsignal(sig));
-    } else if (watchdog && getppid() != parent) {
-      reason = "parent process exited";
-    }
-  }
+  const std::string reason = signals.Wait(absl::GetFlag(FLAGS_parent_watchdog));
   QUIVER_LOG(INFO) << "shutting down: " << reason;
   (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)));
   return 0;
