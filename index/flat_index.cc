@@ -199,6 +199,19 @@ const float* PrepareQueries(Metric metric, const float* queries, size_t nq,
 
 }  // namespace
 
+void FlatIndex::Prefetch(const uint64_t* ids, size_t n) const {
+  const Impl& s = *impl_;
+  const size_t row_bytes = s.dim * sizeof(float);
+  absl::ReaderMutexLock lock(&s.mu);
+  for (size_t i = 0; i < n; ++i) {
+    auto it = s.rows.find(ids[i]);
+    if (it == s.rows.end()) continue;
+    const char* row =
+        reinterpret_cast<const char*>(s.data.data() + it->second * s.dim);
+    for (size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
+  }
+}
+
 std::vector<std::vector<Neighbor>> FlatIndex::Search(
     const float* queries, size_t nq, size_t k, const IdFilter* filter) const {
   std::vector<std::vector<Neighbor>> out(nq);

@@ -34,6 +34,9 @@ class FlatIndex {
   size_t size() const;
   // Copies the stored (normalised for cosine) vector of id; false if absent.
   bool GetVector(uint64_t id, float* out) const;
+  // Starts loading the rows of these ids into the cache (a hint for the
+  // GetVector calls that follow; unknown ids are skipped).
+  void Prefetch(const uint64_t* ids, size_t n) const;
 
   // Exact k nearest of each of nq queries, best first; filter optional.
   std::vector<std::vector<Neighbor>> Search(

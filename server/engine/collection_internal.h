@@ -60,6 +60,9 @@ class Collection::FlatVectorSource : public index::VectorSource {
   bool GetVector(uint64_t id, float* out) const override {
     return flat_->GetVector(id, out);
   }
+  void Prefetch(const uint64_t* ids, size_t n) const override {
+    flat_->Prefetch(ids, n);
+  }
 
  private:
   const index::FlatIndex* flat_;

@@ -163,6 +163,23 @@ TEST_P(FlatIndexMetricTest, RemoveReplaceAndFilter) {
                   1e-4);
   }
 
+  // SearchSubset over the even ids (and some unknown and removed ones,
+  // skipped) answers what the filtered search does, without scanning the
+  // rest; Prefetch of any ids changes nothing.
+  std::vector<uint64_t> subset = {1, ids[1], 999999};
+  for (uint64_t id : kept_ids) {
+    if (id % 2 == 0) subset.push_back(id);
+  }
+  flat.Prefetch(subset.data(), subset.size());
+  auto sub = flat.SearchSubset(q.data(), nq, k, subset.data(), subset.size());
+  for (size_t i = 0; i < nq; ++i) {
+    ExpectMatches(sub[i],
+                  RefSearch(m, kept_ids, kept, &q[i * d], d, k,
+                            [](uint64_t id) { return id % 2 == 0; }),
+                  1e-4);
+  }
+  EXPECT_TRUE(flat.SearchSubset(q.data(), nq, k, nullptr, 0)[0].empty());
+
   // k larger than the index: everything, best first.
   auto all = flat.Search(q.data(), 1, 10000);
   ASSERT_EQ(all[0].size(), kept_ids.size());
