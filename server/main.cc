@@ -6,9 +6,7 @@
 //
 // SIGTERM / SIGINT: stop accepting, finish in-flight calls (up to
 // --shutdown_grace_s), stop training, flush and close the store, exit 0.
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -126,16 +124,10 @@ int main(int argc, char** argv) {
     QUIVER_LOG(ERROR) << "quiverd failed to start: " << server.status();
     return 1;
   }
-  const std::string port_file = absl::GetFlag(FLAGS_port_file);
-  if (!port_file.empty() &&
-      !quiver::server::WritePortFile(port_file, (*server)->port())) {
-    QUIVER_LOG(ERROR) << "cannot write port file " << port_file << ": "
-                      << std::strerror(errno);
-    return 1;
-  }
-
-  const std::string reason = signals.Wait(absl::GetFlag(FLAGS_parent_watchdog));
-  QUIVER_LOG(INFO) << "shutting down: " << reason;
-  (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)));
-  return 0;
+  return signals.ServeUntilShutdown(
+      (*server)->port(), absl::GetFlag(FLAGS_port_file),
+      absl::GetFlag(FLAGS_parent_watchdog), [&] {
+        (*server)->Shutdown(
+            absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)));
+      });
 }

@@ -23,7 +23,25 @@
 namespace quiver::server {
 namespace {
 
-const char* CodeName(grpc::StatusCode code) {
+prometheus::MetricFamily GaugeFamily(std::string name, std::string help) {
+  prometheus::MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = prometheus::MetricType::Gauge;
+  return f;
+}
+
+void AddGauge(prometheus::MetricFamily* f, double value,
+              std::vector<prometheus::ClientMetric::Label> labels) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  m.gauge.value = value;
+  f->metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+const char* GrpcCodeName(grpc::StatusCode code) {
   static const char* const kNames[] = {"OK",
                                        "CANCELLED",
                                        "UNKNOWN",
@@ -44,24 +62,6 @@ const char* CodeName(grpc::StatusCode code) {
   const int i = static_cast<int>(code);
   return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
 }
-
-prometheus::MetricFamily GaugeFamily(std::string name, std::string help) {
-  prometheus::MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = prometheus::MetricType::Gauge;
-  return f;
-}
-
-void AddGauge(prometheus::MetricFamily* f, double value,
-              std::vector<prometheus::ClientMetric::Label> labels) {
-  prometheus::ClientMetric m;
-  m.label = std::move(labels);
-  m.gauge.value = value;
-  f->metric.push_back(std::move(m));
-}
-
-}  // namespace
 
 std::string SimdKernelName() { return std::string(index::SimdLevelName()); }
 
@@ -160,7 +160,7 @@ void Metrics::SetRegistry(const CollectionRegistry* registry) {
 
 void Metrics::ObserveRpc(std::string_view method, grpc::StatusCode code,
                          double seconds) {
-  const char* code_name = CodeName(code);
+  const char* code_name = GrpcCodeName(code);
   const std::string key = absl::StrCat(std::string(method), "/", code_name);
   std::pair<prometheus::Counter*, prometheus::Histogram*> series;
   {

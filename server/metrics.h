@@ -57,6 +57,10 @@ using engine::CollectionRegistry;
 // The SIMD kernel the index scan uses ("scalar", "avx2" or "avx512").
 std::string SimdKernelName();
 
+// A gRPC status code's name as the metrics label it ("NOT_FOUND"; "UNKNOWN"
+// for a code out of range).
+const char* GrpcCodeName(grpc::StatusCode code);
+
 class Metrics {
  public:
   Metrics();

@@ -5,6 +5,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -158,6 +159,20 @@ std::string ShutdownSignals::Wait(bool watch_parent) const {
     if (sig > 0) return absl::StrCat("signal ", strsignal(sig));
     if (watch_parent && getppid() != parent_) return "parent process exited";
   }
+}
+
+int ShutdownSignals::ServeUntilShutdown(
+    int port, const std::string& port_file, bool watch_parent,
+    absl::FunctionRef<void()> shutdown) const {
+  if (!port_file.empty() && !WritePortFile(port_file, port)) {
+    QUIVER_LOG(ERROR) << "cannot write port file " << port_file << ": "
+                      << std::strerror(errno);
+    return 1;
+  }
+  const std::string reason = Wait(watch_parent);
+  QUIVER_LOG(INFO) << "shutting down: " << reason;
+  shutdown();
+  return 0;
 }
 
 }  // namespace quiver::server

@@ -87,6 +87,13 @@ class ShutdownSignals {
   // has exited ("parent process exited").
   std::string Wait(bool watch_parent) const;
 
+  // What a server binary does once its server has started: writes `port`
+  // to `port_file` (when set; exit status 1 if that fails), waits for
+  // Wait(watch_parent), logs why, calls `shutdown` and returns 0.
+  int ServeUntilShutdown(int port, const std::string& port_file,
+                         bool watch_parent,
+                         absl::FunctionRef<void()> shutdown) const;
+
  private:
   sigset_t signals_;
   pid_t parent_;

@@ -8,9 +8,7 @@
 // SIGTERM / SIGINT: stop accepting, finish calls in flight (up to
 // --shutdown_grace_s), exit 0. The router keeps no state: any number of
 // them may run, and one may be restarted at any time.
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -110,15 +108,10 @@ int main(int argc, char** argv) {
     QUIVER_LOG(ERROR) << "quiver-router failed to start: " << server.status();
     return 1;
   }
-  const std::string port_file = absl::GetFlag(FLAGS_port_file);
-  if (!port_file.empty() &&
-      !quiver::server::WritePortFile(port_file, (*server)->port())) {
-    QUIVER_LOG(ERROR) << "cannot write port file " << port_file << ": "
-                      << std::strerror(errno);
-    return 1;
-  }
-  const std::string reason = signals.Wait(absl::GetFlag(FLAGS_parent_watchdog));
-  QUIVER_LOG(INFO) << "shutting down: " << reason;
-  (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)));
-  return 0;
+  return signals.ServeUntilShutdown(
+      (*server)->port(), absl::GetFlag(FLAGS_port_file),
+      absl::GetFlag(FLAGS_parent_watchdog), [&] {
+        (*server)->Shutdown(
+            absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)));
+      });
 }

@@ -35,28 +35,6 @@ absl::Status ToAbsl(const grpc::Status& s) {
                       s.error_message());
 }
 
-const char* CodeName(grpc::StatusCode code) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
-  const int i = static_cast<int>(code);
-  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
-}
-
 // Whether a node's failure means "the node is away" (rather than an
 // answer about the request).
 bool Away(const grpc::Status& s) {
@@ -305,7 +283,9 @@ std::unique_ptr<grpc::ClientContext> RouterService::NodeContext(
 
 void RouterService::NodeError(int node, grpc::StatusCode code) {
   if (node_errors_ == nullptr || node < 0) return;
-  node_errors_->Add({{"node", nodes_[node]->address}, {"code", CodeName(code)}})
+  node_errors_
+      ->Add({{"node", nodes_[node]->address},
+             {"code", server::GrpcCodeName(code)}})
       .Increment();
 }
 
