@@ -48,6 +48,27 @@ std::string ShardName(const RouterService::Layout& l, uint32_t shard) {
       l.address[shard].empty() ? "node unknown" : l.address[shard], ")");
 }
 
+// INVALID_ARGUMENT when a Get or Delete names more ids than one may.
+absl::Status CheckIdCount(int ids) {
+  if (static_cast<size_t>(ids) > engine::kMaxIdsPerRequest) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%d ids; the limit is %d per request", ids, engine::kMaxIdsPerRequest));
+  }
+  return absl::OkStatus();
+}
+
+// One request per shard holding the ids of `ids` that shard owns, in order.
+template <typename Request>
+std::vector<Request> SplitIds(
+    const google::protobuf::RepeatedPtrField<std::string>& ids,
+    uint32_t shards) {
+  std::vector<Request> req(shards);
+  for (const std::string& id : ids) {
+    *req[ShardOf(id, shards)].add_ids() = id;
+  }
+  return req;
+}
+
 // Runs one unary call per target at once and waits for all of them.
 // `start(i, context, done)` starts call i on the async stub and arranges
 // for done(status) to run when it ends.
@@ -287,6 +308,12 @@ void RouterService::NodeError(int node, grpc::StatusCode code) {
       ->Add({{"node", nodes_[node]->address},
              {"code", server::GrpcCodeName(code)}})
       .Increment();
+}
+
+void RouterService::NodeFailed(int node, const std::string& collection,
+                               grpc::StatusCode code) {
+  NodeError(node, code);
+  if (code == grpc::StatusCode::NOT_FOUND) Forget(collection);
 }
 
 bool RouterService::NodeReady(int node, absl::Time deadline) {
@@ -708,21 +735,15 @@ grpc::Status RouterService::Get(grpc::ServerContext* context,
                                 const v1::GetRequest* request,
                                 v1::GetResponse* response) {
   return Handle("Get", context, [&]() -> absl::Status {
-    if (static_cast<size_t>(request->ids_size()) > engine::kMaxIdsPerRequest) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%d ids; the limit is %d per request",
-                          request->ids_size(), engine::kMaxIdsPerRequest));
-    }
+    QUIVER_RETURN_IF_ERROR(CheckIdCount(request->ids_size()));
     const absl::Time deadline = DeadlineOf(*context);
     QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<const Layout> l,
                             Resolve(request->collection(), deadline));
     const uint32_t shards = l->shard_count;
-    std::vector<v1::GetRequest> req(shards);
+    std::vector<v1::GetRequest> req =
+        SplitIds<v1::GetRequest>(request->ids(), shards);
     std::vector<v1::GetResponse> out(shards);
     std::vector<uint32_t> used;
-    for (const std::string& id : request->ids()) {
-      *req[ShardOf(id, shards)].add_ids() = id;
-    }
     for (uint32_t s = 0; s < shards; ++s) {
       if (req[s].ids_size() == 0) continue;
       if (l->node[s] < 0) {
@@ -743,10 +764,7 @@ grpc::Status RouterService::Get(grpc::ServerContext* context,
     for (size_t j = 0; j < used.size(); ++j) {
       if (st[j].ok()) continue;
       const uint32_t s = used[j];
-      NodeError(l->node[s], st[j].error_code());
-      if (st[j].error_code() == grpc::StatusCode::NOT_FOUND) {
-        Forget(request->collection());
-      }
+      NodeFailed(l->node[s], request->collection(), st[j].error_code());
       if (!Away(st[j])) return ToAbsl(st[j]);
       return absl::UnavailableError(absl::StrFormat(
           "%s is unavailable: %s", ShardName(*l, s), st[j].error_message()));
@@ -771,21 +789,15 @@ grpc::Status RouterService::Delete(grpc::ServerContext* context,
                                    const v1::DeleteRequest* request,
                                    v1::DeleteResponse* response) {
   return Handle("Delete", context, [&]() -> absl::Status {
-    if (static_cast<size_t>(request->ids_size()) > engine::kMaxIdsPerRequest) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%d ids; the limit is %d per request",
-                          request->ids_size(), engine::kMaxIdsPerRequest));
-    }
+    QUIVER_RETURN_IF_ERROR(CheckIdCount(request->ids_size()));
     const absl::Time deadline = DeadlineOf(*context);
     QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<const Layout> l,
                             Resolve(request->collection(), deadline));
     const uint32_t shards = l->shard_count;
-    std::vector<v1::DeleteRequest> req(shards);
+    std::vector<v1::DeleteRequest> req =
+        SplitIds<v1::DeleteRequest>(request->ids(), shards);
     std::vector<v1::DeleteResponse> out(shards);
     std::vector<uint32_t> used;
-    for (const std::string& id : request->ids()) {
-      *req[ShardOf(id, shards)].add_ids() = id;
-    }
     for (uint32_t s = 0; s < shards; ++s) {
       if (req[s].ids_size() == 0) continue;
       if (!NodeReady(l->node[s], deadline)) {
@@ -810,10 +822,7 @@ grpc::Status RouterService::Delete(grpc::ServerContext* context,
     for (size_t j = 0; j < used.size(); ++j) {
       if (st[j].ok()) continue;
       const uint32_t s = used[j];
-      NodeError(l->node[s], st[j].error_code());
-      if (st[j].error_code() == grpc::StatusCode::NOT_FOUND) {
-        Forget(request->collection());
-      }
+      NodeFailed(l->node[s], request->collection(), st[j].error_code());
       if (!Away(st[j])) return ToAbsl(st[j]);
       return absl::UnavailableError(absl::StrFormat(
           "%s is unavailable: %s; the other shards deleted their ids (%d); "
@@ -846,10 +855,7 @@ grpc::Status RouterService::Search(grpc::ServerContext* context,
           nodes_[l->node[0]]->stub->Search(ctx.get(), *request, response);
       if (s.ok()) return absl::OkStatus();
       response->Clear();
-      NodeError(l->node[0], s.error_code());
-      if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
-        Forget(request->collection());
-      }
+      NodeFailed(l->node[0], request->collection(), s.error_code());
       if (!Away(s)) return ToAbsl(s);
       return absl::Status(
           ToAbsl(s).code(),
@@ -876,10 +882,7 @@ grpc::Status RouterService::Search(grpc::ServerContext* context,
         answered.push_back(std::move(out[s]));
         continue;
       }
-      NodeError(l->node[s], st[s].error_code());
-      if (st[s].error_code() == grpc::StatusCode::NOT_FOUND) {
-        Forget(request->collection());
-      }
+      NodeFailed(l->node[s], request->collection(), st[s].error_code());
       if (!Away(st[s])) return ToAbsl(st[s]);
       all_deadline = all_deadline &&
                      st[s].error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;

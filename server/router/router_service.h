@@ -151,6 +151,9 @@ class RouterService final
   absl::Time DeadlineOf(const grpc::ServerContext& context) const;
   // Counts a failed call to node `node` (metrics).
   void NodeError(int node, grpc::StatusCode code);
+  // NodeError, and a NOT_FOUND from the node forgets `collection`'s layout.
+  void NodeFailed(int node, const std::string& collection,
+                  grpc::StatusCode code);
   // Whether node `node` is connected, waiting up to 2 s (and `deadline`)
   // for a connection in progress.
   bool NodeReady(int node, absl::Time deadline);
