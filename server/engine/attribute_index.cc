@@ -50,9 +50,12 @@ void AttributeIndex::Add(uint32_t id, const Attributes& attrs) {
         k.strings[std::get<std::string>(value)].add(id);
         break;
       case AttributeType::kInt:
-      case AttributeType::kDouble:
+      case AttributeType::kDouble: {
         k.numbers.insert(Number{NumberOf(value), id});
+        absl::MutexLock lock(&blocks_mu_);
+        k.blocks.reset();
         break;
+      }
       case AttributeType::kBool:
         (std::get<bool>(value) ? k.bool_true : k.bool_false).add(id);
         break;
@@ -79,9 +82,12 @@ void AttributeIndex::Remove(uint32_t id, const Attributes& attrs) {
         RemoveFrom(&k.strings, std::get<std::string>(value), id);
         break;
       case AttributeType::kInt:
-      case AttributeType::kDouble:
+      case AttributeType::kDouble: {
         k.numbers.erase(Number{NumberOf(value), id});
+        absl::MutexLock lock(&blocks_mu_);
+        k.blocks.reset();
         break;
+      }
       case AttributeType::kBool:
         (std::get<bool>(value) ? k.bool_true : k.bool_false).remove(id);
         break;
@@ -97,10 +103,83 @@ void AttributeIndex::Remove(uint32_t id, const Attributes& attrs) {
   }
 }
 
+std::shared_ptr<const AttributeIndex::NumberBlocks> AttributeIndex::Blocks(
+    const KeyIndex& k) const {
+  absl::MutexLock lock(&blocks_mu_);
+  if (k.blocks != nullptr) return k.blocks;
+  auto blocks = std::make_shared<NumberBlocks>();
+  blocks->sorted.assign(k.numbers.begin(), k.numbers.end());
+  const size_t n = blocks->sorted.size();
+  // About 64 blocks (at least 256 entries each): a range unions at most
+  // 64 bitmaps and adds the ids of at most two blocks one by one.
+  const size_t per_block = std::max<size_t>(256, (n + 63) / 64);
+  std::vector<uint32_t> ids;
+  for (size_t b = 0; b < n; b += per_block) {
+    const size_t e = std::min(n, b + per_block);
+    blocks->starts.push_back(b);
+    ids.clear();
+    for (size_t i = b; i < e; ++i) ids.push_back(blocks->sorted[i].id);
+    std::sort(ids.begin(), ids.end());
+    Roaring r;
+    r.addMany(ids.size(), ids.data());
+    r.runOptimize();
+    blocks->bitmaps.push_back(std::move(r));
+  }
+  blocks->starts.push_back(n);
+  // Published for the searches that follow; writers reset it.
+  const_cast<KeyIndex&>(k).blocks = blocks;
+  return blocks;
+}
+
 Roaring AttributeIndex::NumberRange(const KeyIndex& k, long double lo,
                                     bool lo_inclusive, bool has_lo,
                                     long double hi, bool hi_inclusive,
                                     bool has_hi) const {
+  if (k.numbers.size() >= kMinBlockedNumbers) {
+    const std::shared_ptr<const NumberBlocks> blocks = Blocks(k);
+    const std::vector<Number>& v = blocks->sorted;
+    // [i0, i1): the entries within the bounds.
+    size_t i0 = 0, i1 = v.size();
+    if (has_lo) {
+      i0 =
+          static_cast<size_t>(std::partition_point(v.begin(), v.end(),
+                                                   [&](const Number& x) {
+                                                     return lo_inclusive
+                                                                ? x.value < lo
+                                                                : x.value <= lo;
+                                                   }) -
+                              v.begin());
+    }
+    if (has_hi) {
+      i1 = static_cast<size_t>(std::partition_point(v.begin(), v.end(),
+                                                    [&](const Number& x) {
+                                                      return hi_inclusive
+                                                                 ? x.value <= hi
+                                                                 : x.value < hi;
+                                                    }) -
+                               v.begin());
+    }
+    Roaring out;
+    if (i0 >= i1) return out;
+    const std::vector<size_t>& starts = blocks->starts;
+    std::vector<const Roaring*> whole;
+    std::vector<uint32_t> edge;
+    for (size_t b = 0; b + 1 < starts.size(); ++b) {
+      const size_t s = starts[b], e = starts[b + 1];
+      if (e <= i0 || s >= i1) continue;
+      if (s >= i0 && e <= i1) {
+        whole.push_back(&blocks->bitmaps[b]);
+      } else {
+        for (size_t i = std::max(s, i0); i < std::min(e, i1); ++i) {
+          edge.push_back(v[i].id);
+        }
+      }
+    }
+    if (!whole.empty()) out = Roaring::fastunion(whole.size(), whole.data());
+    std::sort(edge.begin(), edge.end());
+    out.addMany(edge.size(), edge.data());
+    return out;
+  }
   auto first = k.numbers.begin();
   if (has_lo) {
     // (lo, 0) is the first entry of value lo; past every id of lo for ">".

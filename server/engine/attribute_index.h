@@ -23,11 +23,15 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "roaring/roaring.hh"
 #include "server/engine/attributes.h"
 #include "server/engine/filter.h"
@@ -62,6 +66,15 @@ class AttributeIndex {
       return value < o.value || (value == o.value && id < o.id);
     }
   };
+  // A key's numbers as a sorted array cut into blocks, each with the
+  // bitmap of its ids: a range is the union of the blocks inside it plus
+  // the ids of the two blocks at its ends, whatever it spans. Built on the
+  // first range query after a write to the key.
+  struct NumberBlocks {
+    std::vector<Number> sorted;
+    std::vector<size_t> starts;  // block b = sorted[starts[b], starts[b+1])
+    std::vector<Roaring> bitmaps;
+  };
   struct KeyIndex {
     absl::flat_hash_map<std::string, Roaring> strings;
     absl::flat_hash_map<std::string, Roaring> tags;
@@ -69,7 +82,12 @@ class AttributeIndex {
     absl::btree_set<Number> numbers;
     std::array<Roaring, kAttributeTypes> by_type;
     std::array<uint64_t, kAttributeTypes> type_counts{};
+    // Null when stale (see NumberBlocks); guarded by blocks_mu_.
+    std::shared_ptr<const NumberBlocks> blocks;
   };
+  // Keys with fewer numbers walk the btree instead.
+  static constexpr size_t kMinBlockedNumbers = 4096;
+  std::shared_ptr<const NumberBlocks> Blocks(const KeyIndex& k) const;
 
   Roaring Leaf(const Filter& f, const Roaring& live) const;
   Roaring EqualTo(const KeyIndex& k, const AttributeValue& v) const;
@@ -79,6 +97,9 @@ class AttributeIndex {
   absl::Status CheckLeaf(const Filter& f) const;
 
   absl::flat_hash_map<std::string, KeyIndex> keys_;
+  // Searches share the index; the first range query after a write builds
+  // the key's blocks under this lock.
+  mutable absl::Mutex blocks_mu_;
 };
 
 }  // namespace quiver::engine

@@ -568,21 +568,33 @@ absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
                          : "nothing matches";
   } else {
     // Rarer matches: more lists, so that the k nearest matching documents
-    // are still among the candidates.
+    // are still among the candidates (x sqrt(0.5 / selectivity) below half:
+    // filter_bench measured recall@10 0.98-0.99 at 50% without widening
+    // and >= 0.995 at 10% with x3.2).
     const double selectivity =
         static_cast<double>(nmatch) /
         static_cast<double>(std::max<uint64_t>(count, 1));
     const size_t widened = static_cast<size_t>(
-        std::ceil(static_cast<double>(sp.nprobe) / std::sqrt(selectivity)));
+        std::ceil(static_cast<double>(sp.nprobe) *
+                  std::sqrt(std::max(1.0, 0.5 / selectivity))));
     sp.nprobe = std::min<size_t>(nlist, std::max(sp.nprobe, widened));
-    // Bytes each plan reads per query.
+    // Bytes each plan reads per query: the index reads the coarse
+    // centroids, per probed list its codes and ids and the distance table it
+    // builds (m * 2^nbits floats; on small lists that dominates), and the
+    // rows it re-ranks.
+    const index::IvfPqParams& ip = snap.ivf->params();
     const double mean_list =
         static_cast<double>(count) / static_cast<double>(nlist);
     const double row_bytes = static_cast<double>(dim) * sizeof(float);
+    const double table_bytes = static_cast<double>(ip.m) *
+                               static_cast<double>(size_t{1} << ip.nbits) *
+                               sizeof(float);
     const double ivf_bytes =
         static_cast<double>(nlist) * row_bytes +
-        static_cast<double>(sp.nprobe) * mean_list *
-            static_cast<double>(snap.ivf->code_size() + sizeof(uint64_t)) +
+        static_cast<double>(sp.nprobe) *
+            (mean_list *
+                 static_cast<double>(snap.ivf->code_size() + sizeof(uint64_t)) +
+             table_bytes) +
         static_cast<double>(sp.k * std::max<size_t>(sp.rerank, 1)) * row_bytes;
     const double exact_bytes = static_cast<double>(nmatch) * (row_bytes + 32);
     strategy = exact_bytes <= ivf_bytes ? Strategy::kExactFiltered

@@ -187,12 +187,13 @@ class Collection {
   //   exact-filtered  brute force over the matching documents only, and
   //   ivf-filtered    the IVF scan with the bitmap applied inside it,
   //                   probing more lists the rarer the matches are
-  //                   (nprobe / sqrt(selectivity)), and again with more
-  //                   lists while a query has fewer than k hits,
-  // by the bytes each would read. Either way k hits come back whenever k
-  // documents match. Hits deleted (or whose attributes changed) by a write
-  // racing with the scan are dropped and the query is scanned again.
-  // `plan`, when given, receives the plan chosen.
+  //                   (nprobe * sqrt(0.5 / selectivity) below 50%), and
+  //                   again with more lists while a query has fewer than k
+  //                   hits,
+  // by the bytes each would read (rows; codes, ids and distance tables). Either
+  // way k hits come back whenever k documents match. Hits deleted (or whose
+  // attributes changed) by a write racing with the scan are dropped and the
+  // query is scanned again. `plan`, when given, receives the plan chosen.
   absl::StatusOr<std::vector<std::vector<SearchHit>>> Search(
       const SearchQuery& query, SearchPlan* plan = nullptr) const;
 
