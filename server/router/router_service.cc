@@ -334,6 +334,23 @@ bool RouterService::NodeReady(int node, absl::Time deadline) {
   return true;
 }
 
+absl::Status RouterService::AskEveryNode(
+    absl::Time deadline,
+    const std::function<void(size_t, grpc::ClientContext*,
+                             std::function<void(grpc::Status)>)>& start) {
+  const size_t n = nodes_.size();
+  std::vector<grpc::Status> st = RunAll(
+      n, [&] { return NodeContext(deadline); }, start);
+  for (size_t i = 0; i < n; ++i) {
+    if (st[i].ok()) continue;
+    NodeError(static_cast<int>(i), st[i].error_code());
+    return absl::Status(ToAbsl(st[i]).code(),
+                        absl::StrFormat("node %s: %s", nodes_[i]->address,
+                                        st[i].error_message()));
+  }
+  return absl::OkStatus();
+}
+
 void RouterService::Forget(const std::string& collection) {
   absl::MutexLock lock(&mu_);
   layouts_.erase(collection);
@@ -549,19 +566,11 @@ grpc::Status RouterService::ListCollections(
     const size_t n = nodes_.size();
     const absl::Time deadline = DeadlineOf(*context);
     std::vector<v1::ListCollectionsResponse> lists(n);
-    std::vector<grpc::Status> st = RunAll(
-        n, [&] { return NodeContext(deadline); },
-        [&](size_t i, grpc::ClientContext* ctx, auto done) {
+    QUIVER_RETURN_IF_ERROR(AskEveryNode(
+        deadline, [&](size_t i, grpc::ClientContext* ctx, auto done) {
           nodes_[i]->stub->async()->ListCollections(ctx, request, &lists[i],
                                                     std::move(done));
-        });
-    for (size_t i = 0; i < n; ++i) {
-      if (st[i].ok()) continue;
-      NodeError(static_cast<int>(i), st[i].error_code());
-      return absl::Status(ToAbsl(st[i]).code(),
-                          absl::StrFormat("node %s: %s", nodes_[i]->address,
-                                          st[i].error_message()));
-    }
+        }));
     absl::flat_hash_map<std::string, std::vector<v1::CollectionInfo>> by_name;
     for (v1::ListCollectionsResponse& list : lists) {
       for (v1::CollectionInfo& c : *list.mutable_collections()) {
@@ -949,19 +958,11 @@ grpc::Status RouterService::Backup(grpc::ServerContext* context,
     const size_t n = nodes_.size();
     const absl::Time deadline = DeadlineOf(*context);
     std::vector<v1::BackupResponse> out(n);
-    std::vector<grpc::Status> st = RunAll(
-        n, [&] { return NodeContext(deadline); },
-        [&](size_t i, grpc::ClientContext* ctx, auto done) {
+    QUIVER_RETURN_IF_ERROR(AskEveryNode(
+        deadline, [&](size_t i, grpc::ClientContext* ctx, auto done) {
           nodes_[i]->stub->async()->Backup(ctx, request, &out[i],
                                            std::move(done));
-        });
-    for (size_t i = 0; i < n; ++i) {
-      if (st[i].ok()) continue;
-      NodeError(static_cast<int>(i), st[i].error_code());
-      return absl::Status(ToAbsl(st[i]).code(),
-                          absl::StrFormat("node %s: %s", nodes_[i]->address,
-                                          st[i].error_message()));
-    }
+        }));
     response->set_directory(out[0].directory());
     return absl::OkStatus();
   });

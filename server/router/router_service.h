@@ -43,6 +43,7 @@
 #include <prometheus/family.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -146,6 +147,12 @@ class RouterService final
   absl::StatusOr<std::shared_ptr<const Layout>> Resolve(
       const std::string& collection, absl::Time deadline);
   void Forget(const std::string& collection);
+  // Runs `start(node, context, done)` for every node at once (RunAll); the
+  // first node's failure, counted, as "node <address>: <message>".
+  absl::Status AskEveryNode(
+      absl::Time deadline,
+      const std::function<void(size_t, grpc::ClientContext*,
+                               std::function<void(grpc::Status)>)>& start);
   // A client context for a call to a node, with the key and `deadline`.
   std::unique_ptr<grpc::ClientContext> NodeContext(absl::Time deadline) const;
   absl::Time DeadlineOf(const grpc::ServerContext& context) const;
