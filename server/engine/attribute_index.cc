@@ -37,6 +37,30 @@ std::vector<std::string> UniqueTags(const Tags& tags) {
   return out;
 }
 
+// Narrows the range `into` to its intersection with the range `with` (the
+// same key): the larger lower bound, the smaller upper one; at equal
+// bounds, inclusive only if both are.
+void Tighten(Filter* into, const Filter& with) {
+  if (with.lower) {
+    const int c = into->lower ? CompareNumbers(*with.lower, *into->lower) : 1;
+    if (c > 0) {
+      into->lower = with.lower;
+      into->lower_inclusive = with.lower_inclusive;
+    } else if (c == 0) {
+      into->lower_inclusive = into->lower_inclusive && with.lower_inclusive;
+    }
+  }
+  if (with.upper) {
+    const int c = into->upper ? CompareNumbers(*with.upper, *into->upper) : -1;
+    if (c < 0) {
+      into->upper = with.upper;
+      into->upper_inclusive = with.upper_inclusive;
+    } else if (c == 0) {
+      into->upper_inclusive = into->upper_inclusive && with.upper_inclusive;
+    }
+  }
+}
+
 }  // namespace
 
 void AttributeIndex::Add(uint32_t id, const Attributes& attrs) {
@@ -285,9 +309,28 @@ Roaring AttributeIndex::Evaluate(const Filter& f, const Roaring& live) const {
   switch (f.op) {
     case Op::kAnd: {
       if (f.children.empty()) return live;
-      Roaring out = Evaluate(f.children[0], live);
-      for (size_t i = 1; i < f.children.size() && !out.isEmpty(); ++i) {
-        out &= Evaluate(f.children[i], live);
+      // Ranges on one key intersect into one range: `price >= 500 and
+      // price < 501` reads the ids of the 0.1% in range, not two halves.
+      std::vector<Filter> ranges;
+      std::vector<const Filter*> parts;
+      for (const Filter& c : f.children) {
+        if (c.op != Op::kRange) {
+          parts.push_back(&c);
+          continue;
+        }
+        auto same =
+            std::find_if(ranges.begin(), ranges.end(),
+                         [&](const Filter& r) { return r.key == c.key; });
+        if (same == ranges.end()) {
+          ranges.push_back(c);
+        } else {
+          Tighten(&*same, c);
+        }
+      }
+      for (const Filter& r : ranges) parts.push_back(&r);
+      Roaring out = Evaluate(*parts[0], live);
+      for (size_t i = 1; i < parts.size() && !out.isEmpty(); ++i) {
+        out &= Evaluate(*parts[i], live);
       }
       return out;
     }

@@ -223,6 +223,23 @@ TEST(AttributeIndexTest, EvaluateAgreesWithTheReferenceOnRandomFilters) {
     EXPECT_GT(nonempty, partial);
   };
   check(400);
+  // Ranges on one key ANDed (the index intersects them into one range):
+  // two or three random bounds each, against the reference.
+  for (int r = 0; r < 300; ++r) {
+    const std::string key = r % 2 ? "price" : "year";
+    std::vector<Filter> ranges;
+    for (int i = 0; i < 2 + r % 2; ++i) {
+      Filter f = RandomFilter(rng, 0);
+      while (f.op != Filter::Op::kRange) f = RandomFilter(rng, 0);
+      f.key = key;
+      ranges.push_back(std::move(f));
+    }
+    const Filter f = Filter::And(std::move(ranges));
+    const Roaring got = index.Evaluate(f, live);
+    for (uint32_t i = 0; i < n; ++i) {
+      ASSERT_EQ(got.contains(i), Matches(f, docs[i])) << f.ToString();
+    }
+  }
   // Remove a third, change another third.
   for (uint32_t i = 0; i < n; i += 3) {
     index.Remove(i, docs[i]);
