@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "rocksdb/convenience.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/options.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/sst_file_manager.h"
 #include "rocksdb/table.h"
 #include "rocksdb/transaction_log.h"
@@ -46,10 +48,39 @@ rocksdb::CompressionType LightCompression() {
   return rocksdb::kNoCompression;
 }
 
+// The prefix under which a family's keys are written in ascending order:
+// cid (documents: cid | iid) or cid | 'i' (ids: cid | 'i' | iid). Only
+// such whole keys are in its domain, so that a range deletion (its start
+// key is a bare collection prefix) is inserted without a hint: RocksDB 7.8
+// keeps one hint per prefix for both a memtable's point table and its
+// range-deletion table, and a hint into one is invalid in the other.
+class SequentialKeyPrefix : public rocksdb::SliceTransform {
+ public:
+  SequentialKeyPrefix(size_t prefix, char tag) : prefix_(prefix), tag_(tag) {}
+  const char* Name() const override { return "quiver.SequentialKeyPrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), prefix_);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return key.size() == prefix_ + 8 && (tag_ == 0 || key[prefix_ - 1] == tag_);
+  }
+
+ private:
+  const size_t prefix_;
+  const char tag_;
+};
+
 struct CfTuning {
   size_t write_buffer_bytes;
   bool bloom;
   bool compress;
+  // Bytes of the key prefix under which keys are written in ascending order
+  // (a collection's documents get increasing internal ids), and the tag
+  // byte that ends it (0 = none); the memtable keeps its last insert
+  // position per prefix and starts the next insert there instead of at the
+  // top of the skip list. 0 = none.
+  size_t sequential_prefix = 0;
+  char sequential_tag = 0;
 };
 
 rocksdb::ColumnFamilyOptions MakeCfOptions(
@@ -68,6 +99,11 @@ rocksdb::ColumnFamilyOptions MakeCfOptions(
   cf.write_buffer_size = tuning.write_buffer_bytes;
   cf.max_write_buffer_number = 3;
   cf.level_compaction_dynamic_level_bytes = true;
+  if (tuning.sequential_prefix != 0) {
+    cf.memtable_insert_with_hint_prefix_extractor =
+        std::make_shared<SequentialKeyPrefix>(tuning.sequential_prefix,
+                                              tuning.sequential_tag);
+  }
   // float32 vectors and PQ codes are nearly incompressible.
   cf.compression =
       tuning.compress ? LightCompression() : rocksdb::kNoCompression;
@@ -87,13 +123,14 @@ std::vector<rocksdb::ColumnFamilyDescriptor> MakeDescriptors(
   d[kQuantizersCfIndex] = {keys::kQuantizersCf,
                            MakeCfOptions(cache, {16 * kMiB, false, false})};
   d[kVectorsCfIndex] = {keys::kVectorsCf,
-                        MakeCfOptions(cache, {128 * kMiB, true, false})};
+                        MakeCfOptions(cache, {128 * kMiB, true, false, 4})};
   d[kCodesCfIndex] = {keys::kCodesCf,
-                      MakeCfOptions(cache, {32 * kMiB, true, false})};
+                      MakeCfOptions(cache, {32 * kMiB, true, false, 4})};
+  // cid | 'i' | iid ascends; cid | 'e' | external id need not.
   d[kIdsCfIndex] = {keys::kIdsCf,
-                    MakeCfOptions(cache, {64 * kMiB, true, true})};
+                    MakeCfOptions(cache, {64 * kMiB, true, true, 5, 'i'})};
   d[kAttributesCfIndex] = {keys::kAttributesCf,
-                           MakeCfOptions(cache, {32 * kMiB, true, true})};
+                           MakeCfOptions(cache, {32 * kMiB, true, true, 4})};
   return d;
 }
 
@@ -109,6 +146,9 @@ rocksdb::DBOptions MakeDbOptions() {
       std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 2, 8);
   o.IncreaseParallelism(cores);
   o.max_background_jobs = std::max(2, cores / 2);
+  // Insert hints (CfTuning::sequential_prefix) work only for one memtable
+  // writer at a time; writers of one collection are serialised anyway.
+  o.allow_concurrent_memtable_write = false;
   // Several families share one WAL: bound it so that rarely written families
   // get flushed and old log files can go.
   o.max_total_wal_size = 512u << 20;

@@ -266,6 +266,41 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
           absl::StrFormat("document %d: %s", i, s.message()));
     }
   }
+  // Outside the writer lock (writers of other batches go on meanwhile):
+  // duplicates, normalisation and the encoding with the current index.
+  // Duplicate ids in one batch: keep the last occurrence.
+  std::vector<size_t> keep;
+  {
+    absl::flat_hash_map<std::string_view, size_t> last;
+    last.reserve(docs.size());
+    for (size_t i = 0; i < docs.size(); ++i) last[docs[i].id] = i;
+    keep.reserve(last.size());
+    for (size_t i = 0; i < docs.size(); ++i) {
+      if (last.size() == docs.size() || last[docs[i].id] == i) {
+        keep.push_back(i);
+      }
+    }
+  }
+  const size_t n = keep.size();
+  std::vector<float> x(n * dim);
+  for (size_t j = 0; j < n; ++j) {
+    std::memcpy(&x[j * dim], docs[keep[j]].vector.data(), dim * sizeof(float));
+  }
+  if (config_.metric == index::Metric::kCosine) {
+    index::NormalizeL2(x.data(), n, dim);
+  }
+  std::vector<uint32_t> lists;
+  std::vector<uint8_t> codes;
+  double error_sum = 0;
+  IndexSnapshot snap = CurrentIndex();
+  auto encode = [&] {
+    if (!snap.ivf) return;
+    lists.resize(n);
+    codes.resize(n * snap.ivf->code_size());
+    snap.ivf->Encode(x.data(), n, lists.data(), codes.data());
+    error_sum = QuantizationError(*snap.ivf, x.data(), lists.data(), n) * n;
+  };
+  encode();
   uint64_t count_after = 0;
   {
     absl::MutexLock w(&write_mu_);
@@ -273,20 +308,18 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
       return absl::NotFoundError(
           absl::StrFormat("collection '%s' was dropped", config_.name));
     }
-    // Duplicate ids in one batch: keep the last occurrence.
-    std::vector<size_t> keep;
-    {
-      absl::flat_hash_map<std::string_view, size_t> last;
-      last.reserve(docs.size());
-      for (size_t i = 0; i < docs.size(); ++i) last[docs[i].id] = i;
-      keep.reserve(last.size());
-      for (size_t i = 0; i < docs.size(); ++i) {
-        if (last.size() == docs.size() || last[docs[i].id] == i) {
-          keep.push_back(i);
-        }
-      }
+    // A training or split swapped its index in since: encode again (the
+    // swap happens under this lock, so the index cannot change from here on).
+    if (const IndexSnapshot now = CurrentIndex();
+        now.ivf != snap.ivf || now.generation != snap.generation) {
+      snap = now;
+      encode();
     }
-    const size_t n = keep.size();
+    const size_t code_size = snap.ivf ? snap.ivf->code_size() : 0;
+    if (snap.ivf) {
+      recent_error_sum_ += error_sum;
+      recent_count_ += n;
+    }
     const uint64_t first_new = next_iid_;
     std::vector<uint64_t> iids(n);
     {
@@ -302,27 +335,6 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
           "collection '%s' has used all %d internal ids; copy its documents "
           "into a new collection",
           config_.name, kMaxInternalId + 1));
-    }
-    std::vector<float> x(n * dim);
-    for (size_t j = 0; j < n; ++j) {
-      std::memcpy(&x[j * dim], docs[keep[j]].vector.data(),
-                  dim * sizeof(float));
-    }
-    if (config_.metric == index::Metric::kCosine) {
-      index::NormalizeL2(x.data(), n, dim);
-    }
-    const IndexSnapshot snap = CurrentIndex();
-    std::vector<uint32_t> lists;
-    std::vector<uint8_t> codes;
-    size_t code_size = 0;
-    if (snap.ivf) {
-      code_size = snap.ivf->code_size();
-      lists.resize(n);
-      codes.resize(n * code_size);
-      snap.ivf->Encode(x.data(), n, lists.data(), codes.data());
-      recent_error_sum_ +=
-          QuantizationError(*snap.ivf, x.data(), lists.data(), n) * n;
-      recent_count_ += n;
     }
     storage::DocumentBatch batch(cid_);
     std::vector<Attributes> new_attrs(n);
