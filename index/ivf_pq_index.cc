@@ -319,6 +319,155 @@ std::vector<std::vector<Neighbor>> IvfPqIndex::SearchBatch(
   return results;
 }
 
+absl::StatusOr<RebalanceResult> IvfPqIndex::Rebalance(
+    const RebalanceOptions& options, const VectorSource& vectors) const {
+  const ivf::IvfPqState& s = impl_->state;
+  const size_t nlist = s.nlist, dim = s.dim, cs = s.code_size;
+  RebalanceResult out;
+  // 1 = split, 2 = merge.
+  std::vector<uint8_t> role(nlist, 0);
+  std::vector<uint32_t> splits, merges;
+  for (uint32_t l : options.split) {
+    if (l < nlist && role[l] == 0 && s.lists.ListSize(l) >= 2) {
+      role[l] = 1;
+      splits.push_back(l);
+    }
+  }
+  for (uint32_t l : options.merge) {
+    if (l < nlist && role[l] == 0 &&
+        nlist + splits.size() > merges.size() + 1) {
+      role[l] = 2;
+      merges.push_back(l);
+    }
+  }
+  if (splits.empty() && merges.empty()) return out;
+
+  // The lists whose vectors are encoded again.
+  std::vector<uint8_t> reassign(nlist, 0);
+  for (uint32_t l : splits) reassign[l] = 1;
+  for (uint32_t l : merges) reassign[l] = 1;
+  if (options.neighbors > 0) {
+    const size_t near = std::min(nlist, options.neighbors + 1);
+    std::vector<uint32_t> labels(near);
+    std::vector<float> dis(near);
+    for (uint32_t l : splits) {
+      s.CoarseSearchOne(s.centroids.data() + size_t{l} * dim, near,
+                        labels.data(), dis.data());
+      for (uint32_t n : labels) reassign[n] = 1;
+    }
+  }
+
+  // New centroids: origin[slot] is the old list whose entries the slot
+  // keeps (-1: a new centroid).
+  std::vector<float> centroids = s.centroids;
+  std::vector<int64_t> origin(nlist);
+  for (size_t l = 0; l < nlist; ++l) origin[l] = static_cast<int64_t>(l);
+  std::vector<uint64_t> ids;
+  std::vector<float> x;
+  for (uint32_t l : splits) {
+    s.lists.Get(l, &ids, nullptr);
+    x.resize(ids.size() * dim);
+    size_t got = 0;
+    for (uint64_t id : ids) {
+      if (vectors.GetVector(id, x.data() + got * dim)) ++got;
+    }
+    if (got < 2) continue;
+    KMeansParams kp;
+    kp.k = 2;
+    kp.niter = 10;
+    kp.seed = options.seed + l;
+    kp.threads = 1;
+    kp.spherical = s.params.metric == Metric::kCosine;
+    absl::StatusOr<KMeansResult> two = KMeans(x.data(), got, dim, kp);
+    if (!two.ok()) continue;  // e.g. all vectors equal: keep the list
+    std::copy(two->centroids.begin(), two->centroids.begin() + dim,
+              centroids.begin() + size_t{l} * dim);
+    centroids.insert(centroids.end(), two->centroids.begin() + dim,
+                     two->centroids.begin() + 2 * dim);
+    origin[l] = -1;
+    origin.push_back(-1);
+    ++out.splits;
+  }
+  // A merged slot takes the last slot's centroid and entries (highest
+  // slots first, so that the last slot is never one still to be merged).
+  std::sort(merges.rbegin(), merges.rend());
+  for (uint32_t l : merges) {
+    const size_t last = origin.size() - 1;
+    if (l != last) {
+      std::copy(centroids.begin() + last * dim,
+                centroids.begin() + (last + 1) * dim,
+                centroids.begin() + size_t{l} * dim);
+      origin[l] = origin[last];
+    }
+    origin.pop_back();
+    centroids.resize(origin.size() * dim);
+    ++out.merges;
+  }
+  if (out.splits == 0 && out.merges == 0) return out;
+
+  IvfPqParams p = s.params;
+  p.nlist = static_cast<uint32_t>(origin.size());
+  auto impl = std::make_unique<Impl>(p);
+  ivf::IvfPqState& t = impl->state;
+  QUIVER_RETURN_IF_ERROR(t.Build(std::move(centroids), s.pq.codebooks()));
+  const size_t nslots = origin.size();
+  out.renewed.assign(nslots, false);
+  auto record = [&](const uint64_t* id, const uint32_t* list,
+                    const uint8_t* code, size_t n) {
+    out.moved_ids.insert(out.moved_ids.end(), id, id + n);
+    out.moved_lists.insert(out.moved_lists.end(), list, list + n);
+    out.moved_codes.insert(out.moved_codes.end(), code, code + n * cs);
+  };
+  // Lists kept as they are (possibly under another number).
+  std::vector<uint8_t> codes;
+  std::vector<uint32_t> lists;
+  for (size_t slot = 0; slot < nslots; ++slot) {
+    const int64_t o = origin[slot];
+    out.renewed[slot] = o != static_cast<int64_t>(slot);
+    if (o < 0 || reassign[o]) continue;
+    s.lists.Get(static_cast<size_t>(o), &ids, &codes);
+    lists.assign(ids.size(), static_cast<uint32_t>(slot));
+    t.AddEncodedBatch(ids.data(), lists.data(), codes.data(), ids.size());
+    if (out.renewed[slot]) {
+      record(ids.data(), lists.data(), codes.data(), ids.size());
+    }
+  }
+  // The vectors of the reassigned lists, against every new centroid.
+  std::vector<uint64_t> todo;
+  for (size_t l = 0; l < nlist; ++l) {
+    if (!reassign[l]) continue;
+    s.lists.Get(l, &ids, nullptr);
+    todo.insert(todo.end(), ids.begin(), ids.end());
+  }
+  constexpr size_t kChunk = 4096;
+  std::vector<uint64_t> live;
+  for (size_t off = 0; off < todo.size(); off += kChunk) {
+    const size_t end = std::min(todo.size(), off + kChunk);
+    live.clear();
+    x.resize((end - off) * dim);
+    for (size_t i = off; i < end; ++i) {
+      if (vectors.GetVector(todo[i], x.data() + live.size() * dim)) {
+        live.push_back(todo[i]);
+      }
+    }
+    const size_t n = live.size();
+    lists.resize(n);
+    codes.resize(n * cs);
+    t.EncodeNormalized(x.data(), n, lists.data(), codes.data(), p.threads);
+    t.AddEncodedBatch(live.data(), lists.data(), codes.data(), n);
+    record(live.data(), lists.data(), codes.data(), n);
+  }
+  out.index.reset(new IvfPqIndex(std::move(impl)));
+  return out;
+}
+
+std::vector<size_t> IvfPqIndex::list_sizes() const {
+  const ivf::IvfPqState& s = impl_->state;
+  std::vector<size_t> sizes(s.nlist);
+  for (size_t l = 0; l < s.nlist; ++l) sizes[l] = s.lists.ListSize(l);
+  return sizes;
+}
+
 ListStats IvfPqIndex::list_stats() const {
   const ivf::IvfPqState& s = impl_->state;
   ListStats st;

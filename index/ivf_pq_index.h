@@ -56,6 +56,23 @@ struct IvfPqParams {
   absl::Status Validate() const;
 };
 
+// Splitting and merging lists in place of a full retraining (the idea of
+// SPFresh's LIRE); see IvfPqIndex::Rebalance.
+struct RebalanceOptions {
+  // Lists to split in two (2-means over their vectors), and lists to
+  // dissolve into the lists nearest their vectors. Ids >= nlist, repeats,
+  // lists in both and lists with fewer than 2 vectors to split are ignored;
+  // at least one list always remains.
+  std::vector<uint32_t> split;
+  std::vector<uint32_t> merge;
+  // Around each split, the vectors of this many lists nearest the split
+  // list are reassigned too (some of them are now nearer a new centroid).
+  size_t neighbors = 8;
+  uint64_t seed = 1;
+};
+
+struct RebalanceResult;
+
 class IvfPqIndex {
  public:
   // Trains the coarse quantizer and the PQ on x (n * dim floats, row-major;
@@ -104,6 +121,22 @@ class IvfPqIndex {
                                                  const SearchParams& params,
                                                  int threads = 1) const;
 
+  // A new index with the same PQ codebooks, in which the lists of `options`
+  // are split or merged: a split list's centroid is replaced by the first
+  // of two 2-means centroids and the second is appended; a merged list's
+  // slot is taken by the last list (so no other list is renumbered). The
+  // vectors of the split and merged lists and of the lists nearest each
+  // split are encoded again (nearest of all the new centroids); every other
+  // list is copied with its codes as they are. `vectors` gives each id's
+  // full-precision vector (normalised for cosine); an id it does not have
+  // (deleted meanwhile) is left out. This index is only read, under its list
+  // locks, so writers may go on; the caller replays their writes onto the
+  // result. No splits or merges to make: `index` is null.
+  absl::StatusOr<RebalanceResult> Rebalance(const RebalanceOptions& options,
+                                            const VectorSource& vectors) const;
+
+  // Vectors in each list, in list order.
+  std::vector<size_t> list_sizes() const;
   ListStats list_stats() const;
   // Bytes held for codes + ids + per-list overhead.
   size_t memory_bytes() const;
@@ -120,6 +153,20 @@ class IvfPqIndex {
   struct Impl;
   explicit IvfPqIndex(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+struct RebalanceResult {
+  std::unique_ptr<IvfPqIndex> index;  // null: nothing to do
+  // Per list of `index`: true when its centroid is new or its vectors moved
+  // there from another list number, so that every entry in it was written
+  // by this rebalance (the others keep their entries and codes).
+  std::vector<bool> renewed;
+  // The entries written by this rebalance (re-encoded, or moved to another
+  // list number): ids, their lists and codes (code_size() bytes each).
+  std::vector<uint64_t> moved_ids;
+  std::vector<uint32_t> moved_lists;
+  std::vector<uint8_t> moved_codes;
+  size_t splits = 0, merges = 0;
 };
 
 }  // namespace quiver::index
