@@ -153,6 +153,12 @@ absl::Status Collection::Recover() {
           index::MetricName(ivf->params().metric), dim,
           index::MetricName(config_.metric)));
     }
+    if (!record->list_epochs.empty() &&
+        record->list_epochs.size() != ivf->params().nlist) {
+      return absl::DataLossError(absl::StrFormat(
+          "collection '%s': quantizer record has %d list epochs for %d lists",
+          config_.name, record->list_epochs.size(), ivf->params().nlist));
+    }
     const size_t code_size = ivf->code_size();
     QUIVER_RETURN_IF_ERROR(store_->ForEachCode(
         cid_,
@@ -161,8 +167,9 @@ absl::Status Collection::Recover() {
           // A stale code (another generation, a torn record) is re-encoded
           // below.
           absl::StatusOr<records::CodeRecord> r = records::DecodeCode(code);
-          if (r.ok() && r->generation == generation &&
-              r->code.size() == code_size && list < ivf->params().nlist) {
+          if (r.ok() && r->code.size() == code_size &&
+              list < ivf->params().nlist &&
+              records::CodeIsCurrent(*record, r->generation, list)) {
             ivf->AddEncoded(iid, list,
                             reinterpret_cast<const uint8_t*>(r->code.data()));
           }
@@ -194,6 +201,11 @@ absl::Status Collection::Recover() {
       }
     }
     absl::MutexLock i(&index_mu_);
+    settled_sizes_ = ivf->list_sizes();
+    list_epochs_ = record->list_epochs.empty()
+                       ? std::vector<uint32_t>(ivf->params().nlist, generation)
+                       : record->list_epochs;
+    base_generation_ = record->base_generation;
     ivf_ = std::move(ivf);
     generation_ = generation;
   } else if (!absl::IsNotFound(blob.status())) {
@@ -224,7 +236,7 @@ absl::Status Collection::Recover() {
 
 Collection::IndexSnapshot Collection::CurrentIndex() const {
   absl::MutexLock lock(&index_mu_);
-  return IndexSnapshot{ivf_, generation_};
+  return IndexSnapshot{ivf_, generation_, base_generation_};
 }
 
 bool Collection::IsLive(uint64_t iid) const {
@@ -388,6 +400,7 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
     }
     if (logging_) changed_.insert(changed_.end(), iids.begin(), iids.end());
   }
+  writes_since_check_.fetch_add(written);
   MaybeAutoTrain(count_after);
   return written;
 }
@@ -400,7 +413,10 @@ absl::StatusOr<uint64_t> Collection::Delete(absl::Span<const std::string> ids) {
     }
   }
   QUIVER_ASSIGN_OR_RETURN(const uint64_t deleted, DeleteLocked(ids));
-  if (deleted > 0) MaybeAutoTrain(count());
+  if (deleted > 0) {
+    writes_since_check_.fetch_add(deleted);
+    MaybeAutoTrain(count());
+  }
   return deleted;
 }
 
@@ -553,8 +569,10 @@ absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
       requested = requested_;
       maintenance = maintenance_;
     }
-    // Tuned defaults belong to the generation they were measured on.
-    if (maintenance.generation != snap.generation) {
+    // Tuned defaults belong to the training they were measured on (and
+    // the splits and merges since).
+    if (maintenance.generation < snap.base_generation ||
+        maintenance.generation > snap.generation) {
       maintenance.tuned_nprobe = maintenance.tuned_rerank = 0;
     }
     nlist = snap.ivf->params().nlist;
@@ -765,7 +783,9 @@ CollectionStatus Collection::Status() const {
     const index::IvfPqParams& p = snap.ivf->params();
     IndexConfig& in_use = st.config.index;
     MaintenanceState m = st.maintenance;
-    if (m.generation != snap.generation) m.tuned_nprobe = m.tuned_rerank = 0;
+    if (m.generation < snap.base_generation || m.generation > snap.generation) {
+      m.tuned_nprobe = m.tuned_rerank = 0;
+    }
     in_use.nprobe = DefaultNprobe(in_use, m, p.nlist);
     in_use.rerank = DefaultRerank(in_use, m);
     in_use.target_recall = TargetRecall(in_use);

@@ -20,6 +20,13 @@
 // the training generation, so a crash in the middle of persisting is repaired
 // on the next Open() (codes of another generation are re-encoded).
 //
+// Lists that outgrow the rest (writes crowding into one region) are split
+// and lists emptied by deletes merged, in the background like a training
+// but touching only those lists and their neighbours
+// (IvfPqIndex::Rebalance); a full retraining stays the fallback. Persisted
+// codes then belong to the quantizer by their generation and list epoch
+// (records::CodeIsCurrent).
+//
 // Maintenance: nobody has to call Train. A collection trains itself when it
 // reaches AutoTrainThreshold() (until then searches are exact), and again
 // whenever RetrainReason() says so: it doubled (or shrank to a quarter)
@@ -231,6 +238,9 @@ class Collection {
   struct IndexSnapshot {
     std::shared_ptr<index::IvfPqIndex> ivf;  // null while untrained
     uint32_t generation = 0;
+    // The full training it comes from (tuned defaults measured on any
+    // generation since still apply).
+    uint32_t base_generation = 0;
   };
 
   absl::Status Recover();
@@ -247,8 +257,16 @@ class Collection {
   void MaybeAutoTrain(uint64_t count);
   // RetrainReason() for the current state ("" = none).
   std::string RetrainReasonNow(uint64_t count) const;
-  void TrainMain(CollectionConfig config, uint32_t generation);
-  absl::Status RunTraining(const CollectionConfig& config, uint32_t generation);
+  // Lists to split and merge now (automatic nlist only; none = empty).
+  index::RebalanceOptions PlanRebalance() const;
+  // Why a rebalance should run now ("" = none); checked every
+  // RebalanceCheckInterval() writes.
+  std::string RebalanceReasonNow() const;
+  // Starts a rebalance in the background unless a training runs.
+  void StartRebalance(std::string reason);
+  void TrainMain(CollectionConfig config, uint32_t generation, bool rebalance);
+  absl::Status RunTraining(const CollectionConfig& config, uint32_t generation,
+                           bool rebalance);
   // Measures recall on stored vectors and picks the cheapest default nprobe
   // and rerank reaching the target; persists them with the schema.
   // `queries`: stored documents held out of the training sample;
@@ -303,6 +321,15 @@ class Collection {
   mutable absl::Mutex index_mu_;
   std::shared_ptr<index::IvfPqIndex> ivf_ ABSL_GUARDED_BY(index_mu_);
   uint32_t generation_ ABSL_GUARDED_BY(index_mu_) = 0;
+  // The last full training's generation and each list's epoch (see
+  // records::QuantizerRecord).
+  uint32_t base_generation_ ABSL_GUARDED_BY(index_mu_) = 0;
+  std::vector<uint32_t> list_epochs_ ABSL_GUARDED_BY(index_mu_);
+  // List sizes right after the last training or rebalance (or at open):
+  // what a list's growth is measured against.
+  std::vector<size_t> settled_sizes_ ABSL_GUARDED_BY(index_mu_);
+  // Writes since the last look at the list sizes.
+  std::atomic<uint64_t> writes_since_check_{0};
 
   // Training lifecycle.
   mutable absl::Mutex train_mu_;

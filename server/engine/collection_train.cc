@@ -31,6 +31,19 @@ namespace {
 // How far above the target recall the tuning aims (see TuneDefaults).
 constexpr double kTuneMargin = 0.01;
 
+// A list is split when it holds more than kSplitGrowth times both its size
+// right after the last training (or rebalance) and the mean list size, and
+// at least kMinSplitSize vectors; merged when it shrank below 1/kMergeShrink
+// of its settled size and 1/(2 kMergeShrink) of the mean.
+constexpr double kSplitGrowth = 2.0;
+constexpr size_t kMinSplitSize = 128;
+constexpr double kMergeShrink = 4.0;
+
+// Writes between two looks at the list sizes.
+uint64_t RebalanceCheckInterval(uint64_t count) {
+  return std::max<uint64_t>(1000, count / 64);
+}
+
 // Training runs beside searches and writes: lower its CPU priority (Linux
 // nice values are per thread and inherited by the threads it starts).
 void LowerThreadPriority() {
@@ -84,10 +97,86 @@ absl::Status Collection::StartTraining(
       generation = generation_ + 1;
     }
     train_thread_ = std::thread(&Collection::TrainMain, this, std::move(config),
-                                generation);
+                                generation, /*rebalance=*/false);
   }
   if (previous.joinable()) previous.join();
   return absl::OkStatus();
+}
+
+void Collection::StartRebalance(std::string reason) {
+  if (store_->read_only()) return;
+  std::thread previous;
+  {
+    absl::MutexLock lock(&train_mu_);
+    if (training_ || cancel_.load()) return;
+    previous = std::move(train_thread_);
+    training_ = true;
+    progress_ = 0;
+    last_reason_ = std::move(reason);
+    uint32_t generation;
+    {
+      absl::MutexLock i(&index_mu_);
+      generation = generation_ + 1;
+    }
+    CollectionConfig config = config_;
+    config.index = requested_;
+    train_thread_ = std::thread(&Collection::TrainMain, this, std::move(config),
+                                generation, /*rebalance=*/true);
+  }
+  if (previous.joinable()) previous.join();
+}
+
+index::RebalanceOptions Collection::PlanRebalance() const {
+  index::RebalanceOptions o;
+  {
+    absl::MutexLock lock(&train_mu_);
+    if (requested_.nlist != 0) return o;  // the user fixed nlist
+  }
+  std::shared_ptr<index::IvfPqIndex> ivf;
+  std::vector<size_t> settled;
+  {
+    absl::MutexLock i(&index_mu_);
+    ivf = ivf_;
+    settled = settled_sizes_;
+    o.seed = generation_;
+  }
+  if (!ivf) return o;
+  const std::vector<size_t> sizes = ivf->list_sizes();
+  if (sizes.size() != settled.size()) return o;
+  size_t total = 0;
+  for (size_t n : sizes) total += n;
+  const double mean = static_cast<double>(total) / sizes.size();
+  std::vector<uint32_t> split, merge;
+  for (uint32_t l = 0; l < sizes.size(); ++l) {
+    const double n = static_cast<double>(sizes[l]);
+    if (sizes[l] >= kMinSplitSize && n > kSplitGrowth * settled[l] &&
+        n > kSplitGrowth * mean) {
+      split.push_back(l);
+    }
+    if (sizes.size() > 1 && n * kMergeShrink < settled[l] &&
+        n * kMergeShrink * 2 < mean) {
+      merge.push_back(l);
+    }
+  }
+  // The largest (smallest) first, a bounded number per round.
+  const size_t cap = std::max<size_t>(4, sizes.size() / 16);
+  std::sort(split.begin(), split.end(),
+            [&](uint32_t a, uint32_t b) { return sizes[a] > sizes[b]; });
+  std::sort(merge.begin(), merge.end(),
+            [&](uint32_t a, uint32_t b) { return sizes[a] < sizes[b]; });
+  if (split.size() > cap) split.resize(cap);
+  if (merge.size() > cap) merge.resize(cap);
+  o.split = std::move(split);
+  o.merge = std::move(merge);
+  return o;
+}
+
+std::string Collection::RebalanceReasonNow() const {
+  const index::RebalanceOptions o = PlanRebalance();
+  if (o.split.empty() && o.merge.empty()) return "";
+  return absl::StrFormat(
+      "%d lists grew past %gx their size and the mean, %d shrank below 1/%g",
+      o.split.size(), kSplitGrowth, o.merge.size(), kMergeShrink);
 }
 
 std::string Collection::RetrainReasonNow(uint64_t count) const {
@@ -121,7 +210,16 @@ void Collection::MaybeAutoTrain(uint64_t count) {
       if (training_) return;
     }
     reason = RetrainReasonNow(count);
-    if (reason.empty()) return;
+    if (reason.empty()) {
+      if (writes_since_check_.load() < RebalanceCheckInterval(count)) return;
+      writes_since_check_.store(0);
+      std::string why = RebalanceReasonNow();
+      if (why.empty()) return;
+      QUIVER_LOG(INFO) << "collection '" << config_.name
+                       << "': automatic rebalance: " << why;
+      StartRebalance(std::move(why));
+      return;
+    }
   }
   QUIVER_LOG(INFO) << "collection '" << config_.name
                    << "': automatic training: " << reason;
@@ -268,7 +366,8 @@ void Collection::SetProgress(double p) {
   progress_ = p;
 }
 
-void Collection::TrainMain(CollectionConfig config, uint32_t generation) {
+void Collection::TrainMain(CollectionConfig config, uint32_t generation,
+                           bool rebalance) {
   LowerThreadPriority();
   // Writes that arrived while a training ran may call for the next one
   // (e.g. a bulk load that doubled the collection meanwhile): it runs here,
@@ -276,8 +375,9 @@ void Collection::TrainMain(CollectionConfig config, uint32_t generation) {
   for (;;) {
     const absl::Time start = absl::Now();
     QUIVER_LOG(INFO) << "collection '" << config_.name
-                     << "': training generation " << generation << " started";
-    const absl::Status s = RunTraining(config, generation);
+                     << "': " << (rebalance ? "rebalance" : "training")
+                     << " generation " << generation << " started";
+    const absl::Status s = RunTraining(config, generation, rebalance);
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     if (s.ok()) {
       QUIVER_LOG(INFO) << "collection '" << config_.name
@@ -312,14 +412,18 @@ void Collection::TrainMain(CollectionConfig config, uint32_t generation) {
     QUIVER_LOG(INFO) << "collection '" << config_.name
                      << "': next training: " << next;
     config.index = queued.has_value() ? *queued : requested_;
-    ++generation;
+    rebalance = false;
+    {
+      absl::MutexLock i(&index_mu_);
+      generation = std::max(generation, generation_) + 1;
+    }
     last_reason_ = next;
     progress_ = 0;
   }
 }
 
 absl::Status Collection::RunTraining(const CollectionConfig& config,
-                                     uint32_t generation) {
+                                     uint32_t generation, bool rebalance) {
   const size_t dim = config_.dimension;
   // Snapshot the ids to encode and start logging later writes.
   std::vector<uint64_t> ids;
@@ -335,49 +439,10 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     logging_ = false;
     changed_.clear();
   });
-  // Code size follows the snapshot's size (see TrainIndexConfig).
-  CollectionConfig resolved = config;
-  resolved.index = TrainIndexConfig(config.index, ids.size());
-  QUIVER_ASSIGN_OR_RETURN(
-      const index::IvfPqParams params,
-      ResolveTrainParams(resolved, ids.size(), options_.train_threads));
-  const uint64_t sample_size =
-      TrainSampleSize(resolved.index, params, ids.size());
-
-  // Seeded by the generation: the queries that will measure recall after
-  // the training (held out of the training sample, so that they stand for
-  // new queries rather than points the quantizers were fitted to), then the
-  // training sample.
-  std::vector<uint64_t> sample = ids;
-  std::mt19937_64 rng(0x9e3779b97f4a7c15ULL ^ generation);
-  const size_t need = std::max<size_t>(params.nlist, size_t{1} << params.nbits);
-  const size_t held_out =
-      std::min({options_.tune_queries, ids.size() / 5,
-                ids.size() > need ? ids.size() - need : size_t{0}});
-  const size_t train_n = std::min<size_t>(sample_size, ids.size() - held_out);
-  for (size_t i = 0; i < held_out + train_n; ++i) {
-    std::uniform_int_distribution<size_t> pick(i, sample.size() - 1);
-    std::swap(sample[i], sample[pick(rng)]);
-  }
-  std::vector<uint64_t> tune_ids(sample.begin(), sample.begin() + held_out);
-  std::vector<float> x(train_n * dim);
-  size_t got = 0;
-  for (size_t i = held_out; i < held_out + train_n; ++i) {
-    if (flat_.GetVector(sample[i], &x[got * dim])) ++got;
-  }
-  SetProgress(0.1);
-  if (cancel_.load()) return absl::CancelledError("training cancelled");
-  QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<index::IvfPqIndex> trained,
-                          index::IvfPqIndex::Train(params, x.data(), got));
-  std::shared_ptr<index::IvfPqIndex> ivf = std::move(trained);
-  x.clear();
-  x.shrink_to_fit();
-  SetProgress(0.5);
-
   // Encodes the live documents among `chunk` (sorted ids) into the new
   // index, appending their code records to `out`; ids no longer live leave
   // the index. Adds their quantization error to `error_sum`.
-  const size_t code_size = ivf->code_size();
+  std::shared_ptr<index::IvfPqIndex> ivf;
   struct NewCode {
     uint64_t iid;
     uint32_t list;
@@ -404,6 +469,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       }
     }
     const size_t n = live_ids.size();
+    const size_t code_size = ivf->code_size();
     lists.resize(n);
     cs.resize(n * code_size);
     ivf->Encode(xs.data(), n, lists.data(), cs.data());
@@ -428,27 +494,132 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     return batch;
   };
 
-  // Encode everything, chunk by chunk; persist each chunk's codes. The mean
-  // quantization error of the collection right after training is the drift
-  // trigger's baseline.
+  std::vector<uint64_t> tune_ids;
+  double train_error = 0;
   double error_sum = 0;
-  size_t encoded = 0;
-  for (size_t off = 0; off < ids.size(); off += kEncodeChunk) {
-    if (cancel_.load()) return absl::CancelledError("training cancelled");
-    const size_t end = std::min(ids.size(), off + kEncodeChunk);
-    std::vector<NewCode> codes;
-    encoded += encode(absl::MakeConstSpan(ids).subspan(off, end - off), &codes,
-                      &error_sum);
+  size_t got = 0;
+  index::IvfPqParams params;
+  // A rebalance: the lists' epochs after it, and its counts.
+  std::vector<uint32_t> epochs;
+  uint32_t base_generation = generation;
+  size_t splits = 0, merges = 0, moved = 0;
+  if (rebalance) {
+    std::shared_ptr<index::IvfPqIndex> old;
+    std::vector<uint32_t> old_epochs;
     {
+      absl::MutexLock i(&index_mu_);
+      old = ivf_;
+      old_epochs = list_epochs_;
+      base_generation = base_generation_;
+    }
+    if (!old) return absl::FailedPreconditionError("collection not trained");
+    QUIVER_ASSIGN_OR_RETURN(index::RebalanceResult r,
+                            old->Rebalance(PlanRebalance(), *vector_source_));
+    if (r.index == nullptr) {
+      // Nothing to split or merge after all: measure growth from here.
+      absl::MutexLock i(&index_mu_);
+      if (ivf_ == old) settled_sizes_ = old->list_sizes();
+      return absl::OkStatus();
+    }
+    ivf = std::move(r.index);
+    params = ivf->params();
+    splits = r.splits;
+    merges = r.merges;
+    moved = r.moved_ids.size();
+    epochs.resize(params.nlist);
+    for (size_t l = 0; l < epochs.size(); ++l) {
+      epochs[l] =
+          r.renewed[l] || l >= old_epochs.size() ? generation : old_epochs[l];
+    }
+    SetProgress(0.5);
+    // Persist the entries the rebalance wrote, in chunks.
+    const size_t code_size = ivf->code_size();
+    for (size_t off = 0; off < r.moved_ids.size(); off += kEncodeChunk) {
+      if (cancel_.load()) return absl::CancelledError("training cancelled");
+      const size_t end = std::min(r.moved_ids.size(), off + kEncodeChunk);
+      std::vector<NewCode> codes;
+      codes.reserve(end - off);
+      for (size_t j = off; j < end; ++j) {
+        codes.push_back(
+            {r.moved_ids[j], r.moved_lists[j],
+             records::EncodeCode(generation, &r.moved_codes[j * code_size],
+                                 code_size)});
+      }
       absl::MutexLock w(&write_mu_);
       if (dropped_) return absl::CancelledError("collection dropped");
       const storage::DocumentBatch batch = to_batch(&codes);
       if (!batch.empty()) QUIVER_RETURN_IF_ERROR(store_->Write(batch));
     }
-    SetProgress(0.5 + 0.45 * static_cast<double>(end) / ids.size());
-  }
-  const double train_error = encoded == 0 ? 0 : error_sum / encoded;
+    // Stored vectors measure the recall of the result (no training sample
+    // to hold them out of: the codebooks are the last training's).
+    std::mt19937_64 rng(0x9e3779b97f4a7c15ULL ^ generation);
+    const size_t want = std::min(options_.tune_queries, ids.size() / 5);
+    std::vector<uint64_t> pool = ids;
+    for (size_t i = 0; i < want; ++i) {
+      std::uniform_int_distribution<size_t> pick(i, pool.size() - 1);
+      std::swap(pool[i], pool[pick(rng)]);
+    }
+    tune_ids.assign(pool.begin(), pool.begin() + want);
+  } else {
+    // Code size follows the snapshot's size (see TrainIndexConfig).
+    CollectionConfig resolved = config;
+    resolved.index = TrainIndexConfig(config.index, ids.size());
+    QUIVER_ASSIGN_OR_RETURN(params, ResolveTrainParams(resolved, ids.size(),
+                                                       options_.train_threads));
+    const uint64_t sample_size =
+        TrainSampleSize(resolved.index, params, ids.size());
 
+    // Seeded by the generation: the queries that will measure recall after
+    // the training (held out of the training sample, so that they stand for
+    // new queries rather than points the quantizers were fitted to), then the
+    // training sample.
+    std::vector<uint64_t> sample = ids;
+    std::mt19937_64 rng(0x9e3779b97f4a7c15ULL ^ generation);
+    const size_t need =
+        std::max<size_t>(params.nlist, size_t{1} << params.nbits);
+    const size_t held_out =
+        std::min({options_.tune_queries, ids.size() / 5,
+                  ids.size() > need ? ids.size() - need : size_t{0}});
+    const size_t train_n = std::min<size_t>(sample_size, ids.size() - held_out);
+    for (size_t i = 0; i < held_out + train_n; ++i) {
+      std::uniform_int_distribution<size_t> pick(i, sample.size() - 1);
+      std::swap(sample[i], sample[pick(rng)]);
+    }
+    tune_ids.assign(sample.begin(), sample.begin() + held_out);
+    std::vector<float> x(train_n * dim);
+    for (size_t i = held_out; i < held_out + train_n; ++i) {
+      if (flat_.GetVector(sample[i], &x[got * dim])) ++got;
+    }
+    SetProgress(0.1);
+    if (cancel_.load()) return absl::CancelledError("training cancelled");
+    QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<index::IvfPqIndex> trained,
+                            index::IvfPqIndex::Train(params, x.data(), got));
+    ivf = std::move(trained);
+    x.clear();
+    x.shrink_to_fit();
+    SetProgress(0.5);
+
+    // Encode everything, chunk by chunk; persist each chunk's codes. The mean
+    // quantization error of the collection right after training is the drift
+    // trigger's baseline.
+    error_sum = 0;
+    size_t encoded = 0;
+    for (size_t off = 0; off < ids.size(); off += kEncodeChunk) {
+      if (cancel_.load()) return absl::CancelledError("training cancelled");
+      const size_t end = std::min(ids.size(), off + kEncodeChunk);
+      std::vector<NewCode> codes;
+      encoded += encode(absl::MakeConstSpan(ids).subspan(off, end - off),
+                        &codes, &error_sum);
+      {
+        absl::MutexLock w(&write_mu_);
+        if (dropped_) return absl::CancelledError("collection dropped");
+        const storage::DocumentBatch batch = to_batch(&codes);
+        if (!batch.empty()) QUIVER_RETURN_IF_ERROR(store_->Write(batch));
+      }
+      SetProgress(0.5 + 0.45 * static_cast<double>(end) / ids.size());
+    }
+    train_error = encoded == 0 ? 0 : error_sum / encoded;
+  }
   bool compact = false;
   // Replay the writes made meanwhile. Rounds outside the writer lock first
   // (a bulk load may have written far more than the training saw), each
@@ -490,20 +661,32 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     replayed += replay(std::move(changed_), &codes);
     changed_.clear();
     const storage::DocumentBatch batch = to_batch(&codes);
-    QUIVER_RETURN_IF_ERROR(store_->PutQuantizerAndCodes(
-        cid_, records::EncodeQuantizer(generation, ivf->Serialize()), batch));
+    if (epochs.empty()) epochs.assign(params.nlist, generation);
+    const std::string blob = ivf->Serialize();
+    records::QuantizerRecord q;
+    q.generation = generation;
+    q.base_generation = base_generation;
+    q.list_epochs = epochs;
+    q.blob = blob;
+    QUIVER_RETURN_IF_ERROR(
+        store_->PutQuantizerAndCodes(cid_, records::EncodeQuantizer(q), batch));
     {
       absl::MutexLock i(&index_mu_);
       ivf_ = ivf;
       generation_ = generation;
+      base_generation_ = base_generation;
+      list_epochs_ = std::move(epochs);
+      settled_sizes_ = ivf->list_sizes();
     }
     logging_ = false;
     changed_.clear();
     stop_logging.Dismiss();
-    recent_count_ = 0;
-    recent_error_sum_ = 0;
-    recent_deleted_ = 0;
-    compact = deleted_since_compaction_ * 4 >= ids.size();
+    if (!rebalance) {
+      recent_count_ = 0;
+      recent_error_sum_ = 0;
+      recent_deleted_ = 0;
+      compact = deleted_since_compaction_ * 4 >= ids.size();
+    }
     if (compact) {
       deleted_since_compaction_ = 0;
       // The id hash map keeps its capacity after erases: shrink it too.
@@ -512,15 +695,25 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     }
     {
       absl::MutexLock lock(&train_mu_);
-      requested_ = config.index;
-      maintenance_.trained_count = ids.size();
       maintenance_.reason = last_reason_;
-      maintenance_.train_error = train_error;
+      if (!rebalance) {
+        requested_ = config.index;
+        maintenance_.trained_count = ids.size();
+        maintenance_.train_error = train_error;
+      }
     }
-    QUIVER_LOG(INFO) << "collection '" << config_.name << "': trained nlist "
-                     << params.nlist << " m " << params.m << " nbits "
-                     << params.nbits << " on " << got << " of " << ids.size()
-                     << " vectors; replayed " << replayed << " writes";
+    if (rebalance) {
+      QUIVER_LOG(INFO) << "collection '" << config_.name << "': split "
+                       << splits << " and merged " << merges
+                       << " lists (nlist now " << params.nlist << "), " << moved
+                       << " entries written; replayed " << replayed
+                       << " writes";
+    } else {
+      QUIVER_LOG(INFO) << "collection '" << config_.name << "': trained nlist "
+                       << params.nlist << " m " << params.m << " nbits "
+                       << params.nbits << " on " << got << " of " << ids.size()
+                       << " vectors; replayed " << replayed << " writes";
+    }
   }
   if (compact) {
     // Many deletes since the last compaction: give their disk space back

@@ -14,6 +14,7 @@ namespace {
 
 constexpr char kSchemaMagic[4] = {'Q', 'V', 'S', 'C'};
 constexpr char kQuantizerMagic[4] = {'Q', 'V', 'Q', '1'};
+constexpr char kQuantizerMagic2[4] = {'Q', 'V', 'Q', '2'};
 
 // Schema field tags (version 1).
 enum SchemaTag : uint8_t {
@@ -431,15 +432,66 @@ std::string EncodeQuantizer(uint32_t generation, std::string_view blob) {
   return out;
 }
 
+std::string EncodeQuantizer(const QuantizerRecord& record) {
+  bool plain = record.base_generation == record.generation;
+  for (uint32_t e : record.list_epochs) plain = plain && e == record.generation;
+  if (plain) return EncodeQuantizer(record.generation, record.blob);
+  std::string out(kQuantizerMagic2, 4);
+  PutU32(&out, record.generation);
+  PutU32(&out, record.base_generation);
+  PutU32(&out, static_cast<uint32_t>(record.list_epochs.size()));
+  for (uint32_t e : record.list_epochs) PutU32(&out, e);
+  out.append(record.blob);
+  return out;
+}
+
 absl::StatusOr<QuantizerRecord> DecodeQuantizer(std::string_view bytes) {
-  if (bytes.size() < 8 || std::memcmp(bytes.data(), kQuantizerMagic, 4) != 0) {
+  QuantizerRecord r;
+  if (bytes.size() >= 8 && std::memcmp(bytes.data(), kQuantizerMagic, 4) == 0) {
+    r.generation = GetU32(bytes.data() + 4);
+    r.base_generation = r.generation;
+    r.blob = bytes.substr(8);
+    return r;
+  }
+  if (bytes.size() < 16 ||
+      std::memcmp(bytes.data(), kQuantizerMagic2, 4) != 0) {
     return absl::DataLossError(absl::StrFormat(
         "quantizer record (%d bytes) has no Quiver header", bytes.size()));
   }
-  QuantizerRecord r;
   r.generation = GetU32(bytes.data() + 4);
-  r.blob = bytes.substr(8);
+  r.base_generation = GetU32(bytes.data() + 8);
+  const uint32_t nlist = GetU32(bytes.data() + 12);
+  if (r.base_generation > r.generation) {
+    return absl::DataLossError(absl::StrFormat(
+        "quantizer record: base generation %d is after generation %d",
+        r.base_generation, r.generation));
+  }
+  if ((bytes.size() - 16) / 4 < nlist) {
+    return absl::DataLossError(absl::StrFormat(
+        "quantizer record: %d list epochs do not fit in %d bytes", nlist,
+        bytes.size()));
+  }
+  r.list_epochs.resize(nlist);
+  for (uint32_t l = 0; l < nlist; ++l) {
+    const uint32_t e = GetU32(bytes.data() + 16 + 4 * size_t{l});
+    if (e < r.base_generation || e > r.generation) {
+      return absl::DataLossError(absl::StrFormat(
+          "quantizer record: list %d has epoch %d outside [%d, %d]", l, e,
+          r.base_generation, r.generation));
+    }
+    r.list_epochs[l] = e;
+  }
+  r.blob = bytes.substr(16 + 4 * size_t{nlist});
   return r;
+}
+
+bool CodeIsCurrent(const QuantizerRecord& q, uint32_t code_generation,
+                   uint32_t list) {
+  if (code_generation < q.base_generation || code_generation > q.generation) {
+    return false;
+  }
+  if (q.list_epochs.empty()) return code_generation == q.generation;
+  return list < q.list_epochs.size() && code_generation >= q.list_epochs[list];
 }
 
 std::string EncodeCode(uint32_t generation, const uint8_t* code, size_t size) {

@@ -18,12 +18,19 @@
 //       protobuf wire form of quiver.v1.CollectionInfo (fields 1 name,
 //       2 dimension, 3 metric, 4 IndexParams). Read here without the
 //       generated code; rewritten as version 1 on the next schema update.
-//   Quantizer ("quantizers" value): "QVQ1" | u32 generation | index blob
-//     (index::IvfPqIndex::Serialize(), which carries its own version and
-//     checksum).
+//   Quantizer ("quantizers" value), two forms:
+//     "QVQ1" | u32 generation | index blob (index::IvfPqIndex::Serialize(),
+//       which carries its own version and checksum): a full training; its
+//       codes are those of this generation.
+//     "QVQ2" | u32 generation | u32 base generation | u32 nlist | nlist x u32
+//       list epoch | index blob: after list splits/merges (generation), on
+//       top of the full training `base`; list l's centroid and number hold
+//       since generation epoch[l] (base <= epoch <= generation).
 //   Code ("codes" value after the store's list id): u32 generation | code.
-//     A code of another generation or size is stale, not corrupt: recovery
-//     re-encodes that document.
+//     A code is current when base <= its generation <= generation and its
+//     generation >= the epoch of its list (CodeIsCurrent); any other code
+//     (or one of another size) is stale, not corrupt: recovery re-encodes
+//     that document.
 //   Attributes ("attributes" value), in key order; no attributes = no bytes.
 //     version 0 (every attribute a string; also what earlier releases
 //       wrote): varint count, then per attribute varint length | key |
@@ -44,6 +51,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "server/engine/attributes.h"
@@ -67,10 +75,22 @@ absl::StatusOr<SchemaRecord> DecodeSchema(std::string_view bytes);
 
 struct QuantizerRecord {
   uint32_t generation = 0;
+  // The last full training (QVQ1: = generation).
+  uint32_t base_generation = 0;
+  // Per list (QVQ1: empty, every list's epoch is `generation`).
+  std::vector<uint32_t> list_epochs;
   std::string_view blob;  // points into the decoded bytes
 };
+// QVQ1: a full training.
 std::string EncodeQuantizer(uint32_t generation, std::string_view blob);
+// QVQ1 when every epoch is the generation (and base is too), else QVQ2.
+std::string EncodeQuantizer(const QuantizerRecord& record);
+// DATA_LOSS for a short or unknown record, or epochs out of order.
 absl::StatusOr<QuantizerRecord> DecodeQuantizer(std::string_view bytes);
+// Whether a code record of `code_generation` in `list` belongs to the
+// quantizer `q` (see "Code" above). The caller checks list < nlist.
+bool CodeIsCurrent(const QuantizerRecord& q, uint32_t code_generation,
+                   uint32_t list);
 
 struct CodeRecord {
   uint32_t generation = 0;

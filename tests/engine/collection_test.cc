@@ -355,6 +355,91 @@ TEST(CollectionTest, DeletedIdsNeverResurface) {
   check(**again);
 }
 
+// Writes crowding into one region overfill its list: the collection splits
+// it (and its neighbours' vectors are reassigned) instead of retraining;
+// the split survives a restart with the same answers, and deleted documents
+// stay deleted.
+TEST(CollectionTest, OverfullListsAreSplitAndSurviveRestarts) {
+  testing::TempDir dir;
+  const uint32_t dim = 8;
+  const size_t n = 4000, hot = 2000;
+  const std::vector<float> x = testing::Clustered(n, dim, 10, 7);
+  // The hot region: around x[0].
+  std::vector<float> h = testing::Gaussian(hot, dim, 8);
+  for (size_t i = 0; i < hot; ++i) {
+    for (size_t t = 0; t < dim; ++t) {
+      h[i * dim + t] = x[t] + 0.3f * h[i * dim + t];
+    }
+  }
+  auto registry = OpenRegistry(dir.Sub("db"));
+  ASSERT_NE(registry, nullptr);
+  CollectionConfig cfg = Config("c", dim);
+  cfg.index.pq_bits = 4;
+  cfg.index.auto_train_threshold = n;
+  auto created = registry->Create(cfg);
+  QUIVER_ASSERT_OK(created);
+  Collection& c = **created;
+  QUIVER_ASSERT_OK(c.Upsert(Docs(x, dim, 0, n)));
+  Settle(c);
+  const CollectionStatus trained = c.Status();
+  ASSERT_EQ(trained.train_generation, 1u);
+  const uint32_t nlist0 = c.nlist();
+  for (size_t off = 0; off < hot; off += 200) {
+    QUIVER_ASSERT_OK(c.Upsert(Docs(h, dim, off, off + 200, "h")));
+    Settle(c);
+  }
+  const CollectionStatus st = c.Status();
+  EXPECT_GT(c.nlist(), nlist0);
+  EXPECT_GE(st.train_generation, 2u);
+  EXPECT_NE(st.last_training_reason.find("grew past"), std::string::npos)
+      << st.last_training_reason;
+  // Split, not retrained: the last full training is still the first.
+  EXPECT_EQ(st.maintenance.trained_count, n);
+  // Unsplit, one list would hold every hot document.
+  EXPECT_LT(st.lists.max, hot);
+  // Delete a quarter of the hot documents.
+  std::vector<std::string> gone;
+  for (size_t i = 0; i < hot; i += 4) gone.push_back(absl::StrCat("h", i));
+  QUIVER_ASSERT_OK(c.Delete(gone));
+  // Queries in the hot region: the index finds what brute force finds.
+  std::vector<std::vector<std::string>> answers;
+  size_t hits = 0, total = 0;
+  for (size_t i = 1; i < hot; i += 40) {
+    const std::vector<std::string> exact = Ids(c, &h[i * dim], 10, 0, true);
+    answers.push_back(Ids(c, &h[i * dim], 10, 4));
+    const std::vector<std::string> found = Ids(c, &h[i * dim], 10);
+    for (const std::string& id : found) {
+      hits += std::count(exact.begin(), exact.end(), id);
+    }
+    total += exact.size();
+  }
+  // (A dense region: a little below the collection's target.)
+  EXPECT_GE(static_cast<double>(hits) / total, 0.85);
+  const uint32_t nlist1 = c.nlist();
+  const uint64_t count1 = c.count();
+  EXPECT_EQ(count1, n + hot - gone.size());
+  created->reset();
+  registry.reset();
+  registry = OpenRegistry(dir.Sub("db"));
+  ASSERT_NE(registry, nullptr);
+  auto again = registry->Get("c");
+  QUIVER_ASSERT_OK(again);
+  Collection& r = **again;
+  EXPECT_EQ(r.nlist(), nlist1);
+  EXPECT_EQ(r.count(), count1);
+  EXPECT_EQ(r.Status().train_generation, st.train_generation);
+  // The same codes: the same answers at the same nprobe.
+  size_t a = 0;
+  for (size_t i = 1; i < hot; i += 40, ++a) {
+    EXPECT_EQ(Ids(r, &h[i * dim], 10, 4), answers[a]) << i;
+  }
+  for (const std::string& id : gone) {
+    const size_t i = std::stoul(id.substr(1));
+    const std::vector<std::string> found = Ids(r, &h[i * dim], 5, 64);
+    EXPECT_EQ(std::count(found.begin(), found.end(), id), 0) << id;
+  }
+}
+
 // Deleting half of a collection retrains it (re-tuned defaults), compacts
 // its keys, and memory follows the live count.
 TEST(CollectionTest, DeletingHalfRetrainsAndGivesMemoryBack) {

@@ -350,6 +350,53 @@ TEST(RecordsTest, QuantizerCodeAndAttributes) {
   // Little-endian generation, as format 0 wrote it.
   EXPECT_EQ(q.substr(4, 4), std::string("\x09\0\0\0", 4));
 
+  // After splits and merges: QVQ2 with a base generation and list epochs.
+  records::QuantizerRecord split;
+  split.generation = 12;
+  split.base_generation = 9;
+  split.list_epochs = {9, 12, 10};
+  split.blob = "blob2";
+  const std::string q2 = records::EncodeQuantizer(split);
+  EXPECT_EQ(q2.substr(0, 4), "QVQ2");
+  absl::StatusOr<records::QuantizerRecord> q2r = records::DecodeQuantizer(q2);
+  QUIVER_ASSERT_OK(q2r);
+  EXPECT_EQ(q2r->generation, 12u);
+  EXPECT_EQ(q2r->base_generation, 9u);
+  EXPECT_EQ(q2r->list_epochs, split.list_epochs);
+  EXPECT_EQ(q2r->blob, "blob2");
+  // Which codes belong to it: not before the base, not after the
+  // generation, not before their list's epoch.
+  EXPECT_TRUE(records::CodeIsCurrent(*q2r, 9, 0));
+  EXPECT_FALSE(records::CodeIsCurrent(*q2r, 8, 0));
+  EXPECT_FALSE(records::CodeIsCurrent(*q2r, 13, 0));
+  EXPECT_FALSE(records::CodeIsCurrent(*q2r, 11, 1));
+  EXPECT_TRUE(records::CodeIsCurrent(*q2r, 12, 1));
+  EXPECT_TRUE(records::CodeIsCurrent(*q2r, 10, 2));
+  EXPECT_FALSE(records::CodeIsCurrent(*q2r, 12, 3));  // no such list
+  // A full training's record: only its own generation.
+  EXPECT_TRUE(records::CodeIsCurrent(*qr, 9, 5));
+  EXPECT_FALSE(records::CodeIsCurrent(*qr, 8, 5));
+  // Epochs all equal to the generation and base: written as QVQ1.
+  records::QuantizerRecord plain = split;
+  plain.base_generation = 12;
+  plain.list_epochs = {12, 12, 12};
+  EXPECT_EQ(records::EncodeQuantizer(plain).substr(0, 4), "QVQ1");
+  // Garbage: every truncation of the header and epochs, epochs out of
+  // range, a base after the generation.
+  for (size_t cut = 0; cut < 28; ++cut) {
+    EXPECT_EQ(records::DecodeQuantizer(q2.substr(0, cut)).status().code(),
+              absl::StatusCode::kDataLoss)
+        << cut;
+  }
+  std::string bad = q2;
+  bad[16] = 13;  // list 0's epoch after the generation
+  EXPECT_EQ(records::DecodeQuantizer(bad).status().code(),
+            absl::StatusCode::kDataLoss);
+  bad = q2;
+  bad[8] = 13;  // base after the generation
+  EXPECT_EQ(records::DecodeQuantizer(bad).status().code(),
+            absl::StatusCode::kDataLoss);
+
   const uint8_t code[3] = {1, 2, 255};
   const std::string c = records::EncodeCode(0x01020304, code, 3);
   EXPECT_EQ(c.substr(0, 4), "\x04\x03\x02\x01");
