@@ -4,22 +4,23 @@
 # `quiver ingest` from .fvecs files of the project's synthetic generator.
 #  1. N vectors into a new collection created with defaults (it trains
 #     itself while the load runs);
-#  2. an explicit training of those N, then another N-1 vectors into the
-#     trained collection (below the 2x growth that would start the next
-#     training), so that this phase is ingest alone: batched encoding, the
-#     RocksDB write, the in-memory update;
-#  3. after another explicit training, N-1 more with --parallel 2 (two
+#  2. an explicit training of those N, then M = N/4 more vectors into the
+#     trained collection (below the growth that starts the next training or
+#     a new measurement of the defaults), so that this phase is ingest
+#     alone: batched encoding, the RocksDB write, the in-memory update;
+#  3. after another explicit training, M more with --parallel 2 (two
 #     Upsert streams).
 # Prints vectors per second of each phase (wall time of the CLI), and the CPU
 # seconds quiverd and the client used: the client runs on the same machine
 # and shares its cores with quiverd.
 # Usage: scripts/bench-ingest.sh [BUILD_DIR] (default build). Environment:
-# N (default 100000), DIM (default 96), PERF=1 records quiverd with perf
+# N (default 300000), DIM (default 96), PERF=1 records quiverd with perf
 # during phase 2 (perf.data in the current directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=$(readlink -f "${1:-build}")
-N=${N:-100000}
+N=${N:-300000}
+M=$((N / 4))
 DIM=${DIM:-96}
 QUIVERD=$BUILD/server/quiverd
 CLI=$BUILD/client/quiver
@@ -37,15 +38,15 @@ cleanup() {
 trap cleanup EXIT
 log() { printf '[bench-ingest %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-log "generating $((3 * N)) x $DIM"
-"$GEN" --n $((3 * N)) --dim "$DIM" --clusters 300 --queries 1 --gt_k 1 \
+log "generating $((N + 2 * M)) x $DIM"
+"$GEN" --n $((N + 2 * M)) --dim "$DIM" --clusters 300 --queries 1 --gt_k 1 \
   --out "$work/data" >/dev/null 2>&1
 base=$(ls "$work"/data/*base.fvecs)
 row=$((4 + 4 * DIM))
 rows() { dd if="$base" of="$work/$1.fvecs" bs=$row skip="$2" count="$3" status=none; }
 rows a 0 "$N"
-rows b "$N" $((N - 1))
-rows c $((2 * N - 1)) $((N - 1))
+rows b "$N" "$M"
+rows c $((N + M)) "$M"
 
 "$QUIVERD" --data_dir="$work/db" --listen=127.0.0.1:0 --port_file="$work/port" \
   >"$work/quiverd.log" 2>&1 &

@@ -55,6 +55,13 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(
   std::unique_ptr<Collection> c(new Collection(
       store, meta.id, std::move(config), schema->maintenance, options));
   QUIVER_RETURN_IF_ERROR(c->Recover());
+  {
+    // Defaults measured before the restart: measured again after growth
+    // from here.
+    const uint64_t n = c->count();
+    absl::MutexLock lock(&c->train_mu_);
+    if (c->maintenance_.tuned_nprobe != 0) c->tuned_count_ = n;
+  }
   // A schema of an older format (or an older field set) is rewritten in the
   // current one (later, when the store is read-only).
   if (records::EncodeSchema(*schema) != meta.schema && !store->read_only()) {

@@ -259,8 +259,8 @@ class Collection {
   std::string RetrainReasonNow(uint64_t count) const;
   // Lists to split and merge now (automatic nlist only; none = empty).
   index::RebalanceOptions PlanRebalance() const;
-  // Why a rebalance should run now ("" = none); checked every
-  // RebalanceCheckInterval() writes.
+  // Why a rebalance (or a new measurement of the defaults) should run now
+  // ("" = none); checked every RebalanceCheckInterval() writes.
   std::string RebalanceReasonNow() const;
   // Starts a rebalance in the background unless a training runs.
   void StartRebalance(std::string reason);
@@ -343,6 +343,10 @@ class Collection {
   double progress_ ABSL_GUARDED_BY(train_mu_) = 0;
   std::string last_error_ ABSL_GUARDED_BY(train_mu_);
   double last_training_seconds_ ABSL_GUARDED_BY(train_mu_) = 0;
+  // Documents the tuned defaults were measured on (0 = not measured since
+  // open); the defaults are measured again when the collection grew
+  // kRetuneGrowth times past it.
+  uint64_t tuned_count_ ABSL_GUARDED_BY(train_mu_) = 0;
   // Count at the last failed automatic training (retried at twice this).
   uint64_t auto_failed_at_ ABSL_GUARDED_BY(train_mu_) = 0;
   std::thread train_thread_ ABSL_GUARDED_BY(train_mu_);

@@ -32,12 +32,17 @@ namespace {
 constexpr double kTuneMargin = 0.01;
 
 // A list is split when it holds more than kSplitGrowth times both its size
-// right after the last training (or rebalance) and the mean list size, and
-// at least kMinSplitSize vectors; merged when it shrank below 1/kMergeShrink
-// of its settled size and 1/(2 kMergeShrink) of the mean.
+// right after the last training (or rebalance), scaled by how much the
+// collection grew since, and the mean list size, and at least
+// kMinSplitSize vectors; merged when it shrank below 1/kMergeShrink of that
+// scaled size and 1/(2 kMergeShrink) of the mean.
 constexpr double kSplitGrowth = 2.0;
 constexpr size_t kMinSplitSize = 128;
 constexpr double kMergeShrink = 4.0;
+
+// The defaults are measured again (without a training) when the
+// collection grew this much since they were.
+constexpr double kRetuneGrowth = 1.3;
 
 // Writes between two looks at the list sizes.
 uint64_t RebalanceCheckInterval(uint64_t count) {
@@ -143,17 +148,25 @@ index::RebalanceOptions Collection::PlanRebalance() const {
   if (!ivf) return o;
   const std::vector<size_t> sizes = ivf->list_sizes();
   if (sizes.size() != settled.size()) return o;
-  size_t total = 0;
+  size_t total = 0, settled_total = 0;
   for (size_t n : sizes) total += n;
+  for (size_t n : settled) settled_total += n;
   const double mean = static_cast<double>(total) / sizes.size();
+  // A list's growth counts relative to the collection's: growing with the
+  // rest is what the next full training is for.
+  const double growth =
+      settled_total == 0
+          ? 1.0
+          : static_cast<double>(total) / static_cast<double>(settled_total);
   std::vector<uint32_t> split, merge;
   for (uint32_t l = 0; l < sizes.size(); ++l) {
     const double n = static_cast<double>(sizes[l]);
-    if (sizes[l] >= kMinSplitSize && n > kSplitGrowth * settled[l] &&
+    const double expected = growth * static_cast<double>(settled[l]);
+    if (sizes[l] >= kMinSplitSize && n > kSplitGrowth * expected &&
         n > kSplitGrowth * mean) {
       split.push_back(l);
     }
-    if (sizes.size() > 1 && n * kMergeShrink < settled[l] &&
+    if (sizes.size() > 1 && n * kMergeShrink < expected &&
         n * kMergeShrink * 2 < mean) {
       merge.push_back(l);
     }
@@ -173,9 +186,18 @@ index::RebalanceOptions Collection::PlanRebalance() const {
 
 std::string Collection::RebalanceReasonNow() const {
   const index::RebalanceOptions o = PlanRebalance();
-  if (o.split.empty() && o.merge.empty()) return "";
+  if (o.split.empty() && o.merge.empty()) {
+    const uint64_t n = count();
+    absl::MutexLock lock(&train_mu_);
+    if (tuned_count_ != 0 && n >= kRetuneGrowth * tuned_count_) {
+      return absl::StrFormat(
+          "grew from %d to %d documents since the defaults were measured",
+          tuned_count_, n);
+    }
+    return "";
+  }
   return absl::StrFormat(
-      "%d lists grew past %gx their size and the mean, %d shrank below 1/%g",
+      "%d lists grew past %gx their share and the mean, %d shrank below 1/%g",
       o.split.size(), kSplitGrowth, o.merge.size(), kMergeShrink);
 }
 
@@ -283,7 +305,17 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     snapshot_bits.add(static_cast<uint32_t>(iid));
   }
   RoaringFilter snapshot(&snapshot_bits);
-  const auto truth = flat_.Search(q.data(), got, kK + 1, &snapshot);
+  // In small blocks: a search holds the flat index's reader lock, which
+  // writers wait for.
+  constexpr size_t kTruthBlock = 16;
+  std::vector<std::vector<index::Neighbor>> truth;
+  truth.reserve(got);
+  for (size_t b = 0; b < got; b += kTruthBlock) {
+    auto part = flat_.Search(q.data() + b * dim, std::min(kTruthBlock, got - b),
+                             kK + 1, &snapshot);
+    for (auto& t : part) truth.push_back(std::move(t));
+    if (cancel_.load()) return;
+  }
   std::vector<absl::flat_hash_set<uint64_t>> expected(got);
   for (size_t i = 0; i < got; ++i) {
     for (const index::Neighbor& nb : truth[i]) {
@@ -353,6 +385,7 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     maintenance_.tuned_rerank = best.rerank;
     maintenance_.measured_recall = best.recall;
     maintenance_.generation = generation;
+    tuned_count_ = population.size();
   }
   QUIVER_LOG(INFO) << "collection '" << config_.name << "': generation "
                    << generation << " reaches recall@10 " << best.recall
@@ -516,9 +549,43 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     QUIVER_ASSIGN_OR_RETURN(index::RebalanceResult r,
                             old->Rebalance(PlanRebalance(), *vector_source_));
     if (r.index == nullptr) {
-      // Nothing to split or merge after all: measure growth from here.
-      absl::MutexLock i(&index_mu_);
-      if (ivf_ == old) settled_sizes_ = old->list_sizes();
+      // Nothing to split or merge: measure growth from here, and measure
+      // the defaults again if the collection grew since they were.
+      uint32_t current = 0;
+      {
+        absl::MutexLock i(&index_mu_);
+        if (ivf_ != old) return absl::OkStatus();
+        settled_sizes_ = old->list_sizes();
+        current = generation_;
+      }
+      bool retune;
+      {
+        absl::MutexLock lock(&train_mu_);
+        retune =
+            tuned_count_ != 0 && ids.size() >= kRetuneGrowth * tuned_count_;
+      }
+      {
+        absl::MutexLock w(&write_mu_);
+        logging_ = false;
+        changed_.clear();
+      }
+      stop_logging.Dismiss();
+      if (retune) {
+        std::mt19937_64 rng(0x9e3779b97f4a7c15ULL ^ ids.size());
+        const size_t want =
+            std::min({options_.tune_queries, size_t{300}, ids.size() / 5});
+        std::vector<uint64_t> pool = ids;
+        for (size_t i = 0; i < want; ++i) {
+          std::uniform_int_distribution<size_t> pick(i, pool.size() - 1);
+          std::swap(pool[i], pool[pick(rng)]);
+        }
+        pool.resize(want);
+        TuneDefaults(*old, config.index, current, std::move(pool), ids);
+        if (absl::Status ps = PersistSchema(); !ps.ok()) {
+          QUIVER_LOG(WARNING) << "collection '" << config_.name
+                              << "': schema update after tuning failed: " << ps;
+        }
+      }
       return absl::OkStatus();
     }
     ivf = std::move(r.index);
@@ -553,7 +620,9 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     // Stored vectors measure the recall of the result (no training sample
     // to hold them out of: the codebooks are the last training's).
     std::mt19937_64 rng(0x9e3779b97f4a7c15ULL ^ generation);
-    const size_t want = std::min(options_.tune_queries, ids.size() / 5);
+    // Fewer than after a training: a rebalance changes a few lists.
+    const size_t want =
+        std::min({options_.tune_queries, size_t{300}, ids.size() / 5});
     std::vector<uint64_t> pool = ids;
     for (size_t i = 0; i < want; ++i) {
       std::uniform_int_distribution<size_t> pick(i, pool.size() - 1);
