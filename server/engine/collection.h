@@ -272,9 +272,12 @@ class Collection {
   // `queries`: stored documents held out of the training sample;
   // `population`: the training's snapshot of ids (ascending), the only
   // documents the measurement searches.
+  // `after_rebalance`: measured after a split/merge or growth, not a
+  // training; below the target, a full training is due.
   void TuneDefaults(const index::IvfPqIndex& ivf, const IndexConfig& config,
                     uint32_t generation, std::vector<uint64_t> queries,
-                    const std::vector<uint64_t>& population);
+                    const std::vector<uint64_t>& population,
+                    bool after_rebalance);
   // Persists the schema record (config as requested + maintenance state).
   absl::Status PersistSchema();
   // Mean squared distance of the n rows of x to their coarse centroids
@@ -347,6 +350,9 @@ class Collection {
   // open); the defaults are measured again when the collection grew
   // kRetuneGrowth times past it.
   uint64_t tuned_count_ ABSL_GUARDED_BY(train_mu_) = 0;
+  // Set when the defaults measured after a rebalance (or growth) fall short
+  // of the target: the next training's reason.
+  std::string retrain_reason_ ABSL_GUARDED_BY(train_mu_);
   // Count at the last failed automatic training (retried at twice this).
   uint64_t auto_failed_at_ ABSL_GUARDED_BY(train_mu_) = 0;
   std::thread train_thread_ ABSL_GUARDED_BY(train_mu_);

@@ -214,6 +214,7 @@ std::string Collection::RetrainReasonNow(uint64_t count) const {
   const uint32_t bits = snap.ivf ? snap.ivf->params().nbits : 0;
   absl::MutexLock lock(&train_mu_);
   if (auto_failed_at_ != 0 && count < 2 * auto_failed_at_) return "";
+  if (!retrain_reason_.empty()) return retrain_reason_;
   return RetrainReason(requested_, maintenance_, count, recent_count,
                        recent_count == 0 ? 0 : recent_error_sum / recent_count,
                        recent_deleted, bits);
@@ -283,7 +284,8 @@ absl::Status Collection::PersistSchema() {
 void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
                               const IndexConfig& config, uint32_t generation,
                               std::vector<uint64_t> sample,
-                              const std::vector<uint64_t>& population) {
+                              const std::vector<uint64_t>& population,
+                              bool after_rebalance) {
   constexpr size_t kK = 10;
   const size_t dim = config_.dimension;
   const size_t nq = sample.size();
@@ -386,6 +388,15 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     maintenance_.measured_recall = best.recall;
     maintenance_.generation = generation;
     tuned_count_ = population.size();
+    // Splits (or growth) left the index short of the target at any
+    // setting: the codebooks no longer fit; a full training is the
+    // fallback (RetrainReasonNow).
+    if (after_rebalance && best.recall < target) {
+      retrain_reason_ = absl::StrFormat(
+          "the index reaches recall@10 %.3f at best since its last training "
+          "(target %.3f)",
+          best.recall, target);
+    }
   }
   QUIVER_LOG(INFO) << "collection '" << config_.name << "': generation "
                    << generation << " reaches recall@10 " << best.recall
@@ -580,7 +591,8 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
           std::swap(pool[i], pool[pick(rng)]);
         }
         pool.resize(want);
-        TuneDefaults(*old, config.index, current, std::move(pool), ids);
+        TuneDefaults(*old, config.index, current, std::move(pool), ids,
+                     /*after_rebalance=*/true);
         if (absl::Status ps = PersistSchema(); !ps.ok()) {
           QUIVER_LOG(WARNING) << "collection '" << config_.name
                               << "': schema update after tuning failed: " << ps;
@@ -730,12 +742,12 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     replayed += replay(std::move(changed_), &codes);
     changed_.clear();
     const storage::DocumentBatch batch = to_batch(&codes);
-    if (epochs.empty()) epochs.assign(params.nlist, generation);
     const std::string blob = ivf->Serialize();
     records::QuantizerRecord q;
     q.generation = generation;
     q.base_generation = base_generation;
-    q.list_epochs = epochs;
+    q.list_epochs = epochs;  // empty after a full training: QVQ1
+    if (epochs.empty()) epochs.assign(params.nlist, generation);
     q.blob = blob;
     QUIVER_RETURN_IF_ERROR(
         store_->PutQuantizerAndCodes(cid_, records::EncodeQuantizer(q), batch));
@@ -769,6 +781,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
         requested_ = config.index;
         maintenance_.trained_count = ids.size();
         maintenance_.train_error = train_error;
+        retrain_reason_.clear();
       }
     }
     if (rebalance) {
@@ -798,7 +811,8 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
   }
   SetProgress(0.97);
   if (!tune_ids.empty()) {
-    TuneDefaults(*ivf, config.index, generation, std::move(tune_ids), ids);
+    TuneDefaults(*ivf, config.index, generation, std::move(tune_ids), ids,
+                 rebalance);
   }
   if (absl::Status s = PersistSchema(); !s.ok()) {
     QUIVER_LOG(WARNING) << "collection '" << config_.name

@@ -433,9 +433,9 @@ std::string EncodeQuantizer(uint32_t generation, std::string_view blob) {
 }
 
 std::string EncodeQuantizer(const QuantizerRecord& record) {
-  bool plain = record.base_generation == record.generation;
-  for (uint32_t e : record.list_epochs) plain = plain && e == record.generation;
-  if (plain) return EncodeQuantizer(record.generation, record.blob);
+  if (record.list_epochs.empty()) {
+    return EncodeQuantizer(record.generation, record.blob);
+  }
   std::string out(kQuantizerMagic2, 4);
   PutU32(&out, record.generation);
   PutU32(&out, record.base_generation);
@@ -461,6 +461,9 @@ absl::StatusOr<QuantizerRecord> DecodeQuantizer(std::string_view bytes) {
   r.generation = GetU32(bytes.data() + 4);
   r.base_generation = GetU32(bytes.data() + 8);
   const uint32_t nlist = GetU32(bytes.data() + 12);
+  if (nlist == 0) {
+    return absl::DataLossError("quantizer record has no list epochs");
+  }
   if (r.base_generation > r.generation) {
     return absl::DataLossError(absl::StrFormat(
         "quantizer record: base generation %d is after generation %d",

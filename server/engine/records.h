@@ -77,13 +77,14 @@ struct QuantizerRecord {
   uint32_t generation = 0;
   // The last full training (QVQ1: = generation).
   uint32_t base_generation = 0;
-  // Per list (QVQ1: empty, every list's epoch is `generation`).
+  // Per list (QVQ1: empty, every list's epoch is `generation`; QVQ2: at
+  // least one).
   std::vector<uint32_t> list_epochs;
   std::string_view blob;  // points into the decoded bytes
 };
 // QVQ1: a full training.
 std::string EncodeQuantizer(uint32_t generation, std::string_view blob);
-// QVQ1 when every epoch is the generation (and base is too), else QVQ2.
+// QVQ1 when list_epochs is empty (a full training), else QVQ2.
 std::string EncodeQuantizer(const QuantizerRecord& record);
 // DATA_LOSS for a short or unknown record, or epochs out of order.
 absl::StatusOr<QuantizerRecord> DecodeQuantizer(std::string_view bytes);

@@ -48,6 +48,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -95,6 +96,13 @@ ABSL_FLAG(uint64_t, seed, 1, "synthetic data and the update/delete choices");
 ABSL_FLAG(uint32_t, clusters, 0,
           "synthetic: mixture components (0 = n/1000, clamped to 16..1000)");
 ABSL_FLAG(std::string, metric, "l2", "l2 | ip | cosine");
+ABSL_FLAG(uint64_t, skew_after, 0,
+          "synthetic: vectors after this many come only from the regions "
+          "around --skew_anchors of the first ones (writes crowding into a "
+          "few regions; 0 = no skew)");
+ABSL_FLAG(uint32_t, skew_anchors, 4,
+          "synthetic: regions of the skewed part (the nearest 1/10 of a "
+          "pool ten times its size, by distance to the closest anchor)");
 ABSL_FLAG(std::vector<std::string>, checkpoints,
           std::vector<std::string>({"10k", "30k", "100k", "300k", "1M"}),
           "vectors streamed at which to measure (those <= n; n itself is "
@@ -196,6 +204,34 @@ absl::Status LoadData(Data* d) {
     d->nq = want_q;
     d->rows = mix.Generate(kBaseStream, 0, n);
     d->queries = mix.Generate(kQueryStream, 0, want_q);
+    const size_t skew = absl::GetFlag(FLAGS_skew_after);
+    const size_t anchors = absl::GetFlag(FLAGS_skew_anchors);
+    if (skew > 0 && skew < n && anchors > 0 && anchors <= skew) {
+      // The rest of the stream: the tenth of a pool 10x its size nearest
+      // to one of the first `anchors` vectors.
+      const size_t rest = n - skew, dim = d->dim;
+      const std::vector<float> pool = mix.Generate(kBaseStream, n, 10 * rest);
+      std::vector<std::pair<float, size_t>> near(10 * rest);
+      for (size_t i = 0; i < near.size(); ++i) {
+        float best = std::numeric_limits<float>::max();
+        for (size_t a = 0; a < anchors; ++a) {
+          float dist = 0;
+          for (size_t t = 0; t < dim; ++t) {
+            const float diff = pool[i * dim + t] - d->rows[a * dim + t];
+            dist += diff * diff;
+          }
+          best = std::min(best, dist);
+        }
+        near[i] = {best, i};
+      }
+      std::nth_element(near.begin(), near.begin() + rest, near.end());
+      for (size_t j = 0; j < rest; ++j) {
+        std::copy_n(&pool[near[j].second * dim], dim,
+                    &d->rows[(skew + j) * dim]);
+      }
+      d->name +=
+          absl::StrFormat(" skewed after %d into %d regions", skew, anchors);
+    }
     return absl::OkStatus();
   }
   std::string dir = data;

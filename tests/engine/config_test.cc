@@ -376,11 +376,16 @@ TEST(RecordsTest, QuantizerCodeAndAttributes) {
   // A full training's record: only its own generation.
   EXPECT_TRUE(records::CodeIsCurrent(*qr, 9, 5));
   EXPECT_FALSE(records::CodeIsCurrent(*qr, 8, 5));
-  // Epochs all equal to the generation and base: written as QVQ1.
+  // No epochs (a full training): written as QVQ1.
   records::QuantizerRecord plain = split;
   plain.base_generation = 12;
-  plain.list_epochs = {12, 12, 12};
-  EXPECT_EQ(records::EncodeQuantizer(plain).substr(0, 4), "QVQ1");
+  plain.list_epochs.clear();
+  EXPECT_EQ(records::EncodeQuantizer(plain),
+            records::EncodeQuantizer(12, "blob2"));
+  // A QVQ2 record without lists is garbage.
+  std::string empty = q2.substr(0, 12) + std::string(4, '\0') + "blob";
+  EXPECT_EQ(records::DecodeQuantizer(empty).status().code(),
+            absl::StatusCode::kDataLoss);
   // Garbage: every truncation of the header and epochs, epochs out of
   // range, a base after the generation.
   for (size_t cut = 0; cut < 28; ++cut) {

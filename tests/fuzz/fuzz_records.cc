@@ -95,7 +95,7 @@ void CheckQuantizer(std::string_view bytes) {
   if (!r.ok()) return;
   QUIVER_CHECK(r->blob.data() >= bytes.data() &&
                r->blob.data() + r->blob.size() <= bytes.data() + bytes.size());
-  QUIVER_CHECK(er::EncodeQuantizer(r->generation, r->blob) == bytes);
+  QUIVER_CHECK(er::EncodeQuantizer(*r) == bytes);
 }
 
 void CheckCode(std::string_view bytes) {
