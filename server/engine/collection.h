@@ -264,6 +264,11 @@ class Collection {
   std::string RebalanceReasonNow() const;
   // Starts a rebalance in the background unless a training runs.
   void StartRebalance(std::string reason);
+  // Starts the training thread for the next generation; returns the
+  // previous (finished) thread to join outside the lock.
+  std::thread LaunchLocked(CollectionConfig config, std::string reason,
+                           bool rebalance)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(train_mu_);
   void TrainMain(CollectionConfig config, uint32_t generation, bool rebalance);
   absl::Status RunTraining(const CollectionConfig& config, uint32_t generation,
                            bool rebalance);

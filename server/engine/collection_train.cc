@@ -44,6 +44,19 @@ constexpr double kMergeShrink = 4.0;
 // collection grew this much since they were.
 constexpr double kRetuneGrowth = 1.3;
 
+// `want` of `ids`, drawn at random (seeded).
+std::vector<uint64_t> SampleIds(std::vector<uint64_t> ids, size_t want,
+                                uint64_t seed) {
+  std::mt19937_64 rng(0x9e3779b97f4a7c15ULL ^ seed);
+  want = std::min(want, ids.size());
+  for (size_t i = 0; i < want; ++i) {
+    std::uniform_int_distribution<size_t> pick(i, ids.size() - 1);
+    std::swap(ids[i], ids[pick(rng)]);
+  }
+  ids.resize(want);
+  return ids;
+}
+
 // Writes between two looks at the list sizes.
 uint64_t RebalanceCheckInterval(uint64_t count) {
   return std::max<uint64_t>(1000, count / 64);
@@ -92,20 +105,27 @@ absl::Status Collection::StartTraining(
       return absl::UnavailableError(absl::StrFormat(
           "collection '%s' is shutting down or dropped", config_.name));
     }
-    previous = std::move(train_thread_);
-    training_ = true;
-    progress_ = 0;
-    last_reason_ = std::move(reason);
-    uint32_t generation;
-    {
-      absl::MutexLock i(&index_mu_);
-      generation = generation_ + 1;
-    }
-    train_thread_ = std::thread(&Collection::TrainMain, this, std::move(config),
-                                generation, /*rebalance=*/false);
+    previous = LaunchLocked(std::move(config), std::move(reason),
+                            /*rebalance=*/false);
   }
   if (previous.joinable()) previous.join();
   return absl::OkStatus();
+}
+
+std::thread Collection::LaunchLocked(CollectionConfig config,
+                                     std::string reason, bool rebalance) {
+  std::thread previous = std::move(train_thread_);
+  training_ = true;
+  progress_ = 0;
+  last_reason_ = std::move(reason);
+  uint32_t generation;
+  {
+    absl::MutexLock i(&index_mu_);
+    generation = generation_ + 1;
+  }
+  train_thread_ = std::thread(&Collection::TrainMain, this, std::move(config),
+                              generation, rebalance);
+  return previous;
 }
 
 void Collection::StartRebalance(std::string reason) {
@@ -114,19 +134,10 @@ void Collection::StartRebalance(std::string reason) {
   {
     absl::MutexLock lock(&train_mu_);
     if (training_ || cancel_.load()) return;
-    previous = std::move(train_thread_);
-    training_ = true;
-    progress_ = 0;
-    last_reason_ = std::move(reason);
-    uint32_t generation;
-    {
-      absl::MutexLock i(&index_mu_);
-      generation = generation_ + 1;
-    }
     CollectionConfig config = config_;
     config.index = requested_;
-    train_thread_ = std::thread(&Collection::TrainMain, this, std::move(config),
-                                generation, /*rebalance=*/true);
+    previous = LaunchLocked(std::move(config), std::move(reason),
+                            /*rebalance=*/true);
   }
   if (previous.joinable()) previous.join();
 }
@@ -548,6 +559,11 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
   uint32_t base_generation = generation;
   size_t splits = 0, merges = 0, moved = 0;
   if (rebalance) {
+    // Stored vectors measure the recall after a rebalance (there is no
+    // training sample to hold them out of: the codebooks are the last
+    // training's); fewer than after a training: a few lists changed.
+    const size_t rebalance_queries =
+        std::min({options_.tune_queries, size_t{300}, ids.size() / 5});
     std::shared_ptr<index::IvfPqIndex> old;
     std::vector<uint32_t> old_epochs;
     {
@@ -582,16 +598,8 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       }
       stop_logging.Dismiss();
       if (retune) {
-        std::mt19937_64 rng(0x9e3779b97f4a7c15ULL ^ ids.size());
-        const size_t want =
-            std::min({options_.tune_queries, size_t{300}, ids.size() / 5});
-        std::vector<uint64_t> pool = ids;
-        for (size_t i = 0; i < want; ++i) {
-          std::uniform_int_distribution<size_t> pick(i, pool.size() - 1);
-          std::swap(pool[i], pool[pick(rng)]);
-        }
-        pool.resize(want);
-        TuneDefaults(*old, config.index, current, std::move(pool), ids,
+        TuneDefaults(*old, config.index, current,
+                     SampleIds(ids, rebalance_queries, ids.size()), ids,
                      /*after_rebalance=*/true);
         if (absl::Status ps = PersistSchema(); !ps.ok()) {
           QUIVER_LOG(WARNING) << "collection '" << config_.name
@@ -629,18 +637,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       const storage::DocumentBatch batch = to_batch(&codes);
       if (!batch.empty()) QUIVER_RETURN_IF_ERROR(store_->Write(batch));
     }
-    // Stored vectors measure the recall of the result (no training sample
-    // to hold them out of: the codebooks are the last training's).
-    std::mt19937_64 rng(0x9e3779b97f4a7c15ULL ^ generation);
-    // Fewer than after a training: a rebalance changes a few lists.
-    const size_t want =
-        std::min({options_.tune_queries, size_t{300}, ids.size() / 5});
-    std::vector<uint64_t> pool = ids;
-    for (size_t i = 0; i < want; ++i) {
-      std::uniform_int_distribution<size_t> pick(i, pool.size() - 1);
-      std::swap(pool[i], pool[pick(rng)]);
-    }
-    tune_ids.assign(pool.begin(), pool.begin() + want);
+    tune_ids = SampleIds(ids, rebalance_queries, generation);
   } else {
     // Code size follows the snapshot's size (see TrainIndexConfig).
     CollectionConfig resolved = config;
