@@ -591,12 +591,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
         retune =
             tuned_count_ != 0 && ids.size() >= kRetuneGrowth * tuned_count_;
       }
-      {
-        absl::MutexLock w(&write_mu_);
-        logging_ = false;
-        changed_.clear();
-      }
-      stop_logging.Dismiss();
+      stop_logging.RunNow();
       if (retune) {
         TuneDefaults(*old, config.index, current,
                      SampleIds(ids, rebalance_queries, ids.size()), ids,
@@ -651,18 +646,14 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     // the training (held out of the training sample, so that they stand for
     // new queries rather than points the quantizers were fitted to), then the
     // training sample.
-    std::vector<uint64_t> sample = ids;
-    std::mt19937_64 rng(0x9e3779b97f4a7c15ULL ^ generation);
     const size_t need =
         std::max<size_t>(params.nlist, size_t{1} << params.nbits);
     const size_t held_out =
         std::min({options_.tune_queries, ids.size() / 5,
                   ids.size() > need ? ids.size() - need : size_t{0}});
     const size_t train_n = std::min<size_t>(sample_size, ids.size() - held_out);
-    for (size_t i = 0; i < held_out + train_n; ++i) {
-      std::uniform_int_distribution<size_t> pick(i, sample.size() - 1);
-      std::swap(sample[i], sample[pick(rng)]);
-    }
+    const std::vector<uint64_t> sample =
+        SampleIds(ids, held_out + train_n, generation);
     tune_ids.assign(sample.begin(), sample.begin() + held_out);
     std::vector<float> x(train_n * dim);
     for (size_t i = held_out; i < held_out + train_n; ++i) {
