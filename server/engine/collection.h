@@ -151,6 +151,13 @@ struct CollectionOptions {
   // sample (at most a fifth of the collection; 0 = the defaults are not
   // tuned).
   size_t tune_queries = 1000;
+  // Tests only (crash tests kill the process at a chosen step): called on
+  // the training thread at named steps of a training or rebalance, with no
+  // lock held. "rebalance entries persisted": a rebalance wrote the entries
+  // it moved, not yet its quantizer record; "swapped": the quantizer
+  // record is written and the new index in use, the defaults not yet
+  // measured again.
+  std::function<void(const char* step)> training_step_hook;
 };
 
 class Collection {

@@ -633,6 +633,9 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       if (!batch.empty()) QUIVER_RETURN_IF_ERROR(store_->Write(batch));
     }
     tune_ids = SampleIds(ids, rebalance_queries, generation);
+    if (options_.training_step_hook) {
+      options_.training_step_hook("rebalance entries persisted");
+    }
   } else {
     // Code size follows the snapshot's size (see TrainIndexConfig).
     CollectionConfig resolved = config;
@@ -798,6 +801,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     }
   }
   SetProgress(0.97);
+  if (options_.training_step_hook) options_.training_step_hook("swapped");
   if (!tune_ids.empty()) {
     TuneDefaults(*ivf, config.index, generation, std::move(tune_ids), ids,
                  rebalance);

@@ -1,4 +1,4 @@
-// SIGKILL at random points of a writer's life: 20 rounds spread over four
+// SIGKILL at random points of a writer's life: 25 rounds spread over five
 // phases, and after each kill the store opens again holding exactly what
 // was acknowledged.
 //
@@ -13,14 +13,27 @@
 //                the background (re)training the engine starts by itself
 //                is killed;
 //   backup       CollectionRegistry::Backup into fresh directories while the
-//                writes go on.
+//                writes go on;
+//   split        a collection with automatic index params, trained on
+//                kSplitFill documents spread over 8 clusters, then written
+//                into one tight spot: the lists there outgrow the rest and
+//                the engine splits them (a rebalance, not a full training;
+//                any other training fails the round). The split, its
+//                re-encoding and persisting, and the measurement of the
+//                defaults after it are killed: one round in three at a
+//                random delay after the split is seen, the others at a
+//                step the engine names (CollectionOptions::
+//                training_step_hook): after the split persisted the
+//                entries it moved but before its quantizer record, and
+//                right after the swap. This phase starts a fresh store
+//                every round, trained the same way.
 //
 // The phase rotates with the round; the kill delay within the phase comes
 // from a seeded RNG (QUIVER_CRASH_SEED overrides the seed: the same seed
 // gives the same rounds, up to thread timing), and every check names the
-// round, its phase, seed and delay. Each phase keeps its own store from one
-// of its rounds to the next, so later rounds also kill writers of a store
-// recovered from a kill (and the parent lets a training that the recovery
+// round, its phase, seed and delay. Each phase but split keeps its own store
+// from one of its rounds to the next, so later rounds also kill writers of a
+// store recovered from a kill (and the parent lets a training that the recovery
 // resumed finish, then checks again).
 //
 // The writer is this test binary itself, started (fork + exec of
@@ -35,9 +48,13 @@
 //   D d<k> ...             a Delete about to be called (intent)
 //   A                      the last intent returned OK (acknowledged)
 //   S                      the phase's work starts (ingest, backup)
-//   T <why>                a training runs (train, maintenance)
+//   T <why>                a training runs (train, maintenance; split: "T
+//                          <generation> <why>", the generation the split
+//                          started from)
 //   B <dir> <acks>         a backup into <dir> completed; it was started
 //                          after <acks> acknowledgements
+//   K <step>               the training reached `step`, where this round
+//                          kills it (the child then waits)
 //   E                      the child ran out of work (it then waits)
 //   F <what>               the child saw something wrong (then exits)
 // Calls are sequential, so at most one intent is unacknowledged at the kill:
@@ -74,6 +91,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -94,16 +112,22 @@ constexpr char kChildTest[] = "CrashChild.DISABLED_WorkUntilKilled";
 constexpr char kCollection[] = "c";
 
 constexpr uint32_t kDim = 16;
-constexpr int kRounds = 20;
+constexpr int kRounds = 25;
 constexpr uint64_t kDefaultSeed = 13;
 
-enum Phase { kIngest = 0, kTrain = 1, kMaintenance = 2, kBackup = 3 };
-constexpr int kPhases = 4;
+enum Phase {
+  kIngest = 0,
+  kTrain = 1,
+  kMaintenance = 2,
+  kBackup = 3,
+  kSplit = 4
+};
+constexpr int kPhases = 5;
 constexpr const char* kPhaseNames[kPhases] = {"ingest", "train", "maintenance",
-                                              "backup"};
+                                              "backup", "split"};
 // Kill delays (ms) within each phase, counted from its "S" or "T" line.
 constexpr std::array<std::pair<int, int>, kPhases> kDelayMs = {
-    {{0, 300}, {0, 500}, {0, 400}, {0, 400}}};
+    {{0, 300}, {0, 500}, {0, 400}, {0, 400}, {0, 60}}};
 // Documents the train phase holds before it asks for a training: enough for
 // 8-bit codes, so that the training has some work.
 constexpr uint64_t kTrainPhaseFill = 10000;
@@ -116,7 +140,12 @@ constexpr uint64_t kClustersPerFamily = 8;
 // are not slower than the first ones. The maintenance phase grows past
 // 9984 documents (8-bit codes), then retrains on drift and deletes.
 constexpr std::array<uint64_t, kPhases> kMaxDocuments = {6000, 14000, 11000,
-                                                         6000};
+                                                         6000, 7000};
+// The split phase's documents below this id are spread over 8 clusters,
+// and the collection is trained on them; the later ones crowd into one
+// spot (the centre of the first cluster, noise kHotNoise).
+constexpr uint64_t kSplitFill = 4000;
+constexpr float kHotNoise = 0.25f;
 // Calls one child makes at most before it waits to be killed.
 constexpr int kMaxCalls = 4000;
 constexpr int kMaxBackups = 6;
@@ -129,28 +158,33 @@ bool ParseDocId(absl::string_view id, uint64_t* k) {
 
 // The vector of version `v` of document d<k> in `phase`'s store: a point
 // of one of 8 clusters of a family, with unit noise. The maintenance phase
-// takes a new family of clusters every kFamilyIds ids, the others always
-// the same one.
+// takes a new family of clusters every kFamilyIds ids, the split phase's
+// ids from kSplitFill on crowd into one spot, the others always use the
+// same family.
 std::vector<float> VectorOf(Phase phase, uint64_t k, uint32_t v) {
   std::mt19937_64 rng(k * 0x9E3779B97F4A7C15ull ^
                       (uint64_t{v} + 1) * 0xC2B2AE3D27D4EB4Full);
   const uint64_t family = phase == kMaintenance ? k / kFamilyIds : 0;
+  const bool hot = phase == kSplit && k >= kSplitFill;
   std::mt19937_64 centre(family * kClustersPerFamily +
-                         rng() % kClustersPerFamily);
+                         (hot ? 0 : rng() % kClustersPerFamily));
   std::normal_distribution<float> g;
   std::vector<float> x(kDim);
   for (float& c : x) c = 4 * g(centre);
-  for (float& c : x) c += g(rng);
+  for (float& c : x) c += (hot ? kHotNoise : 1.0f) * g(rng);
   return x;
 }
 
 // The collection each phase creates: ingest and backup never train, train
-// trains on request only, maintenance has automatic index params.
+// trains on request only, maintenance and split have automatic index
+// params.
 CollectionConfig PhaseCollection(Phase phase) {
   CollectionConfig cfg;
   cfg.name = kCollection;
   cfg.dimension = kDim;
-  if (phase != kMaintenance) cfg.index.auto_train_threshold = 1u << 30;
+  if (phase != kMaintenance && phase != kSplit) {
+    cfg.index.auto_train_threshold = 1u << 30;
+  }
   return cfg;
 }
 
@@ -339,11 +373,30 @@ struct ChildArgs {
   std::string backup_prefix;  // backup directories: <prefix><i>
 };
 
+// The step of a split phase round's kill ("" for a random delay).
+const char* SplitKillStep(uint64_t seed) {
+  constexpr const char* kSteps[] = {"", "rebalance entries persisted",
+                                    "swapped"};
+  const uint64_t round = seed % 1000;
+  return kSteps[(round / kPhases) % 3];
+}
+
 void Child(const ChildArgs& a) {
   Reporter out(a.fd);
   RegistryOptions ro;
   ro.store.path = a.store;
   ro.collection.train_threads = 1;
+  // Armed once the split phase's collection is trained: the next training
+  // must be the split.
+  std::atomic<bool> armed{false};
+  const std::string kill_step = a.phase == kSplit ? SplitKillStep(a.seed) : "";
+  if (!kill_step.empty()) {
+    ro.collection.training_step_hook = [&](const char* step) {
+      if (!armed.load() || kill_step != step) return;
+      out.Line(absl::StrCat("K ", step));
+      for (;;) ::pause();
+    };
+  }
   auto registry = CollectionRegistry::Open(ro);
   if (!registry.ok()) out.Fail(registry.status().ToString());
   auto c = (*registry)->Get(kCollection);
@@ -372,6 +425,19 @@ void Child(const ChildArgs& a) {
     }
     case kMaintenance:
       break;  // "T" when a training is seen
+    case kSplit: {
+      // Trained on exactly the spread-out documents: the lists' settled
+      // sizes are theirs, and the collection may double before growth
+      // retrains it.
+      while (w.size() < kSplitFill) w.Upsert(500, 0);
+      (*c)->WaitForTraining();
+      if (absl::Status s = (*c)->StartTraining(std::nullopt); !s.ok()) {
+        out.Fail(absl::StrCat("StartTraining: ", s.ToString()));
+      }
+      (*c)->WaitForTraining();
+      armed.store(true);
+      break;  // "T" when the split is seen
+    }
     case kBackup:
       out.Line("S");
       backups = std::thread([&] {
@@ -389,12 +455,28 @@ void Child(const ChildArgs& a) {
       break;
   }
   bool training_seen = false;
+  const uint64_t generation = (*c)->Status().train_generation;
   for (int i = 0; i < kMaxCalls; ++i) {
     if (a.phase == kMaintenance && !training_seen) {
       const CollectionStatus st = (*c)->Status();
       if (st.state == TrainState::kTraining) {
         training_seen = true;
         out.Line(absl::StrCat("T ", st.last_training_reason));
+      }
+    }
+    if (a.phase == kSplit && !training_seen) {
+      // Seen running, or (when it ran between two calls) done.
+      const CollectionStatus st = (*c)->Status();
+      if (st.state == TrainState::kTraining ||
+          st.train_generation != generation) {
+        training_seen = true;
+        if (!absl::StrContains(st.last_training_reason, "grew past")) {
+          out.Fail(absl::StrCat("a training instead of a split: ",
+                                st.last_training_reason));
+        }
+        out.Line(absl::StrCat(
+            "T ", generation, " ", st.last_training_reason,
+            st.state == TrainState::kTraining ? "" : " (seen after it ended)"));
       }
     }
     w.Random();
@@ -468,6 +550,7 @@ struct Report {
   std::vector<std::string> failures;                      // "F" lines
   bool trigger = false;                                   // "S" or "T" seen
   bool ended = false;                                     // "E" seen
+  std::string killed_at;                                  // "K" line
   std::string training;                                   // "T" line
 };
 
@@ -510,6 +593,10 @@ bool ParseLine(absl::string_view line, Report* r) {
       r->backups.push_back({std::string(words[1]), acks});
       return true;
     }
+    case 'K':
+      r->trigger = true;
+      r->killed_at = std::string(line.substr(2));
+      return !r->killed_at.empty();
     case 'E':
       r->ended = true;
       return true;
@@ -754,15 +841,21 @@ TEST(CrashTest, SigkillAtRandomPointsKeepsExactlyTheAcknowledgedDocuments) {
     const int delay_ms = std::uniform_int_distribution<int>(
         kDelayMs[phase].first, kDelayMs[phase].second)(rng);
     const char* trigger = phase == kIngest || phase == kBackup ? "S" : "T";
+    const std::string step = phase == kSplit ? SplitKillStep(seed) : "";
+    if (phase == kSplit) models[phase] = Model();  // a fresh store
+    const std::string when =
+        step.empty() ? absl::StrFormat("%d ms after \"%s\"", delay_ms, trigger)
+                     : absl::StrCat("at \"", step, "\"");
     SCOPED_TRACE(absl::StrFormat(
-        "round %d: phase %s, seed %d (QUIVER_CRASH_SEED=%d), kill %d ms "
-        "after \"%s\"",
-        round, kPhaseNames[phase], seed, base_seed, delay_ms, trigger));
+        "round %d: phase %s, seed %d (QUIVER_CRASH_SEED=%d), kill %s", round,
+        kPhaseNames[phase], seed, base_seed, when));
     Model& model = models[phase];
     const Model start = model;
 
     ChildArgs a;
-    a.store = dir.Sub(absl::StrCat("store-", kPhaseNames[phase]));
+    a.store = phase == kSplit
+                  ? dir.Sub(absl::StrCat("store-split-r", round))
+                  : dir.Sub(absl::StrCat("store-", kPhaseNames[phase]));
     a.phase = phase;
     a.seed = seed;
     a.state = dir.Sub(absl::StrCat("state-", kPhaseNames[phase]));
@@ -784,12 +877,13 @@ TEST(CrashTest, SigkillAtRandomPointsKeepsExactlyTheAcknowledgedDocuments) {
     std::optional<Clock::time_point> kill_at;
     bool eof = false;
     while (!eof) {
-      if (!kill_at.has_value() && report.trigger) {
+      if (!kill_at.has_value() && report.trigger && step.empty()) {
         kill_at = Clock::now() + std::chrono::milliseconds(delay_ms);
       }
       const Clock::time_point now = Clock::now();
       if ((kill_at.has_value() && now >= *kill_at) || now >= give_up ||
-          report.ended || !report.failures.empty()) {
+          !report.killed_at.empty() || report.ended ||
+          !report.failures.empty()) {
         break;
       }
       const Clock::time_point until =
@@ -813,6 +907,7 @@ TEST(CrashTest, SigkillAtRandomPointsKeepsExactlyTheAcknowledgedDocuments) {
     EXPECT_TRUE(report.trigger)
         << "the child never reached \"" << trigger << "\"";
     EXPECT_FALSE(report.ended) << "the child ran out of work before the kill";
+    EXPECT_EQ(report.killed_at, step) << "the training never reached the step";
 
     // The store holds the acknowledged state, or that state with the one
     // pending call applied.
@@ -832,12 +927,29 @@ TEST(CrashTest, SigkillAtRandomPointsKeepsExactlyTheAcknowledgedDocuments) {
                           << " acknowledged calls of " << report.calls.size()
                           << ", the reopened store differs";
       for (size_t i = 0; i < t; ++i) Apply(report.calls[i], &model);
+      // A split killed before its quantizer record landed reopens at the
+      // generation it started from (its entries re-encoded on open).
+      std::string reopened;
+      if (phase == kSplit) {
+        const uint64_t g = (*c)->Status().train_generation;
+        reopened = absl::StrFormat(", reopened at generation %d", g);
+        uint64_t from = 0;
+        const std::vector<std::string> words =
+            absl::StrSplit(report.training, ' ', absl::SkipEmpty());
+        EXPECT_TRUE(!words.empty() && absl::SimpleAtoi(words[0], &from))
+            << report.training;
+        if (step == "rebalance entries persisted") {
+          EXPECT_EQ(g, from) << "the split's quantizer record was not written";
+        } else if (step == "swapped") {
+          EXPECT_GT(g, from) << "the split's quantizer record was written";
+        }
+      }
       std::cerr << absl::StrFormat(
-          "round %d (%s, killed %d ms after \"%s%s\"): %d calls, %d "
-          "acknowledged, the store holds %d (%d documents), %d backups\n",
-          round, kPhaseNames[phase], delay_ms, trigger,
-          report.training.empty() ? "" : report.training, report.calls.size(),
-          report.acks, t, model.live.size(), report.backups.size());
+          "round %d (%s, killed %s%s%s): %d calls, %d "
+          "acknowledged, the store holds %d (%d documents), %d backups%s\n",
+          round, kPhaseNames[phase], when, report.training.empty() ? "" : "; T",
+          report.training, report.calls.size(), report.acks, t,
+          model.live.size(), report.backups.size(), reopened);
       CheckDeletedUnsearchable(phase, **c, model);
       CheckSearchable(phase, **c, model, seed);
       // A training the reopened collection resumed completes (so that the
