@@ -78,17 +78,14 @@ absl::Status Collection::Recover() {
     absl::MutexLock w(&write_mu_);
     next_iid_ = next;
   }
+  std::vector<uint64_t> free;
   {
     absl::MutexLock m(&meta_mu_);
     iid_to_ext_.assign(next, std::string());
-    attrs_.assign(next, Attributes());
     QUIVER_RETURN_IF_ERROR(store_->ForEachId(
         cid_, [&](uint64_t iid, std::string_view ext) -> absl::Status {
           meta_mu_.AssertHeld();  // held by the caller, invisible in a lambda
-          if (iid >= iid_to_ext_.size()) {
-            iid_to_ext_.resize(iid + 1);
-            attrs_.resize(iid + 1);
-          }
+          if (iid >= iid_to_ext_.size()) iid_to_ext_.resize(iid + 1);
           if (iid > kMaxInternalId) {
             return absl::DataLossError(absl::StrFormat(
                 "collection '%s': internal id %d is out of range", config_.name,
@@ -112,9 +109,18 @@ absl::Status Collection::Recover() {
                                 config_.name, iid, attrs.status().message()));
           }
           attr_index_.Add(static_cast<uint32_t>(iid), *attrs);
-          attrs_[iid] = std::move(*attrs);
+          if (!attrs->empty()) attrs_[iid] = std::move(*attrs);
           return absl::OkStatus();
         }));
+    // The unused ids below the high-water mark are free (the highest
+    // taken last).
+    for (uint64_t iid = iid_to_ext_.size(); iid-- > 0;) {
+      if (iid_to_ext_[iid].empty()) free.push_back(iid);
+    }
+  }
+  {
+    absl::MutexLock w(&write_mu_);
+    free_iids_ = std::move(free);
   }
   std::vector<uint64_t> ids;
   std::vector<float> buf;
@@ -250,6 +256,12 @@ bool Collection::IsLive(uint64_t iid) const {
   return iid < iid_to_ext_.size() && !iid_to_ext_[iid].empty();
 }
 
+const Attributes& Collection::AttributesOf(uint64_t iid) const {
+  static const Attributes* const kNone = new Attributes();
+  auto it = attrs_.find(iid);
+  return it == attrs_.end() ? *kNone : it->second;
+}
+
 std::vector<uint64_t> Collection::LiveIds() const {
   absl::ReaderMutexLock m(&meta_mu_);
   std::vector<uint64_t> ids;
@@ -339,17 +351,42 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
       recent_error_sum_ += error_sum;
       recent_count_ += n;
     }
+    // New documents take freed ids first (see free_iids_), then new ones.
     const uint64_t first_new = next_iid_;
     std::vector<uint64_t> iids(n);
+    std::vector<bool> is_new(n);
     {
       absl::ReaderMutexLock m(&meta_mu_);
       for (size_t j = 0; j < n; ++j) {
         auto it = ext_to_iid_.find(docs[keep[j]].id);
-        iids[j] = it != ext_to_iid_.end() ? it->second : next_iid_++;
+        if (it != ext_to_iid_.end()) {
+          iids[j] = it->second;
+          continue;
+        }
+        is_new[j] = true;
+        if (free_iids_.empty() && !freed_iids_.empty() && scan_mu_.TryLock()) {
+          scan_mu_.Unlock();  // no search runs: the freed ids are free
+          free_iids_.insert(free_iids_.end(), freed_iids_.rbegin(),
+                            freed_iids_.rend());
+          freed_iids_.clear();
+        }
+        if (free_iids_.empty()) {
+          iids[j] = next_iid_++;
+        } else {
+          iids[j] = free_iids_.back();
+          free_iids_.pop_back();
+        }
       }
     }
-    if (next_iid_ > kMaxInternalId + 1) {
+    // Gives the ids taken back (the write failed).
+    auto untake = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
       next_iid_ = first_new;
+      for (size_t j = n; j-- > 0;) {
+        if (is_new[j] && iids[j] < first_new) free_iids_.push_back(iids[j]);
+      }
+    };
+    if (next_iid_ > kMaxInternalId + 1) {
+      untake();
       return absl::ResourceExhaustedError(absl::StrFormat(
           "collection '%s' has used all %d internal ids; copy its documents "
           "into a new collection",
@@ -373,35 +410,36 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
       batch.Put(std::move(r));
     }
     if (absl::Status s = store_->Write(batch); !s.ok()) {
-      next_iid_ = first_new;
+      untake();
       return s;
     }
     // Memory: names and attributes first, so that an id found by a
     // concurrent scan always resolves.
     {
       absl::MutexLock m(&meta_mu_);
-      if (next_iid_ > iid_to_ext_.size()) {
-        iid_to_ext_.resize(next_iid_);
-        attrs_.resize(next_iid_);
-      }
+      if (next_iid_ > iid_to_ext_.size()) iid_to_ext_.resize(next_iid_);
       for (size_t j = 0; j < n; ++j) {
         const uint64_t iid = iids[j];
-        if (iid < first_new) {
-          attr_index_.Remove(static_cast<uint32_t>(iid), attrs_[iid]);
+        if (!is_new[j]) {
+          attr_index_.Remove(static_cast<uint32_t>(iid), AttributesOf(iid));
         } else {
           iid_to_ext_[iid] = std::move(docs[keep[j]].id);
           ext_to_iid_.emplace(iid_to_ext_[iid], iid);
           live_.add(static_cast<uint32_t>(iid));
         }
         attr_index_.Add(static_cast<uint32_t>(iid), new_attrs[j]);
-        attrs_[iid] = std::move(new_attrs[j]);
+        if (new_attrs[j].empty()) {
+          attrs_.erase(iid);
+        } else {
+          attrs_[iid] = std::move(new_attrs[j]);
+        }
       }
       count_after = ext_to_iid_.size();
     }
     flat_.Add(iids.data(), x.data(), n);
     if (snap.ivf) {
       for (size_t j = 0; j < n; ++j) {
-        if (iids[j] < first_new) snap.ivf->Remove(iids[j]);
+        if (!is_new[j]) snap.ivf->Remove(iids[j]);
         snap.ivf->AddEncoded(iids[j], lists[j], &codes[j * code_size]);
       }
     }
@@ -457,13 +495,14 @@ absl::StatusOr<uint64_t> Collection::DeleteLocked(
   {
     absl::MutexLock m(&meta_mu_);
     for (uint64_t iid : iids) {
-      attr_index_.Remove(static_cast<uint32_t>(iid), attrs_[iid]);
+      attr_index_.Remove(static_cast<uint32_t>(iid), AttributesOf(iid));
       live_.remove(static_cast<uint32_t>(iid));
-      attrs_[iid].clear();
+      attrs_.erase(iid);
       ext_to_iid_.erase(iid_to_ext_[iid]);
       iid_to_ext_[iid].clear();
     }
   }
+  freed_iids_.insert(freed_iids_.end(), iids.begin(), iids.end());
   if (logging_) changed_.insert(changed_.end(), iids.begin(), iids.end());
   recent_deleted_ += iids.size();
   deleted_since_compaction_ += iids.size();
@@ -481,7 +520,7 @@ absl::StatusOr<std::vector<StoredDocument>> Collection::Get(
       if (it == ext_to_iid_.end()) continue;
       StoredDocument doc;
       doc.id = id;
-      doc.attributes = attrs_[it->second];
+      doc.attributes = AttributesOf(it->second);
       out.push_back(std::move(doc));
       iids.push_back(it->second);
     }
@@ -538,6 +577,8 @@ absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
     return absl::InvalidArgumentError(
         absl::StrFormat("filter: %s", s.message()));
   }
+  // From the first read of the ids to the last (see free_iids_).
+  absl::ReaderMutexLock scan_lock(&scan_mu_);
   // The filter map's entries and `where`, as one expression.
   const bool filtered = !query.filter.empty() || query.where.has_value();
   Filter filter;
@@ -686,13 +727,14 @@ absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
     hits->clear();
     hits->reserve(found.size());
     for (const index::Neighbor& nb : found) {
-      if (!IsLive(nb.id) || (filtered && !Matches(filter, attrs_[nb.id]))) {
+      if (!IsLive(nb.id) ||
+          (filtered && !Matches(filter, AttributesOf(nb.id)))) {
         continue;
       }
       SearchHit hit;
       hit.id = iid_to_ext_[nb.id];
       hit.distance = nb.distance;
-      if (query.include_attributes) hit.attributes = attrs_[nb.id];
+      if (query.include_attributes) hit.attributes = AttributesOf(nb.id);
       hits->push_back(std::move(hit));
     }
     return hits->size() == found.size();
@@ -776,12 +818,13 @@ CollectionStatus Collection::Status() const {
   {
     absl::ReaderMutexLock m(&meta_mu_);
     // Ids and attributes, roughly (names longer than 15 bytes and
-    // attribute values live on the heap and are not counted): a slot per
-    // internal id ever used (name and attributes), plus the hash map's
-    // entries (name, id, a control byte).
+    // attribute values live on the heap and are not counted): a name slot
+    // per internal id below the high-water mark, plus the hash maps'
+    // entries (name and id, id and attributes, a control byte each).
     st.memory_bytes +=
-        iid_to_ext_.size() * (sizeof(std::string) + sizeof(Attributes)) +
-        ext_to_iid_.capacity() * (sizeof(std::string) + sizeof(uint64_t) + 1);
+        iid_to_ext_.size() * sizeof(std::string) +
+        ext_to_iid_.capacity() * (sizeof(std::string) + sizeof(uint64_t) + 1) +
+        attrs_.capacity() * (sizeof(uint64_t) + sizeof(Attributes) + 1);
     // The attribute indexes and the live bitmap.
     st.memory_bytes += attr_index_.memory_bytes() + live_.getSizeInBytes();
   }

@@ -256,6 +256,9 @@ class Collection {
   // Internal ids of every stored document, ascending.
   std::vector<uint64_t> LiveIds() const;
   bool IsLive(uint64_t iid) const ABSL_SHARED_LOCKS_REQUIRED(meta_mu_);
+  // The attributes of a live document (empty if it has none).
+  const Attributes& AttributesOf(uint64_t iid) const
+      ABSL_SHARED_LOCKS_REQUIRED(meta_mu_);
   // The documents matching `filter` now, and the live count.
   absl::Status EvaluateFilter(const Filter& filter, Roaring* matching,
                               uint64_t* count) const;
@@ -306,6 +309,13 @@ class Collection {
   // Serialises writers: Upsert, Delete, the persist/swap of a training, Drop.
   mutable absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(meta_mu_);
   uint64_t next_iid_ ABSL_GUARDED_BY(write_mu_) = 0;
+  // Internal ids of deleted documents, taken by new documents before
+  // next_iid_ (a collection with churn keeps as many id slots as it holds
+  // documents, not as it ever held): freed_iids_ were freed since the last
+  // moment no search ran (a search that started before an id was freed
+  // may still name its old document), free_iids_ can be reused.
+  std::vector<uint64_t> freed_iids_ ABSL_GUARDED_BY(write_mu_);
+  std::vector<uint64_t> free_iids_ ABSL_GUARDED_BY(write_mu_);
   bool dropped_ ABSL_GUARDED_BY(write_mu_) = false;
   // While a training runs: internal ids written since its snapshot.
   bool logging_ ABSL_GUARDED_BY(write_mu_) = false;
@@ -324,10 +334,16 @@ class Collection {
   absl::flat_hash_map<std::string, uint64_t> ext_to_iid_
       ABSL_GUARDED_BY(meta_mu_);
   std::vector<std::string> iid_to_ext_ ABSL_GUARDED_BY(meta_mu_);  // "" free
-  std::vector<Attributes> attrs_ ABSL_GUARDED_BY(meta_mu_);
+  // Documents with attributes only (most have none).
+  absl::flat_hash_map<uint64_t, Attributes> attrs_ ABSL_GUARDED_BY(meta_mu_);
   // Attribute indexes over the live documents, and the live internal ids.
   AttributeIndex attr_index_ ABSL_GUARDED_BY(meta_mu_);
   Roaring live_ ABSL_GUARDED_BY(meta_mu_);
+
+  // Held shared by every search, from its scan to naming its hits; a
+  // writer that gets it exclusively (TryLock, never waiting) knows that no
+  // search still holds an id freed before (see free_iids_).
+  mutable absl::Mutex scan_mu_;
 
   // Every vector (normalised for cosine): exact search and re-ranking.
   index::FlatIndex flat_;

@@ -764,6 +764,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       // The id hash map keeps its capacity after erases: shrink it too.
       absl::MutexLock m(&meta_mu_);
       ext_to_iid_.rehash(0);
+      attrs_.rehash(0);
     }
     {
       absl::MutexLock lock(&train_mu_);

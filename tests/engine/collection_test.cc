@@ -469,14 +469,101 @@ TEST(CollectionTest, DeletingHalfRetrainsAndGivesMemoryBack) {
   EXPECT_NE(half.last_training_reason.find("deleted"), std::string::npos)
       << half.last_training_reason;
   EXPECT_EQ(half.lists.total, n / 2);
-  // Internal ids are never reused, so a deleted document keeps an empty
-  // slot in the id map (~56 bytes); everything else follows the live count.
+  // A deleted document keeps an empty name slot (32 bytes) until a new
+  // document takes its internal id; everything else follows the live count.
   EXPECT_LT(half.memory_bytes, full.memory_bytes * 0.65)
       << full.memory_bytes << " -> " << half.memory_bytes;
   EXPECT_GE(half.maintenance.measured_recall, 0.95);
   for (size_t i = 1; i < n; i += 498) {  // odd: kept
     EXPECT_EQ(Ids(c, &x[i * dim], 1)[0], absl::StrCat("d", i));
   }
+}
+
+// New documents take the internal ids of deleted ones (a collection with
+// churn keeps as many id slots as documents): nothing of a deleted document
+// (vector, attributes, index entry) shows through the new one in its slot,
+// before and after a restart, and the store's id high-water mark does not
+// move.
+TEST(CollectionTest, DeletedDocumentsIdsAreReused) {
+  testing::TempDir dir;
+  const uint32_t dim = 8;
+  const size_t n = 2000;
+  const std::vector<float> x = testing::Clustered(2 * n, dim, 10, 21);
+  auto registry = OpenRegistry(dir.Sub("db"));
+  ASSERT_NE(registry, nullptr);
+  auto created = registry->Create(Config("c", dim));
+  QUIVER_ASSERT_OK(created);
+  const storage::CollectionId cid = (*created)->id();
+  QUIVER_ASSERT_OK((*created)->Upsert(Docs(x, dim, 0, n)));  // "parity"
+  Settle(**created);
+  ASSERT_GE((*created)->Status().train_generation, 1u);
+  std::vector<std::string> even;
+  for (size_t i = 0; i < n; i += 2) even.push_back(absl::StrCat("d", i));
+  QUIVER_ASSERT_OK((*created)->Delete(even));
+  // As many new documents, half of them with an attribute of their own.
+  std::vector<DocumentInput> fresh = Docs(x, dim, n, n + even.size(), "e");
+  for (size_t j = 0; j < fresh.size(); ++j) {
+    fresh[j].attributes.clear();
+    if (j % 2 == 1) fresh[j].attributes = {{"kind", "new"}};
+  }
+  QUIVER_ASSERT_OK((*created)->Upsert(std::move(fresh)));
+  Settle(**created);
+
+  auto check = [&](const Collection& c) {
+    EXPECT_EQ(c.count(), n);
+    // No document has parity "even" any more.
+    SearchQuery q;
+    q.queries = &x[0];
+    q.nq = 1;
+    q.k = 10;
+    q.filter = {{"parity", "even"}};
+    auto hits = c.Search(q);
+    QUIVER_ASSERT_OK(hits);
+    EXPECT_TRUE((*hits)[0].empty()) << (*hits)[0][0].id;
+    for (size_t j = 0; j < even.size(); j += 7) {
+      const float* v = &x[(n + j) * dim];
+      const std::string id = absl::StrCat("e", n + j);
+      // Found by its own vector, exactly and through the index, and
+      // holding its own attributes only.
+      EXPECT_EQ(Ids(c, v, 1, 0, /*exact=*/true)[0], id);
+      EXPECT_EQ(Ids(c, v, 1, kMaxNlist)[0], id);
+      absl::StatusOr<std::vector<StoredDocument>> got = c.Get({id}, true);
+      QUIVER_ASSERT_OK(got);
+      ASSERT_EQ(got->size(), 1u);
+      EXPECT_EQ((*got)[0].vector, std::vector<float>(v, v + dim));
+      EXPECT_EQ((*got)[0].attributes.size(), j % 2) << id;
+      // The deleted document's vector finds something else.
+      const std::vector<std::string> old =
+          Ids(c, &x[2 * j * dim], 3, 0, /*exact=*/true);
+      EXPECT_EQ(std::count(old.begin(), old.end(), absl::StrCat("d", 2 * j)),
+                0);
+    }
+  };
+  check(**created);
+  // Ids freed before a restart are reused after it.
+  QUIVER_ASSERT_OK((*created)->Delete({"e2000", "e2001", "d1"}));
+  created->reset();
+  registry.reset();
+  registry = OpenRegistry(dir.Sub("db"));
+  ASSERT_NE(registry, nullptr);
+  auto again = registry->Get("c");
+  QUIVER_ASSERT_OK(again);
+  std::vector<DocumentInput> back = Docs(x, dim, n, n + 2, "e");
+  back[0].attributes.clear();
+  back[1].attributes = {{"kind", "new"}};
+  QUIVER_ASSERT_OK((*again)->Upsert(std::move(back)));
+  QUIVER_ASSERT_OK((*again)->Upsert(Docs(x, dim, 1, 2)));
+  check(**again);
+  again->reset();
+  registry.reset();
+  storage::StoreOptions so;
+  so.path = dir.Sub("db");
+  absl::StatusOr<std::unique_ptr<storage::Store>> store =
+      storage::Store::Open(so);
+  QUIVER_ASSERT_OK(store);
+  absl::StatusOr<uint64_t> next = (*store)->NextInternalId(cid);
+  QUIVER_ASSERT_OK(next);
+  EXPECT_EQ(*next, n);
 }
 
 // Train while a training runs: the overrides are queued, not dropped.
