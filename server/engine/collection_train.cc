@@ -416,6 +416,39 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
                    << " (measured on " << got << " stored vectors)";
 }
 
+std::vector<uint64_t> Collection::MeasurementQueries(
+    const std::vector<uint64_t>& ids, size_t want, uint64_t seed) const {
+  std::vector<uint64_t> old_unfitted, old_fitted, written_since;
+  {
+    absl::MutexLock lock(&train_mu_);
+    if (trained_snapshot_.isEmpty()) return SampleIds(ids, want, seed);
+    for (uint64_t iid : ids) {
+      const uint32_t i = static_cast<uint32_t>(iid);
+      if (!trained_snapshot_.contains(i)) {
+        written_since.push_back(iid);
+      } else if (trained_on_.contains(i)) {
+        old_fitted.push_back(iid);
+      } else {
+        old_unfitted.push_back(iid);
+      }
+    }
+  }
+  want = std::min(want, ids.size());
+  const size_t old_total = old_fitted.size() + old_unfitted.size();
+  const size_t from_old = static_cast<size_t>(
+      std::llround(static_cast<double>(want) * static_cast<double>(old_total) /
+                   static_cast<double>(std::max<size_t>(1, ids.size()))));
+  std::vector<uint64_t> old = std::move(old_unfitted);
+  if (old.size() < from_old) {  // too few: the fitted ones too
+    old.insert(old.end(), old_fitted.begin(), old_fitted.end());
+  }
+  std::vector<uint64_t> out = SampleIds(std::move(old), from_old, seed);
+  const std::vector<uint64_t> rest =
+      SampleIds(std::move(written_since), want - out.size(), seed + 1);
+  out.insert(out.end(), rest.begin(), rest.end());
+  return out;
+}
+
 void Collection::SetProgress(double p) {
   absl::MutexLock lock(&train_mu_);
   progress_ = p;
@@ -558,10 +591,11 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
   std::vector<uint32_t> epochs;
   uint32_t base_generation = generation;
   size_t splits = 0, merges = 0, moved = 0;
+  Roaring fitted, snapshot;  // a full training's sample and snapshot
   if (rebalance) {
-    // Stored vectors measure the recall after a rebalance (there is no
-    // training sample to hold them out of: the codebooks are the last
-    // training's); fewer than after a training: a few lists changed.
+    // Stored vectors measure the recall after a rebalance, those the last
+    // training was not fitted to where it can (MeasurementQueries); fewer
+    // than after a training: a few lists changed.
     const size_t rebalance_queries =
         std::min({options_.tune_queries, size_t{300}, ids.size() / 5});
     std::shared_ptr<index::IvfPqIndex> old;
@@ -594,7 +628,8 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       stop_logging.RunNow();
       if (retune) {
         TuneDefaults(*old, config.index, current,
-                     SampleIds(ids, rebalance_queries, ids.size()), ids,
+                     MeasurementQueries(ids, rebalance_queries, ids.size()),
+                     ids,
                      /*after_rebalance=*/true);
         if (absl::Status ps = PersistSchema(); !ps.ok()) {
           QUIVER_LOG(WARNING) << "collection '" << config_.name
@@ -632,7 +667,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       const storage::DocumentBatch batch = to_batch(&codes);
       if (!batch.empty()) QUIVER_RETURN_IF_ERROR(store_->Write(batch));
     }
-    tune_ids = SampleIds(ids, rebalance_queries, generation);
+    tune_ids = MeasurementQueries(ids, rebalance_queries, generation);
     if (options_.training_step_hook) {
       options_.training_step_hook("rebalance entries persisted");
     }
@@ -658,6 +693,12 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     const std::vector<uint64_t> sample =
         SampleIds(ids, held_out + train_n, generation);
     tune_ids.assign(sample.begin(), sample.begin() + held_out);
+    for (size_t i = held_out; i < held_out + train_n; ++i) {
+      fitted.add(static_cast<uint32_t>(sample[i]));
+    }
+    fitted.runOptimize();
+    for (uint64_t iid : ids) snapshot.add(static_cast<uint32_t>(iid));
+    snapshot.runOptimize();
     std::vector<float> x(train_n * dim);
     for (size_t i = held_out; i < held_out + train_n; ++i) {
       if (flat_.GetVector(sample[i], &x[got * dim])) ++got;
@@ -772,6 +813,8 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       if (!rebalance) {
         requested_ = config.index;
         maintenance_.trained_count = ids.size();
+        trained_on_ = std::move(fitted);
+        trained_snapshot_ = std::move(snapshot);
         maintenance_.train_error = train_error;
         retrain_reason_.clear();
       }
