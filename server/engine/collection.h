@@ -9,7 +9,11 @@
 //
 // Writes: every Upsert()/Delete() is ONE atomic Store::Write; the in-memory
 // state is updated after it succeeds and before the call returns, so a search
-// that starts after an acknowledged write sees it.
+// that starts after an acknowledged write sees it. A deleted document's
+// internal id goes to a later new document (so memory follows the live
+// count under churn), but only once no search that started before the
+// delete still runs: a search never names a document that took the place of
+// one it found.
 //
 // Training: StartTraining() (or an automatic trigger, see "Maintenance")
 // runs in a background thread at low CPU priority: it samples the stored

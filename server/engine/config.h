@@ -33,8 +33,9 @@ inline constexpr size_t kMaxDocumentIdBytes = 512;
 inline constexpr size_t kMaxAttributes = 64;
 inline constexpr size_t kMaxAttributeKeyBytes = 128;
 inline constexpr size_t kMaxAttributeValueBytes = 1024;
-// Internal ids (one per document ever stored in a collection, reused by
-// upserts of the same id) fit the attribute bitmaps' 32 bits.
+// Internal ids (one per stored document, kept by upserts of the same id and
+// taken over by new documents once their document is deleted) fit the
+// attribute bitmaps' 32 bits.
 inline constexpr uint64_t kMaxInternalId = UINT32_MAX;
 // Most tags in one tag-list attribute (each at most kMaxAttributeValueBytes).
 inline constexpr size_t kMaxTags = 64;
