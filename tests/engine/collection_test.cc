@@ -58,6 +58,21 @@ void Settle(Collection& c) {
   for (int i = 0; i < 3; ++i) c.WaitForTraining();
 }
 
+// Closes `*c` and `*registry`, opens the store at `path` again into
+// `*registry` and returns its collection "c" (null, with a test failure,
+// if it does not open).
+std::shared_ptr<Collection> Reopen(
+    const std::string& path, std::unique_ptr<CollectionRegistry>* registry,
+    std::shared_ptr<Collection>* c) {
+  c->reset();
+  registry->reset();
+  *registry = OpenRegistry(path);
+  if (*registry == nullptr) return nullptr;
+  absl::StatusOr<std::shared_ptr<Collection>> again = (*registry)->Get("c");
+  EXPECT_TRUE(again.ok()) << again.status();
+  return again.ok() ? *again : nullptr;
+}
+
 TEST(CollectionTest, PersistsAndRecoversWithFilters) {
   testing::TempDir dir;
   const uint32_t dim = 8;
@@ -240,13 +255,10 @@ TEST(CollectionTest, TrainsItselfRetrainsOnGrowthAndTunesDefaults) {
 
   // The tuned defaults survive a restart.
   const MaintenanceState before = c.Status().maintenance;
-  created->reset();
-  registry.reset();
-  registry = OpenRegistry(dir.Sub("db"));
-  ASSERT_NE(registry, nullptr);
-  auto again = registry->Get("c");
-  QUIVER_ASSERT_OK(again);
-  const CollectionStatus after = (*again)->Status();
+  std::shared_ptr<Collection> again =
+      Reopen(dir.Sub("db"), &registry, &*created);
+  ASSERT_NE(again, nullptr);
+  const CollectionStatus after = again->Status();
   EXPECT_EQ(after.maintenance.tuned_nprobe, before.tuned_nprobe);
   EXPECT_EQ(after.maintenance.tuned_rerank, before.tuned_rerank);
   EXPECT_EQ(after.maintenance.trained_count, before.trained_count);
@@ -345,14 +357,11 @@ TEST(CollectionTest, DeletedIdsNeverResurface) {
   };
   check(c);
   EXPECT_EQ(c.count(), n - gone.size());
-  created->reset();
-  registry.reset();
-  registry = OpenRegistry(dir.Sub("db"));
-  ASSERT_NE(registry, nullptr);
-  auto again = registry->Get("c");
-  QUIVER_ASSERT_OK(again);
-  EXPECT_EQ((*again)->count(), n - gone.size());
-  check(**again);
+  std::shared_ptr<Collection> again =
+      Reopen(dir.Sub("db"), &registry, &*created);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->count(), n - gone.size());
+  check(*again);
 }
 
 // Writes crowding into one region overfill its list: the collection splits
@@ -418,13 +427,10 @@ TEST(CollectionTest, OverfullListsAreSplitAndSurviveRestarts) {
   const uint32_t nlist1 = c.nlist();
   const uint64_t count1 = c.count();
   EXPECT_EQ(count1, n + hot - gone.size());
-  created->reset();
-  registry.reset();
-  registry = OpenRegistry(dir.Sub("db"));
-  ASSERT_NE(registry, nullptr);
-  auto again = registry->Get("c");
-  QUIVER_ASSERT_OK(again);
-  Collection& r = **again;
+  std::shared_ptr<Collection> again =
+      Reopen(dir.Sub("db"), &registry, &*created);
+  ASSERT_NE(again, nullptr);
+  Collection& r = *again;
   EXPECT_EQ(r.nlist(), nlist1);
   EXPECT_EQ(r.count(), count1);
   EXPECT_EQ(r.Status().train_generation, st.train_generation);
@@ -542,19 +548,16 @@ TEST(CollectionTest, DeletedDocumentsIdsAreReused) {
   check(**created);
   // Ids freed before a restart are reused after it.
   QUIVER_ASSERT_OK((*created)->Delete({"e2000", "e2001", "d1"}));
-  created->reset();
-  registry.reset();
-  registry = OpenRegistry(dir.Sub("db"));
-  ASSERT_NE(registry, nullptr);
-  auto again = registry->Get("c");
-  QUIVER_ASSERT_OK(again);
+  std::shared_ptr<Collection> again =
+      Reopen(dir.Sub("db"), &registry, &*created);
+  ASSERT_NE(again, nullptr);
   std::vector<DocumentInput> back = Docs(x, dim, n, n + 2, "e");
   back[0].attributes.clear();
   back[1].attributes = {{"kind", "new"}};
-  QUIVER_ASSERT_OK((*again)->Upsert(std::move(back)));
-  QUIVER_ASSERT_OK((*again)->Upsert(Docs(x, dim, 1, 2)));
-  check(**again);
-  again->reset();
+  QUIVER_ASSERT_OK(again->Upsert(std::move(back)));
+  QUIVER_ASSERT_OK(again->Upsert(Docs(x, dim, 1, 2)));
+  check(*again);
+  again.reset();
   registry.reset();
   storage::StoreOptions so;
   so.path = dir.Sub("db");
