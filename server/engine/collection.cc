@@ -807,6 +807,9 @@ CollectionStatus Collection::Status() const {
     st.training_progress = training_ ? progress_ : 0;
     st.last_error = last_error_;
     st.last_training_seconds = last_training_seconds_;
+    // The last training's snapshot and sample (MeasurementQueries).
+    st.memory_bytes =
+        trained_snapshot_.getSizeInBytes() + trained_on_.getSizeInBytes();
   }
   const IndexSnapshot snap = CurrentIndex();
   st.count = count();
@@ -814,7 +817,7 @@ CollectionStatus Collection::Status() const {
   st.state = training   ? TrainState::kTraining
              : snap.ivf ? TrainState::kReady
                         : TrainState::kUntrained;
-  st.memory_bytes = st.count * config_.dimension * sizeof(float);
+  st.memory_bytes += st.count * config_.dimension * sizeof(float);
   {
     absl::ReaderMutexLock m(&meta_mu_);
     // Ids and attributes, roughly (names longer than 15 bytes and

@@ -160,7 +160,8 @@ struct CollectionOptions {
   // lock held. "rebalance entries persisted": a rebalance wrote the entries
   // it moved, not yet its quantizer record; "swapped": the quantizer
   // record is written and the new index in use, the defaults not yet
-  // measured again.
+  // measured again; "defaults: exact answers computed": the measurement of
+  // the defaults has its exact answers, not yet the approximate ones.
   std::function<void(const char* step)> training_step_hook;
 };
 
@@ -328,7 +329,9 @@ class Collection {
   std::vector<uint64_t> freed_iids_ ABSL_GUARDED_BY(write_mu_);
   std::vector<uint64_t> free_iids_ ABSL_GUARDED_BY(write_mu_);
   bool dropped_ ABSL_GUARDED_BY(write_mu_) = false;
-  // While a training runs: internal ids written since its snapshot.
+  // While a training runs: internal ids written since its snapshot, and
+  // once its index is swapped in, since the swap (the measurement of the
+  // defaults that follows leaves them out).
   bool logging_ ABSL_GUARDED_BY(write_mu_) = false;
   std::vector<uint64_t> changed_ ABSL_GUARDED_BY(write_mu_);
   // Vectors encoded since the last training and the sum of their squared
