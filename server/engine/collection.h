@@ -290,14 +290,13 @@ class Collection {
   // Measures recall on stored vectors and picks the cheapest default nprobe
   // and rerank reaching the target; persists them with the schema.
   // `queries`: stored documents held out of the training sample;
-  // `population`: the training's snapshot of ids (ascending), the only
-  // documents the measurement searches.
+  // `population`: the training's snapshot of ids, the only documents the
+  // measurement searches.
   // `after_rebalance`: measured after a split/merge or growth, not a
   // training; below the target, a full training is due.
   void TuneDefaults(const index::IvfPqIndex& ivf, const IndexConfig& config,
                     uint32_t generation, std::vector<uint64_t> queries,
-                    const std::vector<uint64_t>& population,
-                    bool after_rebalance);
+                    const Roaring& population, bool after_rebalance);
   // Persists the schema record (config as requested + maintenance state).
   absl::Status PersistSchema();
   // Mean squared distance of the n rows of x to their coarse centroids

@@ -30,11 +30,6 @@ class Cleanup {
   Cleanup(const Cleanup&) = delete;
   Cleanup& operator=(const Cleanup&) = delete;
   void Dismiss() { fn_ = nullptr; }
-  // Runs it now (once).
-  void RunNow() {
-    if (fn_) fn_();
-    fn_ = nullptr;
-  }
 
  private:
   std::function<void()> fn_;

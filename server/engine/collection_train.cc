@@ -295,8 +295,7 @@ absl::Status Collection::PersistSchema() {
 void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
                               const IndexConfig& config, uint32_t generation,
                               std::vector<uint64_t> sample,
-                              const std::vector<uint64_t>& population,
-                              bool after_rebalance) {
+                              const Roaring& population, bool after_rebalance) {
   constexpr size_t kK = 10;
   const size_t dim = config_.dimension;
   const size_t nq = sample.size();
@@ -313,11 +312,7 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   // Both answers over the training's snapshot only: documents written
   // while the tuning runs (a bulk load goes on meanwhile) would make a
   // stale exact answer look like a miss.
-  Roaring snapshot_bits;
-  for (uint64_t iid : population) {
-    snapshot_bits.add(static_cast<uint32_t>(iid));
-  }
-  RoaringFilter snapshot(&snapshot_bits);
+  RoaringFilter snapshot(&population);
   // In small blocks: a search holds the flat index's reader lock, which
   // writers wait for.
   constexpr size_t kTruthBlock = 16;
@@ -417,7 +412,7 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     maintenance_.tuned_rerank = best.rerank;
     maintenance_.measured_recall = best.recall;
     maintenance_.generation = generation;
-    tuned_count_ = population.size();
+    tuned_count_ = population.cardinality();
     // Splits (or growth) left the index short of the target at any
     // setting: the codebooks no longer fit; a full training is the
     // fallback (RetrainReasonNow).
@@ -541,6 +536,12 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     changed_.clear();
     ids = LiveIds();
   }
+  // The same ids as a bitmap: what the measurement of the defaults
+  // searches, and after a full training the snapshot MeasurementQueries
+  // tells new documents by.
+  Roaring population;
+  for (uint64_t iid : ids) population.add(static_cast<uint32_t>(iid));
+  population.runOptimize();
   Cleanup stop_logging([this] {
     absl::MutexLock w(&write_mu_);
     logging_ = false;
@@ -610,7 +611,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
   std::vector<uint32_t> epochs;
   uint32_t base_generation = generation;
   size_t splits = 0, merges = 0, moved = 0;
-  Roaring fitted, snapshot;  // a full training's sample and snapshot
+  Roaring fitted;  // a full training's sample
   if (rebalance) {
     // Stored vectors measure the recall after a rebalance, those the last
     // training was not fitted to where it can (MeasurementQueries); fewer
@@ -647,7 +648,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       if (retune) {
         TuneDefaults(*old, config.index, current,
                      MeasurementQueries(ids, rebalance_queries, ids.size()),
-                     ids,
+                     population,
                      /*after_rebalance=*/true);
         if (absl::Status ps = PersistSchema(); !ps.ok()) {
           QUIVER_LOG(WARNING) << "collection '" << config_.name
@@ -715,8 +716,6 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       fitted.add(static_cast<uint32_t>(sample[i]));
     }
     fitted.runOptimize();
-    for (uint64_t iid : ids) snapshot.add(static_cast<uint32_t>(iid));
-    snapshot.runOptimize();
     std::vector<float> x(train_n * dim);
     for (size_t i = held_out; i < held_out + train_n; ++i) {
       if (flat_.GetVector(sample[i], &x[got * dim])) ++got;
@@ -832,7 +831,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
         requested_ = config.index;
         maintenance_.trained_count = ids.size();
         trained_on_ = std::move(fitted);
-        trained_snapshot_ = std::move(snapshot);
+        trained_snapshot_ = population;
         maintenance_.train_error = train_error;
         retrain_reason_.clear();
       }
@@ -865,8 +864,8 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
   SetProgress(0.97);
   if (options_.training_step_hook) options_.training_step_hook("swapped");
   if (!tune_ids.empty()) {
-    TuneDefaults(*ivf, config.index, generation, std::move(tune_ids), ids,
-                 rebalance);
+    TuneDefaults(*ivf, config.index, generation, std::move(tune_ids),
+                 population, rebalance);
   }
   if (absl::Status s = PersistSchema(); !s.ok()) {
     QUIVER_LOG(WARNING) << "collection '" << config_.name
