@@ -123,6 +123,10 @@ ABSL_FLAG(bool, fresh, true, "also build and measure a fresh collection");
 ABSL_FLAG(bool, swap_probe, false,
           "measure search latency through a re-training and its swap");
 ABSL_FLAG(double, probe_steady_s, 5, "swap probe: seconds of steady state");
+ABSL_FLAG(double, probe_timeline_ms, 0,
+          "swap probe: if > 0, also print the latency of the searches through "
+          "the training in buckets of this many ms (UTC times, to read beside "
+          "quiverd's log)");
 ABSL_FLAG(double, train_timeout_s, 1800, "longest wait for one training");
 ABSL_FLAG(std::string, quiverd, QUIVER_BENCH_QUIVERD_PATH, "quiverd binary");
 ABSL_FLAG(std::string, csv, "", "optional CSV output path");
@@ -492,6 +496,7 @@ class Prober {
     stop_ = false;
     stats_ = ProbeStats();
     lat_.clear();
+    at_.clear();
     recall_sum_ = 0;
     thread_ = std::thread([this] { Loop(); });
   }
@@ -513,6 +518,7 @@ class Prober {
       const double s = Now();
       absl::StatusOr<v1::SearchResponse> resp = cl_->Search(requests_[i]);
       lat_.push_back(Now() - s);
+      at_.push_back(s);
       ++stats_.searches;
       if (!resp.ok()) {
         if (stats_.failures++ == 0) {
@@ -539,7 +545,26 @@ class Prober {
   std::thread thread_;
   ProbeStats stats_;
   std::vector<double> lat_;
+  std::vector<double> at_;  // start of each search, Unix seconds
   double recall_sum_ = 0;
+
+ public:
+  // The last Start..Stop's searches in buckets of `ms`: start time (UTC),
+  // searches, p50, p99 and max latency.
+  void PrintTimeline(double ms) const {
+    if (ms <= 0 || at_.empty()) return;
+    const double w = ms / 1e3;
+    for (size_t i = 0; i < at_.size();) {
+      const double b = at_[i] - std::fmod(at_[i], w);
+      std::vector<double> lat;
+      for (; i < at_.size() && at_[i] < b + w; ++i) lat.push_back(lat_[i]);
+      const absl::Time t = absl::FromUnixMicros(static_cast<int64_t>(b * 1e6));
+      std::printf("    %s %5zu searches  p50 %7.3f  p99 %7.3f  max %8.3f ms\n",
+                  absl::FormatTime("%H:%M:%E3S", t, absl::UTCTimeZone()).c_str(),
+                  lat.size(), 1e3 * Percentile(lat, 0.5),
+                  1e3 * Percentile(lat, 0.99), 1e3 * Percentile(lat, 1.0));
+    }
+  }
 };
 
 void PrintProbe(const char* label, const ProbeStats& p) {
@@ -750,6 +775,8 @@ void PrintTrainingLog(const std::string& path) {
   while (std::getline(in, line)) {
     if (absl::StrContains(line, "automatic training") ||
         absl::StrContains(line, "done in") ||
+        absl::StrContains(line, "started") ||
+        absl::StrContains(line, "compacted in") ||
         absl::StrContains(line, "training failed") ||
         absl::StrContains(line, "reaches recall") ||
         absl::StrContains(line, "trained nlist")) {
@@ -1045,6 +1072,7 @@ absl::Status Run() {
           after->index().rerank());
       PrintProbe("steady:", steady);
       PrintProbe("during training+swap:", during);
+      prober.PrintTimeline(absl::GetFlag(FLAGS_probe_timeline_ms));
       std::printf("  p99 during / steady = %.2f; failures %zu\n",
                   steady.p99_ms > 0 ? during.p99_ms / steady.p99_ms : 0,
                   steady.failures + during.failures);
