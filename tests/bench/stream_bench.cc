@@ -559,10 +559,11 @@ class Prober {
       std::vector<double> lat;
       for (; i < at_.size() && at_[i] < b + w; ++i) lat.push_back(lat_[i]);
       const absl::Time t = absl::FromUnixMicros(static_cast<int64_t>(b * 1e6));
-      std::printf("    %s %5zu searches  p50 %7.3f  p99 %7.3f  max %8.3f ms\n",
-                  absl::FormatTime("%H:%M:%E3S", t, absl::UTCTimeZone()).c_str(),
-                  lat.size(), 1e3 * Percentile(lat, 0.5),
-                  1e3 * Percentile(lat, 0.99), 1e3 * Percentile(lat, 1.0));
+      std::printf(
+          "    %s %5zu searches  p50 %7.3f  p99 %7.3f  max %8.3f ms\n",
+          absl::FormatTime("%H:%M:%E3S", t, absl::UTCTimeZone()).c_str(),
+          lat.size(), 1e3 * Percentile(lat, 0.5), 1e3 * Percentile(lat, 0.99),
+          1e3 * Percentile(lat, 1.0));
     }
   }
 };
