@@ -57,7 +57,8 @@ ABSL_FLAG(int, stream_idle_s, 600,
 ABSL_FLAG(int, stream_max_s, 86400,
           "An Upsert stream open this many seconds is closed after its "
           "current batch (0 = never)");
-ABSL_FLAG(int, train_threads, 0, "Threads per training (0 = all cores)");
+ABSL_FLAG(int, train_threads, 0,
+          "Threads per training (0 = all cores but one)");
 ABSL_FLAG(int, shutdown_grace_s, 10,
           "Seconds in-flight calls get to finish at shutdown");
 ABSL_FLAG(std::string, backup_dir, "",

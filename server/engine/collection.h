@@ -149,7 +149,8 @@ struct CollectionStatus {
 };
 
 struct CollectionOptions {
-  // Threads used by a training (0 = hardware concurrency).
+  // Threads used by a training (0 = DefaultTrainThreads(): all cores but
+  // one).
   int train_threads = 0;
   // Queries used to measure recall after a training, held out of its
   // sample (at most a fifth of the collection; 0 = the defaults are not

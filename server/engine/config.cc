@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
@@ -228,6 +229,11 @@ std::string RetrainReason(const IndexConfig& index, const MaintenanceState& m,
   return "";
 }
 
+int DefaultTrainThreads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw > 1 ? static_cast<int>(hw - 1) : 1;
+}
+
 uint64_t MinTrainVectors(const IndexConfig& index) {
   return std::max<uint64_t>(1ull << EffectiveBits(index), index.nlist);
 }
@@ -249,7 +255,7 @@ absl::StatusOr<index::IvfPqParams> ResolveTrainParams(
   p.m = config.index.pq_m != 0 ? config.index.pq_m
                                : AutoPqM(config.dimension, p.nbits);
   p.balanced = config.index.balanced;
-  p.threads = threads;
+  p.threads = threads > 0 ? threads : DefaultTrainThreads();
   return p;
 }
 

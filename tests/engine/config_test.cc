@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -99,6 +100,19 @@ TEST(ParamsTest, ResolveTrainParams) {
   QUIVER_ASSERT_OK(p);
   EXPECT_EQ(p->m, 64u);
   EXPECT_EQ(p->nlist, 2u);
+}
+
+TEST(ParamsTest, TrainingsLeaveACoreFreeUnlessToldOtherwise) {
+  const CollectionConfig c = Config("c", 128);
+  const unsigned hw = std::thread::hardware_concurrency();
+  const int expected = hw > 1 ? static_cast<int>(hw) - 1 : 1;
+  EXPECT_EQ(DefaultTrainThreads(), expected);
+  absl::StatusOr<index::IvfPqParams> p = ResolveTrainParams(c, 10000, 0);
+  QUIVER_ASSERT_OK(p);
+  EXPECT_EQ(p->threads, expected);
+  p = ResolveTrainParams(c, 10000, 3);
+  QUIVER_ASSERT_OK(p);
+  EXPECT_EQ(p->threads, 3);
 }
 
 TEST(ValidateTest, CollectionConfig) {
