@@ -224,10 +224,15 @@ size_t IvfPqIndex::code_size() const { return impl_->state.code_size; }
 
 void IvfPqIndex::Encode(const float* x, size_t n, uint32_t* list_ids,
                         uint8_t* codes) const {
+  Encode(x, n, list_ids, codes, impl_->state.params.threads);
+}
+
+void IvfPqIndex::Encode(const float* x, size_t n, uint32_t* list_ids,
+                        uint8_t* codes, int threads) const {
   const ivf::IvfPqState& s = impl_->state;
   std::vector<float> buf;
   const float* xs = MaybeNormalize(s.params.metric, x, n, s.dim, &buf);
-  s.EncodeNormalized(xs, n, list_ids, codes, s.params.threads);
+  s.EncodeNormalized(xs, n, list_ids, codes, threads);
 }
 
 void IvfPqIndex::AddEncoded(uint64_t id, uint32_t list_id,

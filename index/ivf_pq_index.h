@@ -99,9 +99,12 @@ class IvfPqIndex {
   size_t code_size() const;
 
   // Computes the list and the PQ code of each of n vectors without adding
-  // them. list_ids: n; codes: n * code_size() bytes.
+  // them. list_ids: n; codes: n * code_size() bytes. Uses params().threads
+  // workers, or `threads` (0 = all) for the second form.
   void Encode(const float* x, size_t n, uint32_t* list_ids,
               uint8_t* codes) const;
+  void Encode(const float* x, size_t n, uint32_t* list_ids, uint8_t* codes,
+              int threads) const;
   // Adds an already encoded vector (e.g. read back from storage). An id
   // already present is replaced.
   void AddEncoded(uint64_t id, uint32_t list_id, const uint8_t* code);

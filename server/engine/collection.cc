@@ -328,7 +328,10 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
     if (!snap.ivf) return;
     lists.resize(n);
     codes.resize(n * snap.ivf->code_size());
-    snap.ivf->Encode(x.data(), n, lists.data(), codes.data());
+    // On the caller's thread and as many more as the batch is worth (the
+    // index's own thread count is the training's, which leaves a core
+    // free).
+    snap.ivf->Encode(x.data(), n, lists.data(), codes.data(), /*threads=*/0);
     error_sum = QuantizationError(*snap.ivf, x.data(), lists.data(), n) * n;
   };
   encode();

@@ -128,6 +128,15 @@ TEST_P(EncodeTest, BatchEqualsOneAtATimeAndScalarReference) {
   EXPECT_EQ(codes, one_codes);
   EXPECT_EQ(codes, ref_codes);
 
+  // On several threads (the index's own count is 1) too.
+  for (int threads : {0, 4}) {
+    std::vector<uint32_t> tl(n);
+    std::vector<uint8_t> tc_codes(n * cs);
+    index.Encode(x.data(), n, tl.data(), tc_codes.data(), threads);
+    EXPECT_EQ(tl, lists) << threads << " threads";
+    EXPECT_EQ(tc_codes, codes) << threads << " threads";
+  }
+
   // Batches of other sizes (one GEMM block and a partial one) agree too.
   for (size_t batch : {2, 100, 257}) {
     std::vector<uint32_t> bl(n);
