@@ -510,6 +510,23 @@ class Prober {
     stats_.recall = ok ? recall_sum_ / ok : 0;
     return stats_;
   }
+  // The last Start..Stop's searches in buckets of `ms`: start time (UTC),
+  // searches, p50, p99 and max latency.
+  void PrintTimeline(double ms) const {
+    if (ms <= 0 || at_.empty()) return;
+    const double w = ms / 1e3;
+    for (size_t i = 0; i < at_.size();) {
+      const double b = at_[i] - std::fmod(at_[i], w);
+      std::vector<double> lat;
+      for (; i < at_.size() && at_[i] < b + w; ++i) lat.push_back(lat_[i]);
+      const absl::Time t = absl::FromUnixMicros(static_cast<int64_t>(b * 1e6));
+      std::printf(
+          "    %s %5zu searches  p50 %7.3f  p99 %7.3f  max %8.3f ms\n",
+          absl::FormatTime("%H:%M:%E3S", t, absl::UTCTimeZone()).c_str(),
+          lat.size(), 1e3 * Percentile(lat, 0.5), 1e3 * Percentile(lat, 0.99),
+          1e3 * Percentile(lat, 1.0));
+    }
+  }
 
  private:
   void Loop() {
@@ -547,25 +564,6 @@ class Prober {
   std::vector<double> lat_;
   std::vector<double> at_;  // start of each search, Unix seconds
   double recall_sum_ = 0;
-
- public:
-  // The last Start..Stop's searches in buckets of `ms`: start time (UTC),
-  // searches, p50, p99 and max latency.
-  void PrintTimeline(double ms) const {
-    if (ms <= 0 || at_.empty()) return;
-    const double w = ms / 1e3;
-    for (size_t i = 0; i < at_.size();) {
-      const double b = at_[i] - std::fmod(at_[i], w);
-      std::vector<double> lat;
-      for (; i < at_.size() && at_[i] < b + w; ++i) lat.push_back(lat_[i]);
-      const absl::Time t = absl::FromUnixMicros(static_cast<int64_t>(b * 1e6));
-      std::printf(
-          "    %s %5zu searches  p50 %7.3f  p99 %7.3f  max %8.3f ms\n",
-          absl::FormatTime("%H:%M:%E3S", t, absl::UTCTimeZone()).c_str(),
-          lat.size(), 1e3 * Percentile(lat, 0.5), 1e3 * Percentile(lat, 0.99),
-          1e3 * Percentile(lat, 1.0));
-    }
-  }
 };
 
 void PrintProbe(const char* label, const ProbeStats& p) {
