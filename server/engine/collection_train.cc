@@ -390,10 +390,11 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     double recall = -1, cost = 0;
   };
   // The settings tried: nprobe in steps of about 1.5x (1, 2, 3, 4, 6, 8,
-  // 12, ...) up to nlist, rerank likewise from 2 to 16. Doubling steps made
-  // the defaults a coin toss near the aim: an index measuring just under it
-  // at nprobe 8 went to 16 and paid twice the scan for recall it was not
-  // asked for (stream_bench at 768-d: 0.76x a fresh build's QPS).
+  // 12, ...) up to nlist, rerank in 2, 3, 4, 5, 6, 8, 10, 12, 16 (a step of
+  // rerank moves recall about as much as one of nprobe). Doubling steps
+  // made the defaults a coin toss near the aim: an index measuring just
+  // under it at nprobe 8 went to 16 and paid twice the scan for recall it
+  // was not asked for (stream_bench at 768-d: 0.76x a fresh build's QPS).
   std::vector<uint32_t> nprobes;
   for (uint32_t p = 1; p < nlist; p *= 2) {
     nprobes.push_back(p);
@@ -416,7 +417,7 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   // rerank grows: for each rerank, a binary search over the nprobes below
   // the previous rerank's answer, skipping what costs more than the best.
   size_t hi = nprobes.size();  // the answer lies in [0, hi], hi = none
-  for (uint32_t rerank : {2u, 3u, 4u, 6u, 8u, 12u, 16u}) {
+  for (uint32_t rerank : {2u, 3u, 4u, 5u, 6u, 8u, 10u, 12u, 16u}) {
     size_t lo = 0, top = hi == nprobes.size() ? nprobes.size() - 1 : hi;
     while (top > lo && best.nprobe != 0 &&
            cost_of(nprobes[top], rerank) >= best.cost) {
@@ -467,8 +468,9 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   QUIVER_LOG(INFO) << "collection '" << config_.name << "': generation "
                    << generation << " reaches recall@10 " << best.recall
                    << " (target " << target << ") at nprobe " << best.nprobe
-                   << " / " << nlist << ", rerank " << best.rerank
-                   << " (measured on " << got << " stored vectors)";
+                   << " / " << nlist << ", rerank " << best.rerank << " ("
+                   << measured.size() << " settings measured on " << got
+                   << " stored vectors)";
 }
 
 std::vector<uint64_t> Collection::MeasurementQueries(
