@@ -616,8 +616,9 @@ TEST(CollectionTest, MeasuringTheDefaultsIgnoresWritesMeanwhile) {
   const CollectionStatus trained = c.Status();
   ASSERT_EQ(trained.maintenance.trained_count, n);
   ASSERT_GE(trained.maintenance.measured_recall, 0.95);
-  // 1.3x growth: the defaults are measured again (no training), and the
-  // hook deletes 40% of the collection in the middle of it.
+  // 1.3x growth (past the engine's 1.15x): the defaults are measured again
+  // (no training), and the hook deletes 40% of the collection in the middle
+  // of it.
   armed.store(&c);
   QUIVER_ASSERT_OK(c.Upsert(Docs(x, dim, n, n + 3 * n / 10)));
   Settle(c);
