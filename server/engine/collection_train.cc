@@ -30,7 +30,7 @@ using internal_collection::kEncodeChunk;
 namespace {
 
 // How far above the target recall the tuning aims (see TuneDefaults).
-constexpr double kTuneMargin = 0.01;
+constexpr double kTuneMargin = 0.02;
 
 // A list is split when it holds more than kSplitGrowth times both its size
 // right after the last training (or rebalance), scaled by how much the
@@ -374,9 +374,11 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     }
     return total == 0 ? 1.0 : static_cast<double>(hits) / total;
   };
-  // Aim a little above the target: stored vectors as queries (even leaving
-  // their own document out) read slightly higher than new queries, and the
-  // sample has its own noise (about 0.002 at 1,000 queries x 10).
+  // Aim above the target: stored vectors as queries (even leaving their own
+  // document out) read higher than new queries, and the sample has its own
+  // noise (about 0.002 at 1,000 queries x 10). On sift20k (stream_bench,
+  // SIFT's own queries and held-out vectors) the defaults read 0.938 where
+  // the tuning measured 0.965; with 0.02 the bench read 0.950-0.969.
   const double target = TargetRecall(config);
   const double aim = std::min(0.999, target + kTuneMargin);
   const uint32_t nlist = ivf.params().nlist;
