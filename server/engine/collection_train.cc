@@ -9,7 +9,6 @@
 #include <random>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -405,15 +404,7 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     if (p >= 2 && p + p / 2 < nlist) nprobes.push_back(p + p / 2);
   }
   nprobes.push_back(nlist);
-  absl::flat_hash_map<uint64_t, double> measured;
-  auto recall_at = [&](uint32_t nprobe, uint32_t rerank) {
-    const uint64_t key = (uint64_t{nprobe} << 32) | rerank;
-    auto it = measured.find(key);
-    if (it == measured.end()) {
-      it = measured.emplace(key, measure(nprobe, rerank)).first;
-    }
-    return it->second;
-  };
+  size_t measured = 0;  // settings measured (each at most once)
   auto cost_of = [&](uint32_t nprobe, uint32_t rerank) {
     return nprobe * per_list + static_cast<double>(kK * rerank) * rerank_unit;
   };
@@ -432,23 +423,26 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     if (best.nprobe != 0 && cost_of(nprobes[top], rerank) >= best.cost) break;
     // The smallest index in [0, top] reaching the aim, if any.
     size_t found = nprobes.size();
+    double found_recall = 0;
     size_t a = 0, b = top + 1;
     while (a < b) {
       const size_t mid = a + (b - a) / 2;
-      const double recall = recall_at(nprobes[mid], rerank);
+      const double recall = measure(nprobes[mid], rerank);
+      ++measured;
       if (cancel_.load()) return;
       if (recall > most.recall) {
         most = {nprobes[mid], rerank, recall, cost_of(nprobes[mid], rerank)};
       }
       if (recall >= aim) {
         found = mid;
+        found_recall = recall;
         b = mid;
       } else {
         a = mid + 1;
       }
     }
     if (found == nprobes.size()) continue;
-    const Choice c = {nprobes[found], rerank, recall_at(nprobes[found], rerank),
+    const Choice c = {nprobes[found], rerank, found_recall,
                       cost_of(nprobes[found], rerank)};
     if (best.nprobe == 0 || c.cost < best.cost) best = c;
     hi = found;
@@ -475,7 +469,7 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
                    << generation << " reaches recall@10 " << best.recall
                    << " (target " << target << ") at nprobe " << best.nprobe
                    << " / " << nlist << ", rerank " << best.rerank << " ("
-                   << measured.size() << " settings measured on " << got
+                   << measured << " settings measured on " << got
                    << " stored vectors)";
 }
 
