@@ -3,9 +3,12 @@
 // ||q||^2 + ||x||^2 - 2 <q, x> loses precision to cancellation, so 2k
 // candidates are kept and re-scored with a direct difference, which makes the
 // reported distances (and the order of near ties) exact.
+// kFloat16 rows are decoded a block at a time into a float buffer for the GEMM,
+// so both encodings share the scan.
 #include "index/flat_index.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -14,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "index/clustering/distances.h"
+#include "index/kernels/kernels.h"
 #include "index/parallel.h"
 
 namespace quiver::index {
@@ -25,6 +29,70 @@ using clustering::L2Sqr;
 
 constexpr size_t kQueryBlock = 32;
 constexpr size_t kBaseBlock = 4096;
+// Floats decoded per block for kFloat16 (1 MiB): the block of rows shrinks
+// as dim grows.
+constexpr size_t kDecodeFloats = size_t{1} << 18;
+
+// Rounds y (|y| < 2^15) to the nearest half, ties to even; returns its bits.
+uint16_t FloatToHalf(float y) {
+  uint32_t b;
+  std::memcpy(&b, &y, sizeof(b));
+  const uint16_t sign = static_cast<uint16_t>((b >> 16) & 0x8000u);
+  b &= 0x7fffffffu;
+  if (b >= 0x38800000u) {            // >= 2^-14: a normal half
+    b += 0xfffu + ((b >> 13) & 1u);  // round the 13 dropped bits, ties even
+    return static_cast<uint16_t>(sign | ((b - 0x38000000u) >> 13));
+  }
+  // A subnormal half (or zero): a multiple of 2^-24.
+  float f;
+  std::memcpy(&f, &b, sizeof(f));
+  return static_cast<uint16_t>(
+      sign | static_cast<uint16_t>(std::nearbyint(f * 0x1p24f)));
+}
+
+// The row's scale: a power of two putting max |v[i]| in [2^14, 2^15).
+float RowScale(const float* v, size_t dim) {
+  float max_abs = 0;
+  for (size_t i = 0; i < dim; ++i) max_abs = std::max(max_abs, std::fabs(v[i]));
+  if (max_abs == 0) return 1.0f;
+  int e = 0;
+  std::frexp(max_abs, &e);  // max_abs = m * 2^e, m in [0.5, 1)
+  return std::ldexp(1.0f, std::max(e, -100) - 15);
+}
+
+void EncodeHalf(const float* v, size_t dim, uint16_t* h, float* scale) {
+  *scale = RowScale(v, dim);
+  const float inv = 1.0f / *scale;  // a power of two: exact
+  for (size_t i = 0; i < dim; ++i) h[i] = FloatToHalf(v[i] * inv);
+}
+
+void DecodeHalf(const uint16_t* h, float scale, size_t dim, float* out) {
+  kernels::Kernels().half_to_float(h, dim, scale, out);
+}
+
+// The rows a scan reads: floats in place, or kFloat16 rows decoded on demand.
+struct Rows {
+  const float* floats = nullptr;     // kFloat32: nb * dim
+  const uint16_t* halves = nullptr;  // kFloat16: nb * dim
+  const float* scales = nullptr;     // kFloat16: one per row
+  size_t dim = 0;
+
+  // Rows per GEMM block.
+  size_t Block() const {
+    return floats ? kBaseBlock
+                  : std::clamp<size_t>(kDecodeFloats / dim, 64, kBaseBlock);
+  }
+  // Rows [r0, r0 + n) as floats: in place, or decoded into *buf.
+  const float* Get(size_t r0, size_t n, std::vector<float>* buf) const {
+    if (floats) return floats + r0 * dim;
+    buf->resize(n * dim);
+    for (size_t r = 0; r < n; ++r) {
+      DecodeHalf(halves + (r0 + r) * dim, scales[r0 + r], dim,
+                 buf->data() + r * dim);
+    }
+    return buf->data();
+  }
+};
 
 // A candidate: (distance, row); ordered by distance then id for ties.
 struct Candidate {
@@ -35,7 +103,7 @@ struct Candidate {
 // Scans base rows [0, nb) for queries [q0, q1). ids (nullable) maps rows to
 // ids; base_norms is used for L2 only. Queries must already be normalised for
 // cosine. out[q] receives query q's neighbours, best first.
-void ScanRange(Metric metric, const float* base, const float* base_norms,
+void ScanRange(Metric metric, const Rows& base, const float* base_norms,
                const uint64_t* ids, size_t nb, const float* queries, size_t q0,
                size_t q1, size_t dim, size_t k, const IdFilter* filter,
                std::vector<std::vector<Neighbor>>* out) {
@@ -47,7 +115,9 @@ void ScanRange(Metric metric, const float* base, const float* base_norms,
     if (a.dist != b.dist) return a.dist < b.dist;
     return id_of(a.row) < id_of(b.row);
   };
-  std::vector<float> ip(kQueryBlock * std::min(nb, kBaseBlock));
+  const size_t block = base.Block();
+  std::vector<float> ip(kQueryBlock * std::min(nb, block));
+  std::vector<float> decoded;
   std::vector<std::vector<Candidate>> heaps(kQueryBlock);
   std::vector<float> qn(kQueryBlock);
   for (size_t b0 = q0; b0 < q1; b0 += kQueryBlock) {
@@ -57,10 +127,10 @@ void ScanRange(Metric metric, const float* base, const float* base_norms,
       heaps[q].clear();
       qn[q] = l2 ? Dot(qb + q * dim, qb + q * dim, dim) : 0.0f;
     }
-    for (size_t r0 = 0; r0 < nb && keep > 0; r0 += kBaseBlock) {
-      const size_t nr = std::min(kBaseBlock, nb - r0);
-      InnerProducts(qb, nq, base + r0 * dim, nr, dim, l2 ? -2.0f : -1.0f,
-                    ip.data());
+    for (size_t r0 = 0; r0 < nb && keep > 0; r0 += block) {
+      const size_t nr = std::min(block, nb - r0);
+      InnerProducts(qb, nq, base.Get(r0, nr, &decoded), nr, dim,
+                    l2 ? -2.0f : -1.0f, ip.data());
       for (size_t q = 0; q < nq; ++q) {
         std::vector<Candidate>& heap = heaps[q];
         const float* row = ip.data() + q * nr;
@@ -83,7 +153,7 @@ void ScanRange(Metric metric, const float* base, const float* base_norms,
       std::vector<Candidate>& heap = heaps[q];
       if (l2) {
         for (Candidate& cand : heap) {
-          cand.dist = L2Sqr(qb + q * dim, base + cand.row * dim, dim);
+          cand.dist = L2Sqr(qb + q * dim, base.Get(cand.row, 1, &decoded), dim);
         }
       }
       std::sort(heap.begin(), heap.end(), worse);
@@ -99,18 +169,84 @@ void ScanRange(Metric metric, const float* base, const float* base_norms,
 }  // namespace
 
 struct FlatIndex::Impl {
-  Impl(Metric m, size_t d) : metric(m), dim(d) {}
+  Impl(Metric m, size_t d, FlatEncoding e) : metric(m), dim(d), encoding(e) {}
   const Metric metric;
   const size_t dim;
+  const FlatEncoding encoding;
   mutable absl::Mutex mu;
-  std::vector<float> data ABSL_GUARDED_BY(mu);   // size() * dim
-  std::vector<float> norms ABSL_GUARDED_BY(mu);  // ||x||^2 per row
+  std::vector<float> data ABSL_GUARDED_BY(mu);       // kFloat32: size() * dim
+  std::vector<uint16_t> halves ABSL_GUARDED_BY(mu);  // kFloat16: size() * dim
+  std::vector<float> scales ABSL_GUARDED_BY(mu);     // kFloat16: 1 per row
+  std::vector<float> norms ABSL_GUARDED_BY(mu);      // ||x||^2 per row
   std::vector<uint64_t> ids ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<uint64_t, size_t> rows ABSL_GUARDED_BY(mu);
+
+  Rows View() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    Rows r;
+    r.dim = dim;
+    if (encoding == FlatEncoding::kFloat32) {
+      r.floats = data.data();
+    } else {
+      r.halves = halves.data();
+      r.scales = scales.data();
+    }
+    return r;
+  }
+  // Writes row `row` (== size() to append) from v; returns the stored
+  // vector's squared norm (of the decoded vector for kFloat16).
+  float Put(size_t row, const float* v, float* scratch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const bool append = row == ids.size();
+    if (encoding == FlatEncoding::kFloat32) {
+      if (append) {
+        data.insert(data.end(), v, v + dim);
+      } else {
+        std::memcpy(data.data() + row * dim, v, dim * sizeof(float));
+      }
+      return Dot(v, v, dim);
+    }
+    if (append) {
+      halves.resize(halves.size() + dim);
+      scales.push_back(1.0f);
+    }
+    EncodeHalf(v, dim, halves.data() + row * dim, &scales[row]);
+    DecodeHalf(halves.data() + row * dim, scales[row], dim, scratch);
+    return Dot(scratch, scratch, dim);
+  }
+  // Moves row `from` onto row `to`.
+  void Move(size_t from, size_t to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (encoding == FlatEncoding::kFloat32) {
+      std::memcpy(data.data() + to * dim, data.data() + from * dim,
+                  dim * sizeof(float));
+    } else {
+      std::memcpy(halves.data() + to * dim, halves.data() + from * dim,
+                  dim * sizeof(uint16_t));
+      scales[to] = scales[from];
+    }
+  }
+  // Keeps the first n rows' payload.
+  void Truncate(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (encoding == FlatEncoding::kFloat32) {
+      data.resize(n * dim);
+    } else {
+      halves.resize(n * dim);
+      scales.resize(n);
+    }
+  }
+  void Reserve(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (encoding == FlatEncoding::kFloat32) {
+      if (data.capacity() < n * dim) {
+        data.reserve(std::max(n * dim, 2 * data.capacity()));
+      }
+    } else if (halves.capacity() < n * dim) {
+      halves.reserve(std::max(n * dim, 2 * halves.capacity()));
+      scales.reserve(std::max(n, 2 * scales.capacity()));
+    }
+  }
 };
 
-FlatIndex::FlatIndex(Metric metric, size_t dim)
-    : impl_(std::make_unique<Impl>(metric, dim)) {}
+FlatIndex::FlatIndex(Metric metric, size_t dim, FlatEncoding encoding)
+    : impl_(std::make_unique<Impl>(metric, dim, encoding)) {}
 
 FlatIndex::~FlatIndex() = default;
 
@@ -123,22 +259,19 @@ void FlatIndex::Add(const uint64_t* ids, const float* x, size_t n) {
     x = normalized.data();
   }
   Impl& s = *impl_;
+  std::vector<float> scratch(dim);
   absl::MutexLock lock(&s.mu);
   // Geometric growth: an exact reserve per call would copy everything on
   // every Add().
-  if (s.data.capacity() < s.data.size() + n * dim) {
-    s.data.reserve(std::max(s.data.size() + n * dim, 2 * s.data.capacity()));
-  }
+  s.Reserve(s.ids.size() + n);
   for (size_t i = 0; i < n; ++i) {
     const float* v = x + i * dim;
-    const float norm = Dot(v, v, dim);
     auto [it, inserted] = s.rows.try_emplace(ids[i], s.ids.size());
+    const float norm = s.Put(it->second, v, scratch.data());
     if (inserted) {
       s.ids.push_back(ids[i]);
       s.norms.push_back(norm);
-      s.data.insert(s.data.end(), v, v + dim);
     } else {
-      std::memcpy(s.data.data() + it->second * dim, v, dim * sizeof(float));
       s.norms[it->second] = norm;
     }
   }
@@ -153,18 +286,19 @@ bool FlatIndex::Remove(uint64_t id) {
   const size_t last = s.ids.size() - 1;
   s.rows.erase(it);
   if (row != last) {
-    std::memcpy(s.data.data() + row * s.dim, s.data.data() + last * s.dim,
-                s.dim * sizeof(float));
+    s.Move(last, row);
     s.norms[row] = s.norms[last];
     s.ids[row] = s.ids[last];
     s.rows[s.ids[row]] = row;
   }
-  s.data.resize(last * s.dim);
+  s.Truncate(last);
   s.norms.pop_back();
   s.ids.pop_back();
   // Give memory back after mass deletes (amortised: only below half use).
   if (s.ids.capacity() > 1024 && s.ids.size() < s.ids.capacity() / 2) {
     s.data.shrink_to_fit();
+    s.halves.shrink_to_fit();
+    s.scales.shrink_to_fit();
     s.norms.shrink_to_fit();
     s.ids.shrink_to_fit();
   }
@@ -176,12 +310,30 @@ size_t FlatIndex::size() const {
   return impl_->ids.size();
 }
 
+FlatEncoding FlatIndex::encoding() const { return impl_->encoding; }
+
+size_t FlatIndex::memory_bytes() const {
+  const Impl& s = *impl_;
+  absl::ReaderMutexLock lock(&s.mu);
+  return s.data.capacity() * sizeof(float) +
+         s.halves.capacity() * sizeof(uint16_t) +
+         s.scales.capacity() * sizeof(float) +
+         s.norms.capacity() * sizeof(float) +
+         s.ids.capacity() * sizeof(uint64_t) +
+         s.rows.capacity() * (sizeof(std::pair<uint64_t, size_t>) + 1);
+}
+
 bool FlatIndex::GetVector(uint64_t id, float* out) const {
-  absl::ReaderMutexLock lock(&impl_->mu);
-  auto it = impl_->rows.find(id);
-  if (it == impl_->rows.end()) return false;
-  std::memcpy(out, impl_->data.data() + it->second * impl_->dim,
-              impl_->dim * sizeof(float));
+  const Impl& s = *impl_;
+  absl::ReaderMutexLock lock(&s.mu);
+  auto it = s.rows.find(id);
+  if (it == s.rows.end()) return false;
+  const size_t row = it->second;
+  if (s.encoding == FlatEncoding::kFloat32) {
+    std::memcpy(out, s.data.data() + row * s.dim, s.dim * sizeof(float));
+  } else {
+    DecodeHalf(s.halves.data() + row * s.dim, s.scales[row], s.dim, out);
+  }
   return true;
 }
 
@@ -201,14 +353,20 @@ const float* PrepareQueries(Metric metric, const float* queries, size_t nq,
 
 void FlatIndex::Prefetch(const uint64_t* ids, size_t n) const {
   const Impl& s = *impl_;
-  const size_t row_bytes = s.dim * sizeof(float);
+  const bool half = s.encoding == FlatEncoding::kFloat16;
+  const size_t row_bytes = s.dim * (half ? sizeof(uint16_t) : sizeof(float));
   absl::ReaderMutexLock lock(&s.mu);
   for (size_t i = 0; i < n; ++i) {
     auto it = s.rows.find(ids[i]);
     if (it == s.rows.end()) continue;
     const char* row =
-        reinterpret_cast<const char*>(s.data.data() + it->second * s.dim);
+        half
+            ? reinterpret_cast<const char*>(s.halves.data() +
+                                            it->second * s.dim)
+            : reinterpret_cast<const char*>(s.data.data() + it->second * s.dim);
     for (size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
+    __builtin_prefetch(row + row_bytes - 1);  // rows need not be line-aligned
+    if (half) __builtin_prefetch(s.scales.data() + it->second);
   }
 }
 
@@ -222,7 +380,7 @@ std::vector<std::vector<Neighbor>> FlatIndex::Search(
   clustering::ScopedBlasSingleThread blas;
   const Impl& s = *impl_;
   absl::ReaderMutexLock lock(&s.mu);
-  ScanRange(s.metric, s.data.data(), s.norms.data(), s.ids.data(), s.ids.size(),
+  ScanRange(s.metric, s.View(), s.norms.data(), s.ids.data(), s.ids.size(),
             queries, 0, nq, dim, k, filter, &out);
   return out;
 }
@@ -243,20 +401,19 @@ std::vector<std::vector<Neighbor>> FlatIndex::SearchSubset(const float* queries,
   };
   const Impl& s = *impl_;
   absl::ReaderMutexLock lock(&s.mu);
-  std::vector<std::pair<uint64_t, const float*>> rows;
-  rows.reserve(nids);
+  const Rows view = s.View();
+  // Row by row (each decoded once), every query's heap in turn.
+  std::vector<std::vector<Neighbor>> heaps(nq);  // max-heaps: worst on top
+  std::vector<float> decoded;
   for (size_t i = 0; i < nids; ++i) {
     auto it = s.rows.find(ids[i]);
-    if (it != s.rows.end()) {
-      rows.emplace_back(ids[i], s.data.data() + it->second * dim);
-    }
-  }
-  std::vector<Neighbor> heap;  // max-heap under `better`: the worst on top
-  for (size_t q = 0; q < nq; ++q) {
-    const float* query = queries + q * dim;
-    heap.clear();
-    for (const auto& [id, v] : rows) {
-      const Neighbor cand{id, l2 ? L2Sqr(query, v, dim) : -Dot(query, v, dim)};
+    if (it == s.rows.end()) continue;
+    const float* v = view.Get(it->second, 1, &decoded);
+    for (size_t q = 0; q < nq; ++q) {
+      const float* query = queries + q * dim;
+      const Neighbor cand{ids[i],
+                          l2 ? L2Sqr(query, v, dim) : -Dot(query, v, dim)};
+      std::vector<Neighbor>& heap = heaps[q];
       if (heap.size() == k) {
         if (!better(cand, heap.front())) continue;
         std::pop_heap(heap.begin(), heap.end(), better);
@@ -266,8 +423,10 @@ std::vector<std::vector<Neighbor>> FlatIndex::SearchSubset(const float* queries,
       }
       std::push_heap(heap.begin(), heap.end(), better);
     }
-    std::sort(heap.begin(), heap.end(), better);
-    out[q] = heap;
+  }
+  for (size_t q = 0; q < nq; ++q) {
+    std::sort(heaps[q].begin(), heaps[q].end(), better);
+    out[q] = std::move(heaps[q]);
   }
   return out;
 }
@@ -296,7 +455,10 @@ std::vector<std::vector<Neighbor>> FlatIndex::BruteForce(
   RunWorkers(ThreadsFor(0, 2.0 * nq * nb * dim, nblocks), [&](size_t) {
     for (size_t b; queue.Next(&b);) {
       const size_t q0 = b * kQueryBlock;
-      ScanRange(metric, base, norms.data(), nullptr, nb, queries, q0,
+      Rows rows;
+      rows.floats = base;
+      rows.dim = dim;
+      ScanRange(metric, rows, norms.data(), nullptr, nb, queries, q0,
                 std::min(nq, q0 + kQueryBlock), dim, k, nullptr, &out);
     }
   });

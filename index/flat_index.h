@@ -1,9 +1,18 @@
 // Exact (brute force) k-NN over a set of vectors, computed with a BLAS matrix
-// product. Serves collections that are not trained yet, and ground truth.
+// product. Serves collections that are not trained yet, ground truth, and the
+// server's re-ranking store.
 //
 //   FlatIndex flat(Metric::kL2, 128);
 //   flat.Add(ids, x, n);
 //   auto hits = flat.Search(q, nq, /*k=*/10);
+//
+// Encodings: kFloat32 keeps each vector as it came (4 * dim bytes a row).
+// kFloat16 keeps it in half precision, 2 * dim + 4 bytes a row: x[i] ~
+// half[i] * scale, with a power-of-two scale per row that puts the row's
+// largest |x[i]| in [2^14, 2^15) (so no row overflows or loses precision to
+// its magnitude), rounded to nearest even: a relative error of at most 2^-11
+// of the row's largest component per component. Every read (GetVector,
+// Search, SearchSubset) sees the decoded vector.
 //
 // Thread safety: Search() may run concurrently with other Search() calls and
 // with Add()/Remove() (a reader/writer lock; Search holds it for its scan).
@@ -20,9 +29,12 @@
 
 namespace quiver::index {
 
+enum class FlatEncoding { kFloat32, kFloat16 };
+
 class FlatIndex {
  public:
-  FlatIndex(Metric metric, size_t dim);
+  FlatIndex(Metric metric, size_t dim,
+            FlatEncoding encoding = FlatEncoding::kFloat32);
   ~FlatIndex();
   FlatIndex(const FlatIndex&) = delete;
   FlatIndex& operator=(const FlatIndex&) = delete;
@@ -32,7 +44,11 @@ class FlatIndex {
   void Add(const uint64_t* ids, const float* x, size_t n);
   bool Remove(uint64_t id);
   size_t size() const;
-  // Copies the stored (normalised for cosine) vector of id; false if absent.
+  FlatEncoding encoding() const;
+  // Bytes held: rows, norms, ids and the id -> row map (capacities).
+  size_t memory_bytes() const;
+  // Copies the stored (normalised for cosine; decoded for kFloat16) vector of
+  // id; false if absent.
   bool GetVector(uint64_t id, float* out) const;
   // Starts loading the rows of these ids into the cache (a hint for the
   // GetVector calls that follow; unknown ids are skipped).

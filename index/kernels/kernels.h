@@ -119,6 +119,13 @@ struct KernelTable {
   void (*axpy)(const float* a, float scale, const float* b, size_t n,
                float* out);
 
+  // out[i] = Half(h[i]) * scale for i < n: h[i] is an IEEE 754 binary16
+  // bit pattern, converted exactly (every half is a float) by placing its
+  // exponent and mantissa bits in a float and multiplying by 2^112, then
+  // one product with scale. An infinity or NaN pattern comes out as a
+  // finite value (the flat index never stores one). No F16C instructions.
+  void (*half_to_float)(const uint16_t* h, size_t n, float scale, float* out);
+
   // 8-bit ADC scan: for each of n codes (row-major, m bytes each),
   //   out[i] = bias + lut[0*256 + code[i][0]] + ... + lut[(m-1)*256 + ...]
   // summed left to right. lut: m x 256 floats. Tuned for m a multiple of 4

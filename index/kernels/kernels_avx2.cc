@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "index/kernels/kernels.h"
@@ -678,6 +679,36 @@ size_t CollectAtMost(const float* v, const float* bias, size_t n, float bound,
 
 }  // namespace avx2
 
+// HalfToFloatRef's steps, 8 lanes at a time.
+void HalfToFloatAvx2(const uint16_t* h, size_t n, float scale, float* out) {
+  const __m256i em_mask = _mm256_set1_epi32(0x7fff);
+  const __m256i sign_mask = _mm256_set1_epi32(0x8000);
+  const __m256 magic = _mm256_set1_ps(0x1p112f);
+  const __m256 s = _mm256_set1_ps(scale);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i v = _mm256_cvtepu16_epi32(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i)));
+    const __m256i em = _mm256_slli_epi32(_mm256_and_si256(v, em_mask), 13);
+    const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(v, sign_mask), 16);
+    const __m256 f = _mm256_mul_ps(_mm256_castsi256_ps(em), magic);
+    const __m256 signed_f =
+        _mm256_castsi256_ps(_mm256_or_si256(_mm256_castps_si256(f), sign));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(signed_f, s));
+  }
+  for (; i < n; ++i) {
+    const uint32_t em = (uint32_t{h[i]} & 0x7fffu) << 13;
+    float f;
+    std::memcpy(&f, &em, sizeof(f));
+    f *= 0x1p112f;
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof(bits));
+    bits |= (uint32_t{h[i]} & 0x8000u) << 16;
+    std::memcpy(&f, &bits, sizeof(f));
+    out[i] = f * scale;
+  }
+}
+
 const KernelTable& Avx2Kernels() {
   static const KernelTable table = {
       .level = SimdLevel::kAvx2,
@@ -694,6 +725,7 @@ const KernelTable& Avx2Kernels() {
       .codebook_l2 = CodebookL2Avx2,
       .codebook_l2_argmin = CodebookL2ArgMinAvx2,
       .axpy = AxpyAvx2,
+      .half_to_float = HalfToFloatAvx2,
       .adc_scan8 = AdcScan8Avx2,
       .fast_scan4 = FastScan4Avx2,
       .quantize_lut4 = QuantizeLut4Avx2,

@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "index/kernels/kernels.h"
@@ -559,6 +560,36 @@ void IpBlocked16Avx512(const float* x, const float* bt, size_t nblocks,
 
 // The argmin / top-m scans are AVX2's (every AVX-512 CPU has AVX2; their
 // results are exact, so the level does not change them).
+// HalfToFloatRef's steps, 16 lanes at a time.
+void HalfToFloatAvx512(const uint16_t* h, size_t n, float scale, float* out) {
+  const __m512i em_mask = _mm512_set1_epi32(0x7fff);
+  const __m512i sign_mask = _mm512_set1_epi32(0x8000);
+  const __m512 magic = _mm512_set1_ps(0x1p112f);
+  const __m512 s = _mm512_set1_ps(scale);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i v = _mm512_cvtepu16_epi32(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i)));
+    const __m512i em = _mm512_slli_epi32(_mm512_and_si512(v, em_mask), 13);
+    const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(v, sign_mask), 16);
+    const __m512 f = _mm512_mul_ps(_mm512_castsi512_ps(em), magic);
+    const __m512 signed_f =
+        _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
+    _mm512_storeu_ps(out + i, _mm512_mul_ps(signed_f, s));
+  }
+  for (; i < n; ++i) {
+    const uint32_t em = (uint32_t{h[i]} & 0x7fffu) << 13;
+    float f;
+    std::memcpy(&f, &em, sizeof(f));
+    f *= 0x1p112f;
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof(bits));
+    bits |= (uint32_t{h[i]} & 0x8000u) << 16;
+    std::memcpy(&f, &bits, sizeof(f));
+    out[i] = f * scale;
+  }
+}
+
 const KernelTable& Avx512Kernels() {
   static const KernelTable table = {
       .level = SimdLevel::kAvx512,
@@ -575,6 +606,7 @@ const KernelTable& Avx512Kernels() {
       .codebook_l2 = CodebookL2Avx512,
       .codebook_l2_argmin = CodebookL2ArgMinAvx512,
       .axpy = AxpyAvx512,
+      .half_to_float = HalfToFloatAvx512,
       .adc_scan8 = AdcScan8Avx512,
       .fast_scan4 = FastScan4Avx512,
       .quantize_lut4 = QuantizeLut4Avx512,

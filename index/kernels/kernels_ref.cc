@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "index/kernels/kernels.h"
@@ -341,6 +342,20 @@ void TransposeBlocks16(const float* y, size_t n, size_t d, float* bt) {
   }
 }
 
+void HalfToFloatRef(const uint16_t* h, size_t n, float scale, float* out) {
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t em = (uint32_t{h[i]} & 0x7fffu) << 13;
+    float f;
+    std::memcpy(&f, &em, sizeof(f));
+    f *= 0x1p112f;
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof(bits));
+    bits |= (uint32_t{h[i]} & 0x8000u) << 16;
+    std::memcpy(&f, &bits, sizeof(f));
+    out[i] = f * scale;
+  }
+}
+
 const KernelTable& ScalarKernels() {
   static const KernelTable table = {
       .level = SimdLevel::kScalar,
@@ -357,6 +372,7 @@ const KernelTable& ScalarKernels() {
       .codebook_l2 = CodebookL2Ref,
       .codebook_l2_argmin = CodebookL2ArgMinRef,
       .axpy = AxpyRef,
+      .half_to_float = HalfToFloatRef,
       .adc_scan8 = AdcScan8Ref,
       .fast_scan4 = FastScan4Ref,
       .quantize_lut4 = QuantizeLut4Ref,

@@ -1,5 +1,6 @@
 // One collection of the engine: the in-memory index state (an exact
-// FlatIndex over every vector, an IVF-PQ index once trained, the id maps and
+// FlatIndex over every vector in half precision, an IVF-PQ index once
+// trained, the id maps and
 // the attribute postings) wired to its durable copy in the Store. Plain C++
 // types in and out; no gRPC.
 //
@@ -359,7 +360,8 @@ class Collection {
   // search still holds an id freed before (see free_iids_).
   mutable absl::Mutex scan_mu_;
 
-  // Every vector (normalised for cosine): exact search and re-ranking.
+  // Every vector (normalised for cosine) in half precision: exact search,
+  // re-ranking and training samples. Get() reads the floats from the store.
   index::FlatIndex flat_;
   std::unique_ptr<FlatVectorSource> vector_source_;
 

@@ -53,7 +53,7 @@ class Collection::RoaringFilter : public index::IdFilter {
   const Roaring* bits_;
 };
 
-// Re-ranking reads full-precision vectors from the flat index.
+// Re-ranking reads the flat index's (half-precision) vectors.
 class Collection::FlatVectorSource : public index::VectorSource {
  public:
   explicit FlatVectorSource(const index::FlatIndex* flat) : flat_(flat) {}

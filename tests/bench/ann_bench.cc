@@ -523,6 +523,16 @@ absl::Status RunIndexBench() {
                             q.add_s,
                             q.bytes_per_vector + 4.0 * ds.dim,
                             {}});
+      // The server's re-ranking store: 2 * dim bytes and a scale.
+      candidates.push_back(
+          {"quiver",
+           ConfigName(nlist, m, nbits, rerank) + suffix + ",fp16",
+           q.reranked_half.get(),
+           rerank,
+           q.train_s,
+           q.add_s,
+           q.bytes_per_vector + 2.0 * ds.dim + 4.0,
+           {}});
     }
     if (hnsw.searcher != nullptr) {
       candidates.push_back({"hnswlib", hnsw.config, hnsw.searcher.get(), 0, 0,

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "common/status.h"
+#include "index/flat_index.h"
 #include "tests/bench/env_info.h"
 
 namespace quiver::bench {
@@ -34,6 +35,22 @@ class ArrayVectorSource final : public index::VectorSource {
   const float* base_;
   size_t nb_;
   size_t dim_;
+};
+
+// Re-ranking vectors from a FlatIndex (the server's kFloat16 store).
+class FlatVectorSource final : public index::VectorSource {
+ public:
+  explicit FlatVectorSource(std::unique_ptr<index::FlatIndex> flat)
+      : flat_(std::move(flat)) {}
+  bool GetVector(uint64_t id, float* out) const override {
+    return flat_->GetVector(id, out);
+  }
+  void Prefetch(const uint64_t* ids, size_t n) const override {
+    flat_->Prefetch(ids, n);
+  }
+
+ private:
+  std::unique_ptr<index::FlatIndex> flat_;
 };
 
 class QuiverSearcher final : public Searcher {
@@ -114,6 +131,12 @@ absl::StatusOr<QuiverBuilt> BuildQuiverIvfPq(const IvfPqSetup& setup,
   if (setup.rerank > 0) {
     out.reranked =
         std::make_unique<QuiverSearcher>(out.index, setup.rerank, vectors);
+    auto flat = std::make_unique<index::FlatIndex>(
+        metric, setup.dim, index::FlatEncoding::kFloat16);
+    flat->Add(ids.data(), base, nb);
+    out.reranked_half = std::make_unique<QuiverSearcher>(
+        out.index, setup.rerank,
+        std::make_shared<FlatVectorSource>(std::move(flat)));
   }
   return out;
 }

@@ -26,6 +26,9 @@ struct QuiverBuilt {
   std::shared_ptr<index::IvfPqIndex> index;
   std::unique_ptr<Searcher> plain;     // rerank 0
   std::unique_ptr<Searcher> reranked;  // rerank = setup.rerank; null if 0
+  // The same, re-ranking with half-precision vectors (the server's store,
+  // FlatEncoding::kFloat16); null if rerank is 0.
+  std::unique_ptr<Searcher> reranked_half;
   double train_s = 0;
   double add_s = 0;
   double bytes_per_vector = 0;  // memory_bytes() / nb (no raw vectors)

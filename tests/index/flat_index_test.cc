@@ -252,6 +252,107 @@ TEST(FlatIndexTest, MetricNamesAndNormalize) {
   }
 }
 
+// kFloat16 stores each component as the nearest half (ties to even) of
+// x / scale, scale a power of two putting the row's largest |x| in
+// [2^14, 2^15): the decoded vector is within 2^-11 of that largest |x| per
+// component, exact where x fits in a half, and every read sees it.
+TEST_P(FlatIndexMetricTest, Float16RowsRoundToNearestAndSearchDecoded) {
+  const Metric m = GetParam();
+  const size_t d = 37, nb = 3000, nq = 30, k = 10;
+  std::vector<float> x = Gaussian(nb, d, 5);
+  // Rows of very different magnitudes, and one of small integers (exact).
+  for (size_t j = 0; j < d; ++j) {
+    x[1 * d + j] *= 1e-6f;
+    x[2 * d + j] *= 1e6f;
+    x[3 * d + j] = static_cast<float>(static_cast<int>(j) - 18);
+  }
+  std::vector<float> q = Gaussian(nq, d, 6);
+  std::vector<uint64_t> ids(nb);
+  for (size_t i = 0; i < nb; ++i) ids[i] = 5 + 3 * i;
+  FlatIndex flat(m, d, FlatEncoding::kFloat16);
+  FlatIndex full(m, d);
+  EXPECT_EQ(flat.encoding(), FlatEncoding::kFloat16);
+  flat.Add(ids.data(), x.data(), nb);
+  full.Add(ids.data(), x.data(), nb);
+  EXPECT_LT(flat.memory_bytes(), full.memory_bytes() * 0.75);
+
+  std::vector<float> decoded(nb * d), stored(d);
+  for (size_t i = 0; i < nb; ++i) {
+    ASSERT_TRUE(flat.GetVector(ids[i], &decoded[i * d]));
+    ASSERT_TRUE(full.GetVector(ids[i], stored.data()));  // normalised
+    double max_abs = 0;
+    for (size_t j = 0; j < d; ++j) {
+      max_abs = std::max(max_abs, std::fabs(double{stored[j]}));
+    }
+    // The half grid at this row's scale 2^(e - 15) (max_abs = f * 2^e, f in
+    // [0.5, 1)): 2^(ilogb(x) - 10) apart around x, and 2^(e - 39) among the
+    // subnormal halves; the nearest point is within half a step.
+    int e = 0;
+    std::frexp(max_abs, &e);
+    for (size_t j = 0; j < d; ++j) {
+      const double got = decoded[i * d + j], want = stored[j];
+      const double exp_j =
+          want == 0 ? e - 39 : std::max<double>(e - 39, std::ilogb(want) - 10);
+      const double step = std::ldexp(1.0, static_cast<int>(exp_j));
+      EXPECT_LE(std::fabs(got - want), step / 2 * (1 + 1e-9))
+          << "row " << i << " component " << j;
+      EXPECT_LE(std::fabs(got - want), max_abs * std::ldexp(1.0, -11));
+    }
+  }
+  if (m == Metric::kL2) {  // cosine rows are normalised first
+    for (size_t j = 0; j < d; ++j) EXPECT_EQ(decoded[3 * d + j], x[3 * d + j]);
+  }
+
+  // Search and SearchSubset are exact over the decoded vectors.
+  auto res = flat.Search(q.data(), nq, k);
+  std::vector<uint64_t> subset;
+  std::vector<float> subset_x;
+  for (size_t i = 0; i < nb; i += 3) {
+    subset.push_back(ids[i]);
+    subset_x.insert(subset_x.end(), &decoded[i * d], &decoded[(i + 1) * d]);
+  }
+  auto sub = flat.SearchSubset(q.data(), nq, k, subset.data(), subset.size());
+  ASSERT_EQ(res.size(), nq);
+  ASSERT_EQ(sub.size(), nq);
+  for (size_t i = 0; i < nq; ++i) {
+    ExpectMatches(res[i], RefSearch(m, ids, decoded, &q[i * d], d, k), 1e-4);
+    ExpectMatches(sub[i], RefSearch(m, subset, subset_x, &q[i * d], d, k),
+                  1e-4);
+  }
+  // Replacing and removing rows keeps the rest as they were.
+  const std::vector<float> fresh = Gaussian(1, d, 7);
+  flat.Add(&ids[10], fresh.data(), 1);
+  EXPECT_TRUE(flat.Remove(ids[0]));
+  std::vector<float> again(d), fresh_decoded(d);
+  ASSERT_TRUE(flat.GetVector(ids[nb - 1], again.data()));  // moved to row 0
+  EXPECT_EQ(again,
+            std::vector<float>(&decoded[(nb - 1) * d], &decoded[nb * d]));
+  ASSERT_TRUE(flat.GetVector(ids[10], fresh_decoded.data()));
+  EXPECT_NE(fresh_decoded,
+            std::vector<float>(&decoded[10 * d], &decoded[11 * d]));
+  EXPECT_FALSE(flat.GetVector(ids[0], again.data()));
+  EXPECT_EQ(flat.size(), nb - 1);
+}
+
+// The half-precision store keeps siftsmall's exact top-10: recall@10 of its
+// exact search against the shipped ground truth.
+TEST(FlatIndexTest, SiftSmallFloat16Recall) {
+  QUIVER_LOAD_SIFTSMALL_OR_SKIP(sift);
+  const size_t d = sift.dim, nb = sift.nb, nq = sift.nq, k = 10;
+  std::vector<uint64_t> ids(nb);
+  for (size_t i = 0; i < nb; ++i) ids[i] = i;
+  FlatIndex flat(Metric::kL2, d, FlatEncoding::kFloat16);
+  flat.Add(ids.data(), sift.base.data(), nb);
+  auto res = flat.Search(sift.queries.data(), nq, k);
+  std::vector<std::vector<uint64_t>> found(nq);
+  for (size_t i = 0; i < nq; ++i) {
+    for (const Neighbor& n : res[i]) found[i].push_back(n.id);
+  }
+  const double recall = testing::RecallAtK(found, sift.gt, sift.gt_dim, k);
+  EXPECT_GE(recall, 0.998);
+  std::printf("siftsmall half-precision exact recall@10 = %.4f\n", recall);
+}
+
 // BruteForce reproduces siftsmall's ground truth top-10 (ties aside: a
 // mismatching ground-truth id must be exactly as far as our 10th result).
 TEST(FlatIndexTest, SiftSmallGroundTruth) {
