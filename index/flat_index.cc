@@ -15,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/synchronization/mutex.h"
 #include "index/clustering/distances.h"
 #include "index/kernels/kernels.h"
@@ -335,6 +336,37 @@ bool FlatIndex::GetVector(uint64_t id, float* out) const {
     DecodeHalf(s.halves.data() + row * s.dim, s.scales[row], s.dim, out);
   }
   return true;
+}
+
+void FlatIndex::GetVectors(const uint64_t* ids, size_t n, float* out,
+                           bool* found) const {
+  const Impl& s = *impl_;
+  const bool half = s.encoding == FlatEncoding::kFloat16;
+  const size_t row_bytes = s.dim * (half ? sizeof(uint16_t) : sizeof(float));
+  constexpr size_t kMissing = ~size_t{0};
+  absl::InlinedVector<size_t, 256> rows(n);
+  absl::ReaderMutexLock lock(&s.mu);
+  for (size_t i = 0; i < n; ++i) {
+    auto it = s.rows.find(ids[i]);
+    rows[i] = it == s.rows.end() ? kMissing : it->second;
+    found[i] = rows[i] != kMissing;
+    if (!found[i]) continue;
+    const char* row =
+        half ? reinterpret_cast<const char*>(s.halves.data() + rows[i] * s.dim)
+             : reinterpret_cast<const char*>(s.data.data() + rows[i] * s.dim);
+    for (size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
+    __builtin_prefetch(row + row_bytes - 1);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!found[i]) continue;
+    float* dst = out + i * s.dim;
+    if (half) {
+      DecodeHalf(s.halves.data() + rows[i] * s.dim, s.scales[rows[i]], s.dim,
+                 dst);
+    } else {
+      std::memcpy(dst, s.data.data() + rows[i] * s.dim, s.dim * sizeof(float));
+    }
+  }
 }
 
 namespace {

@@ -50,6 +50,10 @@ class FlatIndex {
   // Copies the stored (normalised for cosine; decoded for kFloat16) vector of
   // id; false if absent.
   bool GetVector(uint64_t id, float* out) const;
+  // GetVector for n ids under one lock: row i of out (n * dim floats) and
+  // found[i] for ids[i] (an unknown id's row is left as it was). Every row
+  // is looked up and its load started before the first is copied.
+  void GetVectors(const uint64_t* ids, size_t n, float* out, bool* found) const;
   // Starts loading the rows of these ids into the cache (a hint for the
   // GetVector calls that follow; unknown ids are skipped).
   void Prefetch(const uint64_t* ids, size_t n) const;

@@ -40,6 +40,16 @@ class VectorSource {
     (void)ids;
     (void)n;
   }
+  // The vectors of n ids at once (the re-ranking candidates of one query):
+  // row i of out (n * dim floats) gets ids[i]'s vector and found[i] says
+  // whether it is known (an unknown id's row is left as it was). Default:
+  // Prefetch(ids, n), then GetVector for each; a source overrides it to
+  // look every id up under one lock.
+  virtual void GetVectors(const uint64_t* ids, size_t n, size_t dim, float* out,
+                          bool* found) const {
+    Prefetch(ids, n);
+    for (size_t i = 0; i < n; ++i) found[i] = GetVector(ids[i], out + i * dim);
+  }
 };
 
 struct SearchParams {

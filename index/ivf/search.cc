@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "common/status.h"
@@ -31,8 +32,10 @@ struct Scratch {
   std::vector<uint16_t> acc;   // kFastScanChunkBlocks * 32
   std::vector<uint32_t> masks;
   std::vector<float> residual;     // dim, L2 without precomputed tables
-  std::vector<float> vec;          // dim, for re-ranking
-  std::vector<uint64_t> cand_ids;  // re-ranking candidates, for Prefetch
+  std::vector<float> vecs;         // ncand * dim, for re-ranking
+  std::vector<uint64_t> cand_ids;  // re-ranking candidates
+  std::unique_ptr<bool[]> found;   // found_size flags, for GetVectors
+  size_t found_size = 0;
   TopK top;
   TopK exact;
 };
@@ -193,21 +196,25 @@ void IvfPqState::SearchPreassigned(const float* q, const uint32_t* probes,
     s.top.SortInto(out);
     return;
   }
-  // Exact re-ranking of the PQ candidates.
-  s.vec.resize(dim);
+  // Exact re-ranking of the PQ candidates, fetched in one call.
   TopK& exact = s.exact;
   exact.Reset(sp.k);
   size_t ncand = 0;
   const Neighbor* cands = s.top.Finalize(&ncand);
   s.cand_ids.resize(ncand);
   for (size_t c = 0; c < ncand; ++c) s.cand_ids[c] = cands[c].id;
-  sp.vectors->Prefetch(s.cand_ids.data(), ncand);
+  s.vecs.resize(ncand * dim);
+  if (s.found_size < ncand) {
+    s.found = std::make_unique<bool[]>(ncand);
+    s.found_size = ncand;
+  }
+  sp.vectors->GetVectors(s.cand_ids.data(), ncand, dim, s.vecs.data(),
+                         s.found.get());
   for (size_t c = 0; c < ncand; ++c) {
-    const Neighbor& cand = cands[c];
-    if (!sp.vectors->GetVector(cand.id, s.vec.data())) continue;
-    const float d = by_ip() ? -k.inner_product(q, s.vec.data(), dim)
-                            : k.l2sqr(q, s.vec.data(), dim);
-    exact.Push(d, cand.id);
+    if (!s.found[c]) continue;
+    const float* v = s.vecs.data() + c * dim;
+    const float d = by_ip() ? -k.inner_product(q, v, dim) : k.l2sqr(q, v, dim);
+    exact.Push(d, s.cand_ids[c]);
   }
   exact.SortInto(out);
 }

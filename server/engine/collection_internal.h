@@ -63,6 +63,10 @@ class Collection::FlatVectorSource : public index::VectorSource {
   void Prefetch(const uint64_t* ids, size_t n) const override {
     flat_->Prefetch(ids, n);
   }
+  void GetVectors(const uint64_t* ids, size_t n, size_t /*dim*/, float* out,
+                  bool* found) const override {
+    flat_->GetVectors(ids, n, out, found);
+  }
 
  private:
   const index::FlatIndex* flat_;

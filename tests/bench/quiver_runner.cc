@@ -48,6 +48,10 @@ class FlatVectorSource final : public index::VectorSource {
   void Prefetch(const uint64_t* ids, size_t n) const override {
     flat_->Prefetch(ids, n);
   }
+  void GetVectors(const uint64_t* ids, size_t n, size_t /*dim*/, float* out,
+                  bool* found) const override {
+    flat_->GetVectors(ids, n, out, found);
+  }
 
  private:
   std::unique_ptr<index::FlatIndex> flat_;

@@ -334,6 +334,33 @@ TEST_P(FlatIndexMetricTest, Float16RowsRoundToNearestAndSearchDecoded) {
   EXPECT_EQ(flat.size(), nb - 1);
 }
 
+// GetVectors is GetVector for many ids under one lock, in both encodings:
+// the same rows, unknown ids flagged and their rows left alone.
+TEST(FlatIndexTest, GetVectorsEqualsGetVector) {
+  const size_t d = 19, nb = 400;
+  const std::vector<float> x = Gaussian(nb, d, 8);
+  std::vector<uint64_t> ids(nb);
+  for (size_t i = 0; i < nb; ++i) ids[i] = 2 * i;
+  for (FlatEncoding enc : {FlatEncoding::kFloat32, FlatEncoding::kFloat16}) {
+    FlatIndex flat(Metric::kL2, d, enc);
+    flat.Add(ids.data(), x.data(), nb);
+    flat.Remove(ids[7]);
+    const std::vector<uint64_t> want = {ids[3],   1,      ids[7],
+                                        ids[399], ids[3], ids[0]};
+    std::vector<float> out(want.size() * d, -42.0f);
+    bool found[6];
+    flat.GetVectors(want.data(), want.size(), out.data(), found);
+    for (size_t i = 0; i < want.size(); ++i) {
+      std::vector<float> one(d, -42.0f);
+      EXPECT_EQ(found[i], flat.GetVector(want[i], one.data())) << i;
+      EXPECT_EQ(std::vector<float>(&out[i * d], &out[(i + 1) * d]), one)
+          << "id " << want[i];
+    }
+    EXPECT_FALSE(found[1]);
+    EXPECT_FALSE(found[2]);
+  }
+}
+
 // The half-precision store keeps siftsmall's exact top-10: recall@10 of its
 // exact search against the shipped ground truth.
 TEST(FlatIndexTest, SiftSmallFloat16Recall) {
