@@ -234,15 +234,22 @@ struct FlatIndex::Impl {
       scales.resize(n);
     }
   }
+  // Room for n rows, growing by 1.25x: the rows are most of a collection's
+  // RAM, and doubling would leave up to half of it unused.
   void Reserve(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (encoding == FlatEncoding::kFloat32) {
-      if (data.capacity() < n * dim) {
-        data.reserve(std::max(n * dim, 2 * data.capacity()));
+    auto grow = [](auto* v, size_t want) {
+      if (v->capacity() < want) {
+        v->reserve(std::max(want, v->capacity() + v->capacity() / 4));
       }
-    } else if (halves.capacity() < n * dim) {
-      halves.reserve(std::max(n * dim, 2 * halves.capacity()));
-      scales.reserve(std::max(n, 2 * scales.capacity()));
+    };
+    if (encoding == FlatEncoding::kFloat32) {
+      grow(&data, n * dim);
+    } else {
+      grow(&halves, n * dim);
+      grow(&scales, n);
     }
+    grow(&norms, n);
+    grow(&ids, n);
   }
 };
 
@@ -295,13 +302,15 @@ bool FlatIndex::Remove(uint64_t id) {
   s.Truncate(last);
   s.norms.pop_back();
   s.ids.pop_back();
-  // Give memory back after mass deletes (amortised: only below half use).
-  if (s.ids.capacity() > 1024 && s.ids.size() < s.ids.capacity() / 2) {
+  // Give memory back after mass deletes, id map included (amortised: only
+  // once a third of the room is unused).
+  if (s.ids.capacity() > 1024 && 3 * s.ids.size() < 2 * s.ids.capacity()) {
     s.data.shrink_to_fit();
     s.halves.shrink_to_fit();
     s.scales.shrink_to_fit();
     s.norms.shrink_to_fit();
     s.ids.shrink_to_fit();
+    s.rows.rehash(0);
   }
   return true;
 }
