@@ -39,7 +39,7 @@ class FlatIndex {
   FlatIndex(const FlatIndex&) = delete;
   FlatIndex& operator=(const FlatIndex&) = delete;
 
-  // Adds or replaces n vectors (n * dim floats). Cosine vectors are
+  // Adds or replaces n vectors (n * dim floats, finite). Cosine vectors are
   // normalised on the way in.
   void Add(const uint64_t* ids, const float* x, size_t n);
   bool Remove(uint64_t id);
