@@ -83,6 +83,26 @@ class FlatIndex {
   std::unique_ptr<Impl> impl_;
 };
 
+// A FlatIndex as the re-ranking source of IvfPqIndex searches and the vector
+// source of Rebalance. The FlatIndex must outlive it.
+class FlatVectorSource final : public VectorSource {
+ public:
+  explicit FlatVectorSource(const FlatIndex* flat) : flat_(flat) {}
+  bool GetVector(uint64_t id, float* out) const override {
+    return flat_->GetVector(id, out);
+  }
+  void Prefetch(const uint64_t* ids, size_t n) const override {
+    flat_->Prefetch(ids, n);
+  }
+  void GetVectors(const uint64_t* ids, size_t n, size_t /*dim*/, float* out,
+                  bool* found) const override {
+    flat_->GetVectors(ids, n, out, found);
+  }
+
+ private:
+  const FlatIndex* flat_;
+};
+
 }  // namespace quiver::index
 
 #endif  // QUIVER_INDEX_FLAT_INDEX_H_

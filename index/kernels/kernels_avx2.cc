@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 
 #include "index/kernels/kernels.h"
@@ -696,17 +695,7 @@ void HalfToFloatAvx2(const uint16_t* h, size_t n, float scale, float* out) {
         _mm256_castsi256_ps(_mm256_or_si256(_mm256_castps_si256(f), sign));
     _mm256_storeu_ps(out + i, _mm256_mul_ps(signed_f, s));
   }
-  for (; i < n; ++i) {
-    const uint32_t em = (uint32_t{h[i]} & 0x7fffu) << 13;
-    float f;
-    std::memcpy(&f, &em, sizeof(f));
-    f *= 0x1p112f;
-    uint32_t bits;
-    std::memcpy(&bits, &f, sizeof(bits));
-    bits |= (uint32_t{h[i]} & 0x8000u) << 16;
-    std::memcpy(&f, &bits, sizeof(f));
-    out[i] = f * scale;
-  }
+  ScalarKernels().half_to_float(h + i, n - i, scale, out + i);
 }
 
 const KernelTable& Avx2Kernels() {

@@ -20,7 +20,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 
 #include "index/kernels/kernels.h"
@@ -577,17 +576,7 @@ void HalfToFloatAvx512(const uint16_t* h, size_t n, float scale, float* out) {
         _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
     _mm512_storeu_ps(out + i, _mm512_mul_ps(signed_f, s));
   }
-  for (; i < n; ++i) {
-    const uint32_t em = (uint32_t{h[i]} & 0x7fffu) << 13;
-    float f;
-    std::memcpy(&f, &em, sizeof(f));
-    f *= 0x1p112f;
-    uint32_t bits;
-    std::memcpy(&bits, &f, sizeof(bits));
-    bits |= (uint32_t{h[i]} & 0x8000u) << 16;
-    std::memcpy(&f, &bits, sizeof(f));
-    out[i] = f * scale;
-  }
+  ScalarKernels().half_to_float(h + i, n - i, scale, out + i);
 }
 
 const KernelTable& Avx512Kernels() {

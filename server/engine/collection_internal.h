@@ -53,25 +53,6 @@ class Collection::RoaringFilter : public index::IdFilter {
   const Roaring* bits_;
 };
 
-// Re-ranking reads the flat index's (half-precision) vectors.
-class Collection::FlatVectorSource : public index::VectorSource {
- public:
-  explicit FlatVectorSource(const index::FlatIndex* flat) : flat_(flat) {}
-  bool GetVector(uint64_t id, float* out) const override {
-    return flat_->GetVector(id, out);
-  }
-  void Prefetch(const uint64_t* ids, size_t n) const override {
-    flat_->Prefetch(ids, n);
-  }
-  void GetVectors(const uint64_t* ids, size_t n, size_t /*dim*/, float* out,
-                  bool* found) const override {
-    flat_->GetVectors(ids, n, out, found);
-  }
-
- private:
-  const index::FlatIndex* flat_;
-};
-
 }  // namespace quiver::engine
 
 #endif  // QUIVER_SERVER_ENGINE_COLLECTION_INTERNAL_H_

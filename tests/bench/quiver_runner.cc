@@ -37,26 +37,6 @@ class ArrayVectorSource final : public index::VectorSource {
   size_t dim_;
 };
 
-// Re-ranking vectors from a FlatIndex (the server's kFloat16 store).
-class FlatVectorSource final : public index::VectorSource {
- public:
-  explicit FlatVectorSource(std::unique_ptr<index::FlatIndex> flat)
-      : flat_(std::move(flat)) {}
-  bool GetVector(uint64_t id, float* out) const override {
-    return flat_->GetVector(id, out);
-  }
-  void Prefetch(const uint64_t* ids, size_t n) const override {
-    flat_->Prefetch(ids, n);
-  }
-  void GetVectors(const uint64_t* ids, size_t n, size_t /*dim*/, float* out,
-                  bool* found) const override {
-    flat_->GetVectors(ids, n, out, found);
-  }
-
- private:
-  std::unique_ptr<index::FlatIndex> flat_;
-};
-
 class QuiverSearcher final : public Searcher {
  public:
   QuiverSearcher(std::shared_ptr<const index::IvfPqIndex> index, size_t rerank,
@@ -135,12 +115,12 @@ absl::StatusOr<QuiverBuilt> BuildQuiverIvfPq(const IvfPqSetup& setup,
   if (setup.rerank > 0) {
     out.reranked =
         std::make_unique<QuiverSearcher>(out.index, setup.rerank, vectors);
-    auto flat = std::make_unique<index::FlatIndex>(
+    out.half_store = std::make_shared<index::FlatIndex>(
         metric, setup.dim, index::FlatEncoding::kFloat16);
-    flat->Add(ids.data(), base, nb);
+    out.half_store->Add(ids.data(), base, nb);
     out.reranked_half = std::make_unique<QuiverSearcher>(
         out.index, setup.rerank,
-        std::make_shared<FlatVectorSource>(std::move(flat)));
+        std::make_shared<index::FlatVectorSource>(out.half_store.get()));
   }
   return out;
 }

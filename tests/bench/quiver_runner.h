@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "index/flat_index.h"
 #include "index/ivf_pq_index.h"
 #include "index/kmeans.h"
 #include "index/metric.h"
@@ -26,6 +27,9 @@ struct QuiverBuilt {
   std::shared_ptr<index::IvfPqIndex> index;
   std::unique_ptr<Searcher> plain;     // rerank 0
   std::unique_ptr<Searcher> reranked;  // rerank = setup.rerank; null if 0
+  // The server's half-precision store of the base vectors (before its
+  // searcher, which reads it, so that it is destroyed after).
+  std::shared_ptr<index::FlatIndex> half_store;
   // The same, re-ranking with half-precision vectors (the server's store,
   // FlatEncoding::kFloat16); null if rerank is 0.
   std::unique_ptr<Searcher> reranked_half;
