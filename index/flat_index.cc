@@ -83,15 +83,29 @@ struct Rows {
     return floats ? kBaseBlock
                   : std::clamp<size_t>(kDecodeFloats / dim, 64, kBaseBlock);
   }
+  // Row `row` as floats into out (copied or decoded).
+  void Copy(size_t row, float* out) const {
+    if (floats) {
+      std::memcpy(out, floats + row * dim, dim * sizeof(float));
+    } else {
+      DecodeHalf(halves + row * dim, scales[row], dim, out);
+    }
+  }
   // Rows [r0, r0 + n) as floats: in place, or decoded into *buf.
   const float* Get(size_t r0, size_t n, std::vector<float>* buf) const {
     if (floats) return floats + r0 * dim;
     buf->resize(n * dim);
-    for (size_t r = 0; r < n; ++r) {
-      DecodeHalf(halves + (r0 + r) * dim, scales[r0 + r], dim,
-                 buf->data() + r * dim);
-    }
+    for (size_t r = 0; r < n; ++r) Copy(r0 + r, buf->data() + r * dim);
     return buf->data();
+  }
+  // Starts loading row `row` (and its scale) into the cache.
+  void Prefetch(size_t row) const {
+    const char* p = floats ? reinterpret_cast<const char*>(floats + row * dim)
+                           : reinterpret_cast<const char*>(halves + row * dim);
+    const size_t bytes = dim * (floats ? sizeof(float) : sizeof(uint16_t));
+    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
+    __builtin_prefetch(p + bytes - 1);  // rows need not be line-aligned
+    if (!floats) __builtin_prefetch(scales + row);
   }
 };
 
@@ -338,43 +352,25 @@ bool FlatIndex::GetVector(uint64_t id, float* out) const {
   absl::ReaderMutexLock lock(&s.mu);
   auto it = s.rows.find(id);
   if (it == s.rows.end()) return false;
-  const size_t row = it->second;
-  if (s.encoding == FlatEncoding::kFloat32) {
-    std::memcpy(out, s.data.data() + row * s.dim, s.dim * sizeof(float));
-  } else {
-    DecodeHalf(s.halves.data() + row * s.dim, s.scales[row], s.dim, out);
-  }
+  s.View().Copy(it->second, out);
   return true;
 }
 
 void FlatIndex::GetVectors(const uint64_t* ids, size_t n, float* out,
                            bool* found) const {
   const Impl& s = *impl_;
-  const bool half = s.encoding == FlatEncoding::kFloat16;
-  const size_t row_bytes = s.dim * (half ? sizeof(uint16_t) : sizeof(float));
-  constexpr size_t kMissing = ~size_t{0};
   absl::InlinedVector<size_t, 256> rows(n);
   absl::ReaderMutexLock lock(&s.mu);
+  const Rows view = s.View();
   for (size_t i = 0; i < n; ++i) {
     auto it = s.rows.find(ids[i]);
-    rows[i] = it == s.rows.end() ? kMissing : it->second;
-    found[i] = rows[i] != kMissing;
+    found[i] = it != s.rows.end();
     if (!found[i]) continue;
-    const char* row =
-        half ? reinterpret_cast<const char*>(s.halves.data() + rows[i] * s.dim)
-             : reinterpret_cast<const char*>(s.data.data() + rows[i] * s.dim);
-    for (size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
-    __builtin_prefetch(row + row_bytes - 1);
+    rows[i] = it->second;
+    view.Prefetch(rows[i]);
   }
   for (size_t i = 0; i < n; ++i) {
-    if (!found[i]) continue;
-    float* dst = out + i * s.dim;
-    if (half) {
-      DecodeHalf(s.halves.data() + rows[i] * s.dim, s.scales[rows[i]], s.dim,
-                 dst);
-    } else {
-      std::memcpy(dst, s.data.data() + rows[i] * s.dim, s.dim * sizeof(float));
-    }
+    if (found[i]) view.Copy(rows[i], out + i * s.dim);
   }
 }
 
@@ -394,20 +390,11 @@ const float* PrepareQueries(Metric metric, const float* queries, size_t nq,
 
 void FlatIndex::Prefetch(const uint64_t* ids, size_t n) const {
   const Impl& s = *impl_;
-  const bool half = s.encoding == FlatEncoding::kFloat16;
-  const size_t row_bytes = s.dim * (half ? sizeof(uint16_t) : sizeof(float));
   absl::ReaderMutexLock lock(&s.mu);
+  const Rows view = s.View();
   for (size_t i = 0; i < n; ++i) {
     auto it = s.rows.find(ids[i]);
-    if (it == s.rows.end()) continue;
-    const char* row =
-        half
-            ? reinterpret_cast<const char*>(s.halves.data() +
-                                            it->second * s.dim)
-            : reinterpret_cast<const char*>(s.data.data() + it->second * s.dim);
-    for (size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
-    __builtin_prefetch(row + row_bytes - 1);  // rows need not be line-aligned
-    if (half) __builtin_prefetch(s.scales.data() + it->second);
+    if (it != s.rows.end()) view.Prefetch(it->second);
   }
 }
 
