@@ -31,7 +31,7 @@ Collection::Collection(storage::Store* store, storage::CollectionId cid,
       // re-ranking within 0.001 of float vectors on SIFT and GloVe
       // (ann_bench's fp16 rows). Full precision stays in the store.
       flat_(config_.metric, config_.dimension, index::FlatEncoding::kFloat16),
-      vector_source_(std::make_unique<index::FlatVectorSource>(&flat_)) {
+      vector_source_(&flat_) {
   absl::MutexLock lock(&train_mu_);
   requested_ = config_.index;
   maintenance_ = maintenance;
@@ -636,7 +636,7 @@ absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
                     : DefaultNprobe(requested, maintenance, nlist);
     sp.rerank = query.rerank != 0 ? query.rerank
                                   : DefaultRerank(requested, maintenance);
-    sp.vectors = vector_source_.get();
+    sp.vectors = &vector_source_;
   }
 
   // The plan.

@@ -362,7 +362,7 @@ class Collection {
   // Every vector (normalised for cosine) in half precision: exact search,
   // re-ranking and training samples. Get() reads the floats from the store.
   index::FlatIndex flat_;
-  std::unique_ptr<index::FlatVectorSource> vector_source_;  // reads flat_
+  index::FlatVectorSource vector_source_;  // reads flat_
 
   mutable absl::Mutex index_mu_;
   std::shared_ptr<index::IvfPqIndex> ivf_ ABSL_GUARDED_BY(index_mu_);

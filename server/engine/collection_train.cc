@@ -342,7 +342,7 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     p.k = kK + 1;
     p.nprobe = nprobe;
     p.rerank = rerank;
-    p.vectors = vector_source_.get();
+    p.vectors = &vector_source_;
     p.filter = &snapshot;
     const auto found = ivf.SearchBatch(q.data(), got, p, /*threads=*/1);
     absl::flat_hash_set<uint64_t> changed;
@@ -671,7 +671,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     }
     if (!old) return absl::FailedPreconditionError("collection not trained");
     QUIVER_ASSIGN_OR_RETURN(index::RebalanceResult r,
-                            old->Rebalance(PlanRebalance(), *vector_source_));
+                            old->Rebalance(PlanRebalance(), vector_source_));
     if (r.index == nullptr) {
       // Nothing to split or merge: measure growth from here, and measure
       // the defaults again if the collection grew since they were.
