@@ -3,8 +3,8 @@
 // ||q||^2 + ||x||^2 - 2 <q, x> loses precision to cancellation, so 2k
 // candidates are kept and re-scored with a direct difference, which makes the
 // reported distances (and the order of near ties) exact.
-// kFloat16 rows are decoded a block at a time into a float buffer for the GEMM,
-// so both encodings share the scan.
+// kFloat16 and kScalar8 rows are decoded a block at a time into a float
+// buffer for the GEMM, so every encoding shares the scan.
 #include "index/flat_index.h"
 
 #include <algorithm>
@@ -30,8 +30,8 @@ using clustering::L2Sqr;
 
 constexpr size_t kQueryBlock = 32;
 constexpr size_t kBaseBlock = 4096;
-// Floats decoded per block for kFloat16 (1 MiB): the block of rows shrinks
-// as dim grows.
+// Floats decoded per block for kFloat16 and kScalar8 (1 MiB): the block of rows
+// shrinks as dim grows.
 constexpr size_t kDecodeFloats = size_t{1} << 18;
 
 // Rounds y (|y| < 2^15) to the nearest half, ties to even; returns its bits.
@@ -71,11 +71,34 @@ void DecodeHalf(const uint16_t* h, float scale, size_t dim, float* out) {
   kernels::Kernels().half_to_float(h, dim, scale, out);
 }
 
-// The rows a scan reads: floats in place, or kFloat16 rows decoded on demand.
+// kScalar8: codes round((v[i] - min) / step), step = (max - min) / 255, so
+// that each component is within step / 2 of its value.
+void EncodeScalar8(const float* v, size_t dim, uint8_t* c, float* offset,
+                   float* step) {
+  float lo = v[0], hi = v[0];
+  for (size_t i = 1; i < dim; ++i) {
+    lo = std::min(lo, v[i]);
+    hi = std::max(hi, v[i]);
+  }
+  // In double: max - min of two finite floats may overflow a float.
+  const double range = static_cast<double>(hi) - static_cast<double>(lo);
+  const float s = static_cast<float>(range / 255.0);
+  *offset = lo;
+  *step = s;
+  for (size_t i = 0; i < dim; ++i) {
+    const double q = s > 0 ? (static_cast<double>(v[i]) - lo) / s : 0.0;
+    c[i] = static_cast<uint8_t>(std::clamp(std::nearbyint(q), 0.0, 255.0));
+  }
+}
+
+// The rows a scan reads: floats in place, or kFloat16 / kScalar8 rows
+// decoded on demand.
 struct Rows {
   const float* floats = nullptr;     // kFloat32: nb * dim
   const uint16_t* halves = nullptr;  // kFloat16: nb * dim
-  const float* scales = nullptr;     // kFloat16: one per row
+  const uint8_t* bytes = nullptr;    // kScalar8: nb * dim
+  const float* scales = nullptr;     // kFloat16: scale; kScalar8: step
+  const float* offsets = nullptr;    // kScalar8: one per row (the minimum)
   size_t dim = 0;
 
   // Rows per GEMM block.
@@ -87,8 +110,11 @@ struct Rows {
   void Copy(size_t row, float* out) const {
     if (floats) {
       std::memcpy(out, floats + row * dim, dim * sizeof(float));
-    } else {
+    } else if (halves) {
       DecodeHalf(halves + row * dim, scales[row], dim, out);
+    } else {
+      kernels::Kernels().u8_to_float(bytes + row * dim, dim, offsets[row],
+                                     scales[row], out);
     }
   }
   // Rows [r0, r0 + n) as floats: in place, or decoded into *buf.
@@ -100,12 +126,16 @@ struct Rows {
   }
   // Starts loading row `row` (and its scale) into the cache.
   void Prefetch(size_t row) const {
-    const char* p = floats ? reinterpret_cast<const char*>(floats + row * dim)
-                           : reinterpret_cast<const char*>(halves + row * dim);
-    const size_t bytes = dim * (floats ? sizeof(float) : sizeof(uint16_t));
-    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
-    __builtin_prefetch(p + bytes - 1);  // rows need not be line-aligned
+    const char* p = floats   ? reinterpret_cast<const char*>(floats + row * dim)
+                    : halves ? reinterpret_cast<const char*>(halves + row * dim)
+                             : reinterpret_cast<const char*>(bytes + row * dim);
+    const size_t n = dim * (floats   ? sizeof(float)
+                            : halves ? sizeof(uint16_t)
+                                     : sizeof(uint8_t));
+    for (size_t b = 0; b < n; b += 64) __builtin_prefetch(p + b);
+    __builtin_prefetch(p + n - 1);  // rows need not be line-aligned
     if (!floats) __builtin_prefetch(scales + row);
+    if (offsets) __builtin_prefetch(offsets + row);
   }
 };
 
@@ -191,7 +221,9 @@ struct FlatIndex::Impl {
   mutable absl::Mutex mu;
   std::vector<float> data ABSL_GUARDED_BY(mu);       // kFloat32: size() * dim
   std::vector<uint16_t> halves ABSL_GUARDED_BY(mu);  // kFloat16: size() * dim
-  std::vector<float> scales ABSL_GUARDED_BY(mu);     // kFloat16: 1 per row
+  std::vector<uint8_t> bytes ABSL_GUARDED_BY(mu);    // kScalar8: size() * dim
+  std::vector<float> scales ABSL_GUARDED_BY(mu);     // kFloat16, kScalar8
+  std::vector<float> offsets ABSL_GUARDED_BY(mu);    // kScalar8: 1 per row
   std::vector<float> norms ABSL_GUARDED_BY(mu);      // ||x||^2 per row
   std::vector<uint64_t> ids ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<uint64_t, size_t> rows ABSL_GUARDED_BY(mu);
@@ -199,16 +231,24 @@ struct FlatIndex::Impl {
   Rows View() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
     Rows r;
     r.dim = dim;
-    if (encoding == FlatEncoding::kFloat32) {
-      r.floats = data.data();
-    } else {
-      r.halves = halves.data();
-      r.scales = scales.data();
+    switch (encoding) {
+      case FlatEncoding::kFloat32:
+        r.floats = data.data();
+        break;
+      case FlatEncoding::kFloat16:
+        r.halves = halves.data();
+        r.scales = scales.data();
+        break;
+      case FlatEncoding::kScalar8:
+        r.bytes = bytes.data();
+        r.scales = scales.data();
+        r.offsets = offsets.data();
+        break;
     }
     return r;
   }
   // Writes row `row` (== size() to append) from v; returns the stored
-  // vector's squared norm (of the decoded vector for kFloat16).
+  // vector's squared norm (of the decoded vector for kFloat16, kScalar8).
   float Put(size_t row, const float* v, float* scratch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const bool append = row == ids.size();
@@ -220,33 +260,50 @@ struct FlatIndex::Impl {
       }
       return Dot(v, v, dim);
     }
-    if (append) {
-      halves.resize(halves.size() + dim);
-      scales.push_back(1.0f);
+    if (encoding == FlatEncoding::kFloat16) {
+      if (append) {
+        halves.resize(halves.size() + dim);
+        scales.push_back(1.0f);
+      }
+      EncodeHalf(v, dim, halves.data() + row * dim, &scales[row]);
+    } else {
+      if (append) {
+        bytes.resize(bytes.size() + dim);
+        scales.push_back(0.0f);
+        offsets.push_back(0.0f);
+      }
+      EncodeScalar8(v, dim, bytes.data() + row * dim, &offsets[row],
+                    &scales[row]);
     }
-    EncodeHalf(v, dim, halves.data() + row * dim, &scales[row]);
-    DecodeHalf(halves.data() + row * dim, scales[row], dim, scratch);
+    View().Copy(row, scratch);
     return Dot(scratch, scratch, dim);
   }
   // Moves row `from` onto row `to`.
   void Move(size_t from, size_t to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (encoding == FlatEncoding::kFloat32) {
-      std::memcpy(data.data() + to * dim, data.data() + from * dim,
-                  dim * sizeof(float));
-    } else {
-      std::memcpy(halves.data() + to * dim, halves.data() + from * dim,
-                  dim * sizeof(uint16_t));
-      scales[to] = scales[from];
+    switch (encoding) {
+      case FlatEncoding::kFloat32:
+        std::memcpy(data.data() + to * dim, data.data() + from * dim,
+                    dim * sizeof(float));
+        break;
+      case FlatEncoding::kFloat16:
+        std::memcpy(halves.data() + to * dim, halves.data() + from * dim,
+                    dim * sizeof(uint16_t));
+        scales[to] = scales[from];
+        break;
+      case FlatEncoding::kScalar8:
+        std::memcpy(bytes.data() + to * dim, bytes.data() + from * dim, dim);
+        scales[to] = scales[from];
+        offsets[to] = offsets[from];
+        break;
     }
   }
   // Keeps the first n rows' payload.
   void Truncate(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (encoding == FlatEncoding::kFloat32) {
-      data.resize(n * dim);
-    } else {
-      halves.resize(n * dim);
-      scales.resize(n);
-    }
+    data.resize(std::min(data.size(), n * dim));
+    halves.resize(std::min(halves.size(), n * dim));
+    bytes.resize(std::min(bytes.size(), n * dim));
+    scales.resize(std::min(scales.size(), n));
+    offsets.resize(std::min(offsets.size(), n));
   }
   // Room for n rows, growing by 1.25x: the rows are most of a collection's
   // RAM, and doubling would leave up to half of it unused.
@@ -256,11 +313,19 @@ struct FlatIndex::Impl {
         v->reserve(std::max(want, v->capacity() + v->capacity() / 4));
       }
     };
-    if (encoding == FlatEncoding::kFloat32) {
-      grow(&data, n * dim);
-    } else {
-      grow(&halves, n * dim);
-      grow(&scales, n);
+    switch (encoding) {
+      case FlatEncoding::kFloat32:
+        grow(&data, n * dim);
+        break;
+      case FlatEncoding::kFloat16:
+        grow(&halves, n * dim);
+        grow(&scales, n);
+        break;
+      case FlatEncoding::kScalar8:
+        grow(&bytes, n * dim);
+        grow(&scales, n);
+        grow(&offsets, n);
+        break;
     }
     grow(&norms, n);
     grow(&ids, n);
@@ -321,7 +386,9 @@ bool FlatIndex::Remove(uint64_t id) {
   if (s.ids.capacity() > 1024 && 3 * s.ids.size() < 2 * s.ids.capacity()) {
     s.data.shrink_to_fit();
     s.halves.shrink_to_fit();
+    s.bytes.shrink_to_fit();
     s.scales.shrink_to_fit();
+    s.offsets.shrink_to_fit();
     s.norms.shrink_to_fit();
     s.ids.shrink_to_fit();
     s.rows.rehash(0);
@@ -340,8 +407,9 @@ size_t FlatIndex::memory_bytes() const {
   const Impl& s = *impl_;
   absl::ReaderMutexLock lock(&s.mu);
   return s.data.capacity() * sizeof(float) +
-         s.halves.capacity() * sizeof(uint16_t) +
+         s.halves.capacity() * sizeof(uint16_t) + s.bytes.capacity() +
          s.scales.capacity() * sizeof(float) +
+         s.offsets.capacity() * sizeof(float) +
          s.norms.capacity() * sizeof(float) +
          s.ids.capacity() * sizeof(uint64_t) +
          s.rows.capacity() * (sizeof(std::pair<uint64_t, size_t>) + 1);

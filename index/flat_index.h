@@ -11,8 +11,13 @@
 // half[i] * scale, with a power-of-two scale per row that puts the row's
 // largest |x[i]| in [2^14, 2^15) (so no row overflows or loses precision to
 // its magnitude), rounded to nearest even: a relative error of at most 2^-11
-// of the row's largest component per component. Every read (GetVector,
-// Search, SearchSubset) sees the decoded vector.
+// of the row's largest component per component. kScalar8 keeps one byte per
+// component, dim + 8 bytes a row: x[i] ~ min + code[i] * step with the row's
+// minimum and step = (max - min) / 255, so each component is within step / 2
+// (decoded with one fused multiply-add); a compact form for re-ranking whose
+// best candidates the caller re-scores at full precision (SearchParams::
+// refine_vectors). Every read (GetVector, Search, SearchSubset) sees the
+// decoded vector.
 //
 // Thread safety: Search() may run concurrently with other Search() calls and
 // with Add()/Remove() (a reader/writer lock; Search holds it for its scan).
@@ -29,7 +34,7 @@
 
 namespace quiver::index {
 
-enum class FlatEncoding { kFloat32, kFloat16 };
+enum class FlatEncoding { kFloat32, kFloat16, kScalar8 };
 
 class FlatIndex {
  public:
@@ -47,8 +52,8 @@ class FlatIndex {
   FlatEncoding encoding() const;
   // Bytes held: rows, norms, ids and the id -> row map (capacities).
   size_t memory_bytes() const;
-  // Copies the stored (normalised for cosine; decoded for kFloat16) vector of
-  // id; false if absent.
+  // Copies the stored (normalised for cosine; decoded for kFloat16 and
+  // kScalar8) vector of id; false if absent.
   bool GetVector(uint64_t id, float* out) const;
   // GetVector for n ids under one lock: row i of out (n * dim floats) and
   // found[i] for ids[i] (an unknown id's row is left as it was). Every row

@@ -60,7 +60,14 @@ struct SearchParams {
   // exact distances from `vectors`. 0 = no re-ranking.
   size_t rerank = 0;
   const VectorSource* vectors = nullptr;  // required when rerank > 0
-  const IdFilter* filter = nullptr;       // optional
+  // Optional final pass after re-ranking (see index/refine.h): the best
+  // max(k, refine_k) re-ranked candidates are scored again with
+  // refine_vectors' (full-precision) vectors, and the best k of them
+  // returned. For a `vectors` in a compact form (FlatEncoding::kScalar8)
+  // that misorders near ties: re-scoring 2k puts them back in order.
+  const VectorSource* refine_vectors = nullptr;
+  size_t refine_k = 0;
+  const IdFilter* filter = nullptr;  // optional
 };
 
 struct Neighbor {

@@ -12,6 +12,7 @@
 #include "index/ivf/ivf_pq_state.h"
 #include "index/ivf/topk.h"
 #include "index/kernels/kernels.h"
+#include "index/refine.h"
 
 namespace quiver::index::ivf {
 namespace {
@@ -198,7 +199,8 @@ void IvfPqState::SearchPreassigned(const float* q, const uint32_t* probes,
   }
   // Exact re-ranking of the PQ candidates, fetched in one call.
   TopK& exact = s.exact;
-  exact.Reset(sp.k);
+  const bool refine = sp.refine_vectors != nullptr;
+  exact.Reset(refine ? std::max(sp.k, sp.refine_k) : sp.k);
   size_t ncand = 0;
   const Neighbor* cands = s.top.Finalize(&ncand);
   s.cand_ids.resize(ncand);
@@ -217,6 +219,7 @@ void IvfPqState::SearchPreassigned(const float* q, const uint32_t* probes,
     exact.Push(d, s.cand_ids[c]);
   }
   exact.SortInto(out);
+  if (refine) Refine(params.metric, q, dim, *sp.refine_vectors, sp.k, out);
 }
 
 }  // namespace quiver::index::ivf

@@ -126,6 +126,12 @@ struct KernelTable {
   // finite value (the flat index never stores one). No F16C instructions.
   void (*half_to_float)(const uint16_t* h, size_t n, float scale, float* out);
 
+  // out[i] = fma(c[i], step, offset) for i < n: an 8-bit code decoded with
+  // one fused multiply-add (rounded once, so every level agrees bit for
+  // bit; the scalar path calls std::fma).
+  void (*u8_to_float)(const uint8_t* c, size_t n, float offset, float step,
+                      float* out);
+
   // 8-bit ADC scan: for each of n codes (row-major, m bytes each),
   //   out[i] = bias + lut[0*256 + code[i][0]] + ... + lut[(m-1)*256 + ...]
   // summed left to right. lut: m x 256 floats. Tuned for m a multiple of 4

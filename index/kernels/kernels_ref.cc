@@ -8,6 +8,7 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -356,6 +357,13 @@ void HalfToFloatRef(const uint16_t* h, size_t n, float scale, float* out) {
   }
 }
 
+void U8ToFloatRef(const uint8_t* c, size_t n, float offset, float step,
+                  float* out) {
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = std::fma(static_cast<float>(c[i]), step, offset);
+  }
+}
+
 const KernelTable& ScalarKernels() {
   static const KernelTable table = {
       .level = SimdLevel::kScalar,
@@ -373,6 +381,7 @@ const KernelTable& ScalarKernels() {
       .codebook_l2_argmin = CodebookL2ArgMinRef,
       .axpy = AxpyRef,
       .half_to_float = HalfToFloatRef,
+      .u8_to_float = U8ToFloatRef,
       .adc_scan8 = AdcScan8Ref,
       .fast_scan4 = FastScan4Ref,
       .quantize_lut4 = QuantizeLut4Ref,

@@ -533,6 +533,17 @@ absl::Status RunIndexBench() {
            q.add_s,
            q.bytes_per_vector + 2.0 * ds.dim + 4.0,
            {}});
+      // 8-bit rows (dim + 8 bytes), the best 2k re-scored at full
+      // precision (read from the store in a server).
+      candidates.push_back(
+          {"quiver",
+           ConfigName(nlist, m, nbits, rerank) + suffix + ",sq8+refine2k",
+           q.reranked_byte.get(),
+           rerank,
+           q.train_s,
+           q.add_s,
+           q.bytes_per_vector + ds.dim + 8.0,
+           {}});
     }
     if (hnsw.searcher != nullptr) {
       candidates.push_back({"hnswlib", hnsw.config, hnsw.searcher.get(), 0, 0,

@@ -39,17 +39,26 @@ class ArrayVectorSource final : public index::VectorSource {
 
 class QuiverSearcher final : public Searcher {
  public:
+  // With `refine`, the best refine_factor * k re-ranked candidates are
+  // re-scored with its vectors (SearchParams::refine_vectors).
   QuiverSearcher(std::shared_ptr<const index::IvfPqIndex> index, size_t rerank,
-                 std::shared_ptr<const index::VectorSource> vectors)
-      : index_(std::move(index)), vectors_(std::move(vectors)) {
+                 std::shared_ptr<const index::VectorSource> vectors,
+                 std::shared_ptr<const index::VectorSource> refine = nullptr,
+                 size_t refine_factor = 0)
+      : index_(std::move(index)),
+        vectors_(std::move(vectors)),
+        refine_(std::move(refine)),
+        refine_factor_(refine_factor) {
     params_.rerank = rerank;
     params_.vectors = rerank > 0 ? vectors_.get() : nullptr;
+    params_.refine_vectors = refine_.get();
   }
 
   void SetNprobe(size_t nprobe) override { params_.nprobe = nprobe; }
 
   void Search(const float* query, size_t k, int64_t* ids) override {
     params_.k = k;
+    params_.refine_k = refine_factor_ * k;
     const std::vector<index::Neighbor> hits = index_->Search(query, params_);
     Copy(hits, k, ids);
   }
@@ -57,6 +66,7 @@ class QuiverSearcher final : public Searcher {
   void SearchBatch(const float* queries, size_t nq, size_t k, int threads,
                    int64_t* ids) override {
     params_.k = k;
+    params_.refine_k = refine_factor_ * k;
     const std::vector<std::vector<index::Neighbor>> hits =
         index_->SearchBatch(queries, nq, params_, threads);
     for (size_t i = 0; i < nq && i < hits.size(); ++i) {
@@ -74,6 +84,8 @@ class QuiverSearcher final : public Searcher {
 
   std::shared_ptr<const index::IvfPqIndex> index_;
   std::shared_ptr<const index::VectorSource> vectors_;
+  std::shared_ptr<const index::VectorSource> refine_;
+  size_t refine_factor_;
   index::SearchParams params_;
 };
 
@@ -121,6 +133,13 @@ absl::StatusOr<QuiverBuilt> BuildQuiverIvfPq(const IvfPqSetup& setup,
     out.reranked_half = std::make_unique<QuiverSearcher>(
         out.index, setup.rerank,
         std::make_shared<index::FlatVectorSource>(out.half_store.get()));
+    out.byte_store = std::make_shared<index::FlatIndex>(
+        metric, setup.dim, index::FlatEncoding::kScalar8);
+    out.byte_store->Add(ids.data(), base, nb);
+    out.reranked_byte = std::make_unique<QuiverSearcher>(
+        out.index, setup.rerank,
+        std::make_shared<index::FlatVectorSource>(out.byte_store.get()),
+        vectors, /*refine_factor=*/2);
   }
   return out;
 }

@@ -33,6 +33,11 @@ struct QuiverBuilt {
   // The same, re-ranking with half-precision vectors (the server's store,
   // FlatEncoding::kFloat16); null if rerank is 0.
   std::unique_ptr<Searcher> reranked_half;
+  // Re-ranking with 8-bit rows (FlatEncoding::kScalar8), then the best 2k
+  // re-scored with the exact vectors (SearchParams::refine_vectors); null
+  // if rerank is 0.
+  std::shared_ptr<index::FlatIndex> byte_store;
+  std::unique_ptr<Searcher> reranked_byte;
   double train_s = 0;
   double add_s = 0;
   double bytes_per_vector = 0;  // memory_bytes() / nb (no raw vectors)

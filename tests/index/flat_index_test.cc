@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "index/metric.h"
+#include "index/refine.h"
 #include "tests/testing/data.h"
 #include "tests/testing/testing.h"
 
@@ -334,6 +335,89 @@ TEST_P(FlatIndexMetricTest, Float16RowsRoundToNearestAndSearchDecoded) {
   EXPECT_EQ(flat.size(), nb - 1);
 }
 
+// kScalar8 rows: each component within half a step of its value, the step
+// (max - min) / 255 of its row; constant rows and the row's extremes are
+// exact; Search and SearchSubset are exact over the decoded vectors; replace
+// and remove keep the other rows.
+TEST_P(FlatIndexMetricTest, Scalar8RowsWithinHalfAStepAndSearchDecoded) {
+  const Metric m = GetParam();
+  const size_t d = 37, nb = 3000, nq = 30, k = 10;
+  std::vector<float> x = Gaussian(nb, d, 15);
+  for (size_t j = 0; j < d; ++j) {
+    x[1 * d + j] *= 1e-6f;
+    x[2 * d + j] = x[2 * d + j] * 1e6f + 3e7f;  // far from the origin
+    x[3 * d + j] = 0.25f;                       // constant: exact
+  }
+  const std::vector<float> q = Gaussian(nq, d, 16);
+  std::vector<uint64_t> ids(nb);
+  for (size_t i = 0; i < nb; ++i) ids[i] = 7 + 2 * i;
+  FlatIndex flat(m, d, FlatEncoding::kScalar8);
+  FlatIndex full(m, d);
+  EXPECT_EQ(flat.encoding(), FlatEncoding::kScalar8);
+  flat.Add(ids.data(), x.data(), nb);
+  full.Add(ids.data(), x.data(), nb);
+  // d + 8 bytes a row against 4 d.
+  EXPECT_LT(flat.memory_bytes(), full.memory_bytes() * 0.5);
+
+  std::vector<float> decoded(nb * d), stored(d);
+  for (size_t i = 0; i < nb; ++i) {
+    ASSERT_TRUE(flat.GetVector(ids[i], &decoded[i * d]));
+    ASSERT_TRUE(full.GetVector(ids[i], stored.data()));  // normalised
+    const auto [lo, hi] = std::minmax_element(stored.begin(), stored.end());
+    const double step = (double{*hi} - double{*lo}) / 255;
+    for (size_t j = 0; j < d; ++j) {
+      const double got = decoded[i * d + j], want = stored[j];
+      // Half a step, and the float rounding of min + code * step.
+      EXPECT_LE(std::fabs(got - want),
+                step / 2 * (1 + 1e-4) + 1e-6 * std::fabs(want))
+          << "row " << i << " component " << j;
+      if (stored[j] == *lo) {
+        EXPECT_EQ(got, want) << "row " << i;
+      }
+    }
+  }
+  for (size_t j = 0; j < d; ++j) {
+    if (m != Metric::kCosine) {
+      EXPECT_EQ(decoded[3 * d + j], 0.25f);
+    }
+    EXPECT_EQ(decoded[3 * d + j], decoded[3 * d]);
+  }
+
+  auto res = flat.Search(q.data(), nq, k);
+  std::vector<uint64_t> subset;
+  std::vector<float> subset_x;
+  for (size_t i = 0; i < nb; i += 3) {
+    subset.push_back(ids[i]);
+    subset_x.insert(subset_x.end(), &decoded[i * d], &decoded[(i + 1) * d]);
+  }
+  auto sub = flat.SearchSubset(q.data(), nq, k, subset.data(), subset.size());
+  ASSERT_EQ(res.size(), nq);
+  ASSERT_EQ(sub.size(), nq);
+  // Cosine: the decoded rows are no longer of norm 1 exactly; the scan
+  // takes their inner products with the normalised query.
+  const Metric ref_m = m == Metric::kCosine ? Metric::kInnerProduct : m;
+  std::vector<float> qn = q;
+  if (m == Metric::kCosine) NormalizeL2(qn.data(), nq, d);
+  for (size_t i = 0; i < nq; ++i) {
+    ExpectMatches(res[i], RefSearch(ref_m, ids, decoded, &qn[i * d], d, k),
+                  1e-4);
+    ExpectMatches(sub[i], RefSearch(ref_m, subset, subset_x, &qn[i * d], d, k),
+                  1e-4);
+  }
+  const std::vector<float> fresh = Gaussian(1, d, 17);
+  flat.Add(&ids[10], fresh.data(), 1);
+  EXPECT_TRUE(flat.Remove(ids[0]));
+  std::vector<float> again(d), fresh_decoded(d);
+  ASSERT_TRUE(flat.GetVector(ids[nb - 1], again.data()));  // moved to row 0
+  EXPECT_EQ(again,
+            std::vector<float>(&decoded[(nb - 1) * d], &decoded[nb * d]));
+  ASSERT_TRUE(flat.GetVector(ids[10], fresh_decoded.data()));
+  EXPECT_NE(fresh_decoded,
+            std::vector<float>(&decoded[10 * d], &decoded[11 * d]));
+  EXPECT_FALSE(flat.GetVector(ids[0], again.data()));
+  EXPECT_EQ(flat.size(), nb - 1);
+}
+
 // GetVectors is GetVector for many ids under one lock, in both encodings:
 // the same rows, unknown ids flagged and their rows left alone.
 TEST(FlatIndexTest, GetVectorsEqualsGetVector) {
@@ -341,7 +425,8 @@ TEST(FlatIndexTest, GetVectorsEqualsGetVector) {
   const std::vector<float> x = Gaussian(nb, d, 8);
   std::vector<uint64_t> ids(nb);
   for (size_t i = 0; i < nb; ++i) ids[i] = 2 * i;
-  for (FlatEncoding enc : {FlatEncoding::kFloat32, FlatEncoding::kFloat16}) {
+  for (FlatEncoding enc : {FlatEncoding::kFloat32, FlatEncoding::kFloat16,
+                           FlatEncoding::kScalar8}) {
     FlatIndex flat(Metric::kL2, d, enc);
     flat.Add(ids.data(), x.data(), nb);
     flat.Remove(ids[7]);
@@ -378,6 +463,45 @@ TEST(FlatIndexTest, SiftSmallFloat16Recall) {
   const double recall = testing::RecallAtK(found, sift.gt, sift.gt_dim, k);
   EXPECT_GE(recall, 0.998);
   std::printf("siftsmall half-precision exact recall@10 = %.4f\n", recall);
+}
+
+// 8-bit rows alone misorder near ties at the 10th place; ranked on them and
+// the best 20 re-scored with the exact vectors (Refine), siftsmall's exact
+// top-10 comes back.
+TEST(FlatIndexTest, SiftSmallScalar8RefinedRecall) {
+  QUIVER_LOAD_SIFTSMALL_OR_SKIP(sift);
+  const size_t d = sift.dim, nb = sift.nb, nq = sift.nq, k = 10;
+  std::vector<uint64_t> ids(nb);
+  for (size_t i = 0; i < nb; ++i) ids[i] = i;
+  FlatIndex bytes(Metric::kL2, d, FlatEncoding::kScalar8);
+  FlatIndex exact(Metric::kL2, d);
+  bytes.Add(ids.data(), sift.base.data(), nb);
+  exact.Add(ids.data(), sift.base.data(), nb);
+  const FlatVectorSource full(&exact);
+  auto alone = bytes.Search(sift.queries.data(), nq, k);
+  auto res = bytes.Search(sift.queries.data(), nq, 2 * k);
+  std::vector<std::vector<uint64_t>> found(nq), found_alone(nq);
+  for (size_t i = 0; i < nq; ++i) {
+    Refine(Metric::kL2, &sift.queries[i * d], d, full, k, &res[i]);
+    ASSERT_EQ(res[i].size(), k);
+    for (const Neighbor& n : res[i]) found[i].push_back(n.id);
+    for (const Neighbor& n : alone[i]) found_alone[i].push_back(n.id);
+    // The distances are the exact ones.
+    std::vector<float> v(d);
+    ASSERT_TRUE(exact.GetVector(res[i][0].id, v.data()));
+    float dist = 0;
+    for (size_t j = 0; j < d; ++j) {
+      dist +=
+          (v[j] - sift.queries[i * d + j]) * (v[j] - sift.queries[i * d + j]);
+    }
+    EXPECT_NEAR(res[i][0].distance, dist, 1e-4 * dist);
+  }
+  const double recall = testing::RecallAtK(found, sift.gt, sift.gt_dim, k);
+  const double alone_recall =
+      testing::RecallAtK(found_alone, sift.gt, sift.gt_dim, k);
+  EXPECT_GE(recall, 0.998);
+  std::printf("siftsmall 8-bit exact recall@10 = %.4f, refined = %.4f\n",
+              alone_recall, recall);
 }
 
 // BruteForce reproduces siftsmall's ground truth top-10 (ties aside: a

@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "index/flat_index.h"
 #include "index/metric.h"
 #include "tests/testing/data.h"
 #include "tests/testing/testing.h"
@@ -320,6 +321,63 @@ TEST(IvfPqIndexTest, FastScan4BitWithRerankReachesHighRecall) {
   // Measured 0.643 and 0.999.
   EXPECT_GT(plain, 0.58) << plain;
   EXPECT_GT(reranked, 0.97) << reranked;
+}
+
+// Re-ranked on 8-bit rows (FlatEncoding::kScalar8), then the best 2k
+// re-scored with the exact vectors (SearchParams::refine_vectors): the
+// recall of float re-ranking, and exact distances; refine_k below k still
+// returns k.
+TEST(IvfPqIndexTest, RefineAfterScalar8RerankMatchesFloatRerank) {
+  QUIVER_LOAD_SIFTSMALL_OR_SKIP(d);
+  IvfPqParams p;
+  p.dim = static_cast<uint32_t>(d.dim);
+  p.nlist = 64;
+  p.m = 32;
+  p.nbits = 4;
+  p.niter = 10;
+  auto index = IvfPqIndex::Train(p, d.base.data(), d.nb);
+  QUIVER_ASSERT_OK(index);
+  const std::vector<uint64_t> ids = Iota(d.nb);
+  (*index)->Add(ids.data(), d.base.data(), d.nb);
+  FlatIndex bytes(Metric::kL2, d.dim, FlatEncoding::kScalar8);
+  bytes.Add(ids.data(), d.base.data(), d.nb);
+  const FlatVectorSource compact(&bytes);
+  MatrixSource full(&d.base, d.dim);
+  SearchParams sp;
+  sp.k = 10;
+  sp.nprobe = 16;
+  sp.rerank = 4;
+  sp.vectors = &full;
+  const auto floats = (*index)->SearchBatch(d.queries.data(), d.nq, sp, 2);
+  sp.vectors = &compact;
+  const auto alone = (*index)->SearchBatch(d.queries.data(), d.nq, sp, 2);
+  sp.refine_vectors = &full;
+  sp.refine_k = 20;
+  const auto refined = (*index)->SearchBatch(d.queries.data(), d.nq, sp, 2);
+  sp.refine_k = 3;  // below k: k re-scored
+  const auto narrow = (*index)->Search(d.queries.data(), sp);
+  ASSERT_EQ(narrow.size(), 10u);
+  const double r_float = RecallAtK(Ids(floats), d.gt, d.gt_dim, 10);
+  const double r_alone = RecallAtK(Ids(alone), d.gt, d.gt_dim, 10);
+  const double r_refined = RecallAtK(Ids(refined), d.gt, d.gt_dim, 10);
+  std::printf(
+      "siftsmall PQ32x4fs rerank 4: float rows %.4f, 8-bit rows %.4f, "
+      "8-bit rows + refine 2k %.4f\n",
+      r_float, r_alone, r_refined);
+  EXPECT_GE(r_refined, r_float - 0.002);
+  for (size_t i = 0; i < d.nq; ++i) {
+    ASSERT_EQ(refined[i].size(), 10u);
+    for (size_t j = 0; j < refined[i].size(); ++j) {
+      const float* v = &d.base[refined[i][j].id * d.dim];
+      const float* q = &d.queries[i * d.dim];
+      double want = 0;
+      for (size_t t = 0; t < d.dim; ++t) want += (q[t] - v[t]) * (q[t] - v[t]);
+      EXPECT_NEAR(refined[i][j].distance, want, 1e-4 * want);
+      if (j > 0) {
+        EXPECT_LE(refined[i][j - 1].distance, refined[i][j].distance);
+      }
+    }
+  }
 }
 
 TEST(IvfPqIndexTest, CosineOnGlove) {

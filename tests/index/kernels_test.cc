@@ -266,6 +266,38 @@ TEST(KernelsTest, HalfToFloatMatchesScalarAndDefinition) {
   }
 }
 
+// u8_to_float: every code, at an unaligned start and odd length, with steps
+// and offsets whose product and sum round, on every level bit for bit; the
+// scalar reference against std::fma and, to float rounding, against
+// offset + code * step.
+TEST(KernelsTest, U8ToFloatMatchesScalarAndDefinition) {
+  std::vector<uint8_t> codes(1 + 3 * 256 + 5);
+  for (size_t i = 0; i < codes.size(); ++i) {
+    codes[i] = static_cast<uint8_t>((i * 37 + 11) & 0xff);
+  }
+  const size_t n = codes.size() - 1;  // unaligned start, odd length
+  const float cases[][2] = {
+      {0.0f, 1.0f}, {-1.7f, 0.0131f}, {1234.5f, 0.3333f}, {-3e-5f, 7e-8f}};
+  for (const auto& c : cases) {
+    const float offset = c[0], step = c[1];
+    std::vector<float> ref(n), got(n);
+    ScalarKernels().u8_to_float(codes.data() + 1, n, offset, step, ref.data());
+    for (size_t i = 0; i < n; ++i) {
+      const float want =
+          std::fma(static_cast<float>(codes[i + 1]), step, offset);
+      ASSERT_EQ(ref[i], want) << "code " << int{codes[i + 1]};
+      ASSERT_NEAR(ref[i], offset + static_cast<double>(codes[i + 1]) * step,
+                  1e-6 * (std::fabs(offset) + 255.0 * step));
+    }
+    for (const KernelTable* t : SimdTables()) {
+      std::fill(got.begin(), got.end(), -1.0f);
+      t->u8_to_float(codes.data() + 1, n, offset, step, got.data());
+      ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), n * sizeof(float)))
+          << Name(t) << " offset " << offset << " step " << step;
+    }
+  }
+}
+
 TEST(KernelsTest, ArgMinScansMatchScalarAndDefinition) {
   std::mt19937 rng(12);
   const KernelTable& ref = ScalarKernels();
