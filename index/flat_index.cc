@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -224,7 +225,11 @@ struct FlatIndex::Impl {
   std::vector<uint8_t> bytes ABSL_GUARDED_BY(mu);    // kScalar8: size() * dim
   std::vector<float> scales ABSL_GUARDED_BY(mu);     // kFloat16, kScalar8
   std::vector<float> offsets ABSL_GUARDED_BY(mu);    // kScalar8: 1 per row
-  std::vector<float> norms ABSL_GUARDED_BY(mu);      // ||x||^2 per row
+  // kFloat16, kScalar8: per row, an upper bound on || decoded - vector ||.
+  std::vector<float> errors ABSL_GUARDED_BY(mu);
+  // The largest error any row ever had (never lowered: a bound).
+  float max_error ABSL_GUARDED_BY(mu) = 0;
+  std::vector<float> norms ABSL_GUARDED_BY(mu);  // ||x||^2 per row
   std::vector<uint64_t> ids ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<uint64_t, size_t> rows ABSL_GUARDED_BY(mu);
 
@@ -276,6 +281,21 @@ struct FlatIndex::Impl {
                     &scales[row]);
     }
     View().Copy(row, scratch);
+    // The distance from the decoded vector to v, in double and rounded up
+    // (a bound that float arithmetic cannot undercut).
+    double err2 = 0;
+    for (size_t i = 0; i < dim; ++i) {
+      const double e = static_cast<double>(v[i]) - scratch[i];
+      err2 += e * e;
+    }
+    const float err = static_cast<float>(std::sqrt(err2) * (1 + 1e-6)) +
+                      std::numeric_limits<float>::denorm_min();
+    if (append) {
+      errors.push_back(err);
+    } else {
+      errors[row] = err;
+    }
+    max_error = std::max(max_error, err);
     return Dot(scratch, scratch, dim);
   }
   // Moves row `from` onto row `to`.
@@ -296,6 +316,7 @@ struct FlatIndex::Impl {
         offsets[to] = offsets[from];
         break;
     }
+    if (!errors.empty()) errors[to] = errors[from];
   }
   // Keeps the first n rows' payload.
   void Truncate(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -304,6 +325,7 @@ struct FlatIndex::Impl {
     bytes.resize(std::min(bytes.size(), n * dim));
     scales.resize(std::min(scales.size(), n));
     offsets.resize(std::min(offsets.size(), n));
+    errors.resize(std::min(errors.size(), n));
   }
   // Room for n rows, growing by 1.25x: the rows are most of a collection's
   // RAM, and doubling would leave up to half of it unused.
@@ -320,11 +342,13 @@ struct FlatIndex::Impl {
       case FlatEncoding::kFloat16:
         grow(&halves, n * dim);
         grow(&scales, n);
+        grow(&errors, n);
         break;
       case FlatEncoding::kScalar8:
         grow(&bytes, n * dim);
         grow(&scales, n);
         grow(&offsets, n);
+        grow(&errors, n);
         break;
     }
     grow(&norms, n);
@@ -389,6 +413,7 @@ bool FlatIndex::Remove(uint64_t id) {
     s.bytes.shrink_to_fit();
     s.scales.shrink_to_fit();
     s.offsets.shrink_to_fit();
+    s.errors.shrink_to_fit();
     s.norms.shrink_to_fit();
     s.ids.shrink_to_fit();
     s.rows.rehash(0);
@@ -410,6 +435,7 @@ size_t FlatIndex::memory_bytes() const {
          s.halves.capacity() * sizeof(uint16_t) + s.bytes.capacity() +
          s.scales.capacity() * sizeof(float) +
          s.offsets.capacity() * sizeof(float) +
+         s.errors.capacity() * sizeof(float) +
          s.norms.capacity() * sizeof(float) +
          s.ids.capacity() * sizeof(uint64_t) +
          s.rows.capacity() * (sizeof(std::pair<uint64_t, size_t>) + 1);
@@ -424,8 +450,13 @@ bool FlatIndex::GetVector(uint64_t id, float* out) const {
   return true;
 }
 
+float FlatIndex::max_error() const {
+  absl::ReaderMutexLock lock(&impl_->mu);
+  return impl_->max_error;
+}
+
 void FlatIndex::GetVectors(const uint64_t* ids, size_t n, float* out,
-                           bool* found) const {
+                           bool* found, float* errors) const {
   const Impl& s = *impl_;
   absl::InlinedVector<size_t, 256> rows(n);
   absl::ReaderMutexLock lock(&s.mu);
@@ -438,7 +469,9 @@ void FlatIndex::GetVectors(const uint64_t* ids, size_t n, float* out,
     view.Prefetch(rows[i]);
   }
   for (size_t i = 0; i < n; ++i) {
-    if (found[i]) view.Copy(rows[i], out + i * s.dim);
+    if (!found[i]) continue;
+    view.Copy(rows[i], out + i * s.dim);
+    if (errors) errors[i] = s.errors.empty() ? 0.0f : s.errors[rows[i]];
   }
 }
 

@@ -58,7 +58,15 @@ class FlatIndex {
   // GetVector for n ids under one lock: row i of out (n * dim floats) and
   // found[i] for ids[i] (an unknown id's row is left as it was). Every row
   // is looked up and its load started before the first is copied.
-  void GetVectors(const uint64_t* ids, size_t n, float* out, bool* found) const;
+  // With `errors` (n floats), errors[i] gets a bound on the distance from
+  // the decoded row to the vector added (normalised for cosine): 0 for
+  // kFloat32.
+  void GetVectors(const uint64_t* ids, size_t n, float* out, bool* found,
+                  float* errors = nullptr) const;
+  // The largest such bound of any row added so far (0 for kFloat32; not
+  // lowered when rows go): with it, a search on the decoded rows knows how
+  // far its distances can be off (see index/refine.h).
+  float max_error() const;
   // Starts loading the rows of these ids into the cache (a hint for the
   // GetVector calls that follow; unknown ids are skipped).
   void Prefetch(const uint64_t* ids, size_t n) const;
@@ -102,6 +110,12 @@ class FlatVectorSource final : public VectorSource {
   void GetVectors(const uint64_t* ids, size_t n, size_t /*dim*/, float* out,
                   bool* found) const override {
     flat_->GetVectors(ids, n, out, found);
+  }
+  bool GetVectorsAndErrors(const uint64_t* ids, size_t n, size_t /*dim*/,
+                           float* out, bool* found,
+                           float* errors) const override {
+    flat_->GetVectors(ids, n, out, found, errors);
+    return true;
   }
 
  private:

@@ -50,6 +50,17 @@ class VectorSource {
     Prefetch(ids, n);
     for (size_t i = 0; i < n; ++i) found[i] = GetVector(ids[i], out + i * dim);
   }
+  // GetVectors, and for a source that keeps a compact form, errors[i] (n
+  // floats) >= the distance from the vector it wrote for ids[i] to the true
+  // one (normalised for cosine), for the found ids; returns whether it
+  // wrote them. Default: GetVectors, false (no bounds known).
+  virtual bool GetVectorsAndErrors(const uint64_t* ids, size_t n, size_t dim,
+                                   float* out, bool* found,
+                                   float* errors) const {
+    (void)errors;
+    GetVectors(ids, n, dim, out, found);
+    return false;
+  }
 };
 
 struct SearchParams {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -36,6 +37,8 @@ struct Scratch {
   std::vector<float> vecs;         // ncand * dim, for re-ranking
   std::vector<uint64_t> cand_ids;  // re-ranking candidates
   std::unique_ptr<bool[]> found;   // found_size flags, for GetVectors
+  std::vector<float> errors;       // the candidates' error bounds
+  std::vector<std::pair<Neighbor, float>> ranked;  // candidate, its bound
   size_t found_size = 0;
   TopK top;
   TopK exact;
@@ -210,8 +213,41 @@ void IvfPqState::SearchPreassigned(const float* q, const uint32_t* probes,
     s.found = std::make_unique<bool[]>(ncand);
     s.found_size = ncand;
   }
-  sp.vectors->GetVectors(s.cand_ids.data(), ncand, dim, s.vecs.data(),
-                         s.found.get());
+  if (refine) {
+    s.errors.resize(ncand);
+    if (sp.vectors->GetVectorsAndErrors(s.cand_ids.data(), ncand, dim,
+                                        s.vecs.data(), s.found.get(),
+                                        s.errors.data())) {
+      // Every candidate, best first on the compact vectors, with its
+      // error bound: Refine re-scores those that can still enter the
+      // best k.
+      s.ranked.clear();
+      for (size_t c = 0; c < ncand; ++c) {
+        if (!s.found[c]) continue;
+        const float* v = s.vecs.data() + c * dim;
+        const float d =
+            by_ip() ? -k.inner_product(q, v, dim) : k.l2sqr(q, v, dim);
+        s.ranked.push_back({{s.cand_ids[c], d}, s.errors[c]});
+      }
+      std::sort(s.ranked.begin(), s.ranked.end(),
+                [](const auto& a, const auto& b) {
+                  return a.first.distance != b.first.distance
+                             ? a.first.distance < b.first.distance
+                             : a.first.id < b.first.id;
+                });
+      out->resize(s.ranked.size());
+      for (size_t c = 0; c < s.ranked.size(); ++c) {
+        (*out)[c] = s.ranked[c].first;
+        s.errors[c] = s.ranked[c].second;
+      }
+      Refine(params.metric, q, dim, *sp.refine_vectors, sp.k, out,
+             s.errors.data());
+      return;
+    }
+  } else {
+    sp.vectors->GetVectors(s.cand_ids.data(), ncand, dim, s.vecs.data(),
+                           s.found.get());
+  }
   for (size_t c = 0; c < ncand; ++c) {
     if (!s.found[c]) continue;
     const float* v = s.vecs.data() + c * dim;

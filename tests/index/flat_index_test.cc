@@ -418,6 +418,72 @@ TEST_P(FlatIndexMetricTest, Scalar8RowsWithinHalfAStepAndSearchDecoded) {
   EXPECT_EQ(flat.size(), nb - 1);
 }
 
+// Refine with the compact rows' error bounds: every candidate ranked on
+// 8-bit (or half-precision) rows, re-scored only where the bound leaves a
+// doubt, gives exactly the best k at full precision of all the candidates,
+// re-scoring far fewer than all; the rows' bounds hold; a hit the source
+// does not know keeps its distance.
+TEST_P(FlatIndexMetricTest, RefineWithErrorBoundsIsExact) {
+  const Metric m = GetParam();
+  const size_t d = 24, nb = 2000, nq = 20, k = 10;
+  const std::vector<float> x = Gaussian(nb, d, 21);
+  std::vector<float> q = Gaussian(nq, d, 22);
+  if (m == Metric::kCosine) NormalizeL2(q.data(), nq, d);
+  std::vector<uint64_t> ids(nb);
+  for (size_t i = 0; i < nb; ++i) ids[i] = 3 * i + 1;
+  FlatIndex full(m, d);
+  full.Add(ids.data(), x.data(), nb);
+  const FlatVectorSource full_source(&full);
+  for (FlatEncoding enc : {FlatEncoding::kScalar8, FlatEncoding::kFloat16}) {
+    FlatIndex compact(m, d, enc);
+    compact.Add(ids.data(), x.data(), nb);
+    std::vector<float> rows(nb * d), exact_rows(nb * d), errors(nb);
+    std::vector<char> found(nb), found2(nb);
+    compact.GetVectors(ids.data(), nb, rows.data(),
+                       reinterpret_cast<bool*>(found.data()), errors.data());
+    full.GetVectors(ids.data(), nb, exact_rows.data(),
+                    reinterpret_cast<bool*>(found2.data()));
+    float max_err = 0;
+    for (size_t i = 0; i < nb; ++i) {
+      double e2 = 0;
+      for (size_t j = 0; j < d; ++j) {
+        const double t = double{rows[i * d + j]} - exact_rows[i * d + j];
+        e2 += t * t;
+      }
+      ASSERT_LE(std::sqrt(e2), errors[i]) << "row " << i;
+      max_err = std::max(max_err, errors[i]);
+    }
+    EXPECT_EQ(compact.max_error(), max_err);
+    EXPECT_GT(max_err, 0.0f);
+    const auto ranked = compact.Search(q.data(), nq, nb);
+    const auto want = full.Search(q.data(), nq, k);
+    size_t total = 0;
+    for (size_t i = 0; i < nq; ++i) {
+      std::vector<Neighbor> hits = ranked[i];
+      std::vector<float> errs(hits.size());
+      for (size_t h = 0; h < hits.size(); ++h) {
+        errs[h] = errors[(hits[h].id - 1) / 3];
+      }
+      total += Refine(m, &q[i * d], d, full_source, k, &hits, errs.data());
+      ASSERT_EQ(hits.size(), k);
+      for (size_t h = 0; h < k; ++h) {
+        EXPECT_EQ(hits[h].id, want[i][h].id) << "query " << i << " rank " << h;
+        EXPECT_NEAR(hits[h].distance, want[i][h].distance,
+                    1e-5 * (1 + std::fabs(want[i][h].distance)));
+      }
+    }
+    EXPECT_LT(total, nq * nb / 10) << "re-scored " << total;
+    // Without bounds every hit is re-scored.
+    std::vector<Neighbor> all = ranked[0];
+    EXPECT_EQ(Refine(m, q.data(), d, full_source, k, &all), nb);
+  }
+  // A hit the source does not know keeps its distance.
+  std::vector<Neighbor> unknown = {{0, -1e9f}, {ids[0], 1e9f}};
+  Refine(m, q.data(), d, full_source, 1, &unknown);
+  ASSERT_EQ(unknown.size(), 1u);
+  EXPECT_EQ(unknown[0].id, 0u);
+}
+
 // GetVectors is GetVector for many ids under one lock, in both encodings:
 // the same rows, unknown ids flagged and their rows left alone.
 TEST(FlatIndexTest, GetVectorsEqualsGetVector) {
