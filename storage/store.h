@@ -206,14 +206,6 @@ class Store {
   // Reads the vector of `internal_id` into out[0 .. dimension). NOT_FOUND.
   absl::Status GetVector(CollectionId cid, uint64_t internal_id,
                          absl::Span<float> out) const;
-  // The vectors of several documents in one RocksDB MultiGet (a search's
-  // final re-scoring): row i of out (internal_ids.size() * dimension
-  // floats) gets internal_ids[i]'s vector and found[i] whether it exists
-  // (a missing document's row is left as it was). INVALID_ARGUMENT for
-  // spans of the wrong size; other errors as GetVector's.
-  absl::Status GetVectors(CollectionId cid,
-                          absl::Span<const uint64_t> internal_ids,
-                          absl::Span<float> out, absl::Span<bool> found) const;
   // Number of documents of the collection (counted from the id mappings).
   absl::StatusOr<uint64_t> CountDocuments(CollectionId cid) const;
   // One past the largest internal id ever stored in the collection (0 if

@@ -358,45 +358,6 @@ absl::Status Store::GetVector(CollectionId cid, uint64_t internal_id,
   return records::DecodeVector(value.ToStringView(), out, what);
 }
 
-absl::Status Store::GetVectors(CollectionId cid,
-                               absl::Span<const uint64_t> internal_ids,
-                               absl::Span<float> out,
-                               absl::Span<bool> found) const {
-  QUIVER_ASSIGN_OR_RETURN(const CachedCollection c, impl_->Lookup(cid));
-  const size_t n = internal_ids.size();
-  if (out.size() != n * c.dimension || found.size() != n) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("GetVectors: ", n, " ids with room for ", out.size(),
-                     " values and ", found.size(), " flags, collection '",
-                     c.name, "' has dimension ", c.dimension));
-  }
-  if (n == 0) return absl::OkStatus();
-  std::string keys;  // n keys of kDocKeyBytes, back to back
-  keys.reserve(n * keys::kDocKeyBytes);
-  for (size_t i = 0; i < n; ++i)
-    keys::AppendDocKey(&keys, cid, internal_ids[i]);
-  std::vector<rocksdb::Slice> slices(n);
-  for (size_t i = 0; i < n; ++i) {
-    slices[i] = rocksdb::Slice(keys.data() + i * keys::kDocKeyBytes,
-                               keys::kDocKeyBytes);
-  }
-  std::vector<rocksdb::PinnableSlice> values(n);
-  std::vector<rocksdb::Status> statuses(n);
-  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf[kVectorsCfIndex], n,
-                      slices.data(), values.data(), statuses.data());
-  for (size_t i = 0; i < n; ++i) {
-    found[i] = false;
-    if (statuses[i].IsNotFound()) continue;
-    const std::string what = DocWhat("vector", cid, internal_ids[i]);
-    QUIVER_RETURN_IF_ERROR(FromRocksDb(statuses[i], what));
-    QUIVER_RETURN_IF_ERROR(
-        records::DecodeVector(values[i].ToStringView(),
-                              out.subspan(i * c.dimension, c.dimension), what));
-    found[i] = true;
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<uint64_t> Store::CountDocuments(CollectionId cid) const {
   QUIVER_RETURN_IF_ERROR(impl_->Lookup(cid).status());
   uint64_t n = 0;

@@ -1,8 +1,8 @@
 // One collection of the engine: the in-memory index state (an exact
-// FlatIndex over every vector in 8 bits a component, re-scored at full
-// precision from the store where its error bounds leave a doubt; an IVF-PQ
-// index once trained; the id maps and the attribute postings) wired to its
-// durable copy in the Store. Plain C++ types in and out; no gRPC.
+// FlatIndex over every vector in half precision, an IVF-PQ index once
+// trained, the id maps and
+// the attribute postings) wired to its durable copy in the Store. Plain C++
+// types in and out; no gRPC.
 //
 //   QUIVER_ASSIGN_OR_RETURN(auto c, Collection::Open(store, meta, {}));
 //   QUIVER_ASSIGN_OR_RETURN(UpsertResult r, c->Upsert(std::move(docs)));
@@ -78,7 +78,6 @@
 #include "server/engine/attributes.h"
 #include "server/engine/config.h"
 #include "server/engine/filter.h"
-#include "server/engine/stored_vectors.h"
 #include "storage/store.h"
 
 namespace quiver::engine {
@@ -267,14 +266,6 @@ class Collection {
   const Attributes& AttributesOf(uint64_t iid) const
       ABSL_SHARED_LOCKS_REQUIRED(meta_mu_);
   // The documents matching `filter` now, and the live count.
-  // Exact k nearest of nq queries (normalised for cosine): ranked on the
-  // compact rows, re-scored at full precision from the store where the
-  // rows' error bounds leave a doubt, and widened until no row left out
-  // can be nearer than the k-th. Over `subset` only when given, else the
-  // rows `filter` accepts (nullable).
-  std::vector<std::vector<index::Neighbor>> ExactSearch(
-      const float* x, size_t nq, size_t k, const index::IdFilter* filter,
-      const std::vector<uint64_t>* subset) const;
   absl::Status EvaluateFilter(const Filter& filter, Roaring* matching,
                               uint64_t* count) const;
   // Starts a training when the collection reached its threshold untrained,
@@ -368,15 +359,10 @@ class Collection {
   // search still holds an id freed before (see free_iids_).
   mutable absl::Mutex scan_mu_;
 
-  // Every vector (normalised for cosine) in 8 bits a component (the
-  // compact rows of FlatEncoding::kScalar8): exact search, re-ranking and
-  // training samples. Where the rows' error bounds leave a doubt, a
-  // search's best candidates are re-scored with the full-precision vectors
-  // read from the store (stored_source_, index/refine.h); Get() reads those
-  // too.
+  // Every vector (normalised for cosine) in half precision: exact search,
+  // re-ranking and training samples. Get() reads the floats from the store.
   index::FlatIndex flat_;
   index::FlatVectorSource vector_source_;  // reads flat_
-  StoredVectorSource stored_source_;       // reads store_
 
   mutable absl::Mutex index_mu_;
   std::shared_ptr<index::IvfPqIndex> ivf_ ABSL_GUARDED_BY(index_mu_);

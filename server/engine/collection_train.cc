@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <memory>
 #include <random>
 #include <utility>
 
@@ -303,15 +302,10 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   const size_t dim = config_.dimension;
   const size_t nq = sample.size();
   if (nq < 20) return;
-  // The queries at full precision, as a client sends them.
   std::vector<float> q(nq * dim);
-  std::unique_ptr<bool[]> have_query(new bool[nq]);
-  stored_source_.GetVectors(sample.data(), nq, dim, q.data(), have_query.get());
   size_t got = 0;
   for (size_t i = 0; i < nq; ++i) {
-    if (!have_query[i]) continue;
-    if (got != i) std::copy_n(&q[i * dim], dim, &q[got * dim]);
-    sample[got++] = sample[i];
+    if (flat_.GetVector(sample[i], &q[got * dim])) sample[got++] = sample[i];
   }
   sample.resize(got);
   q.resize(got * dim);
@@ -327,8 +321,8 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   std::vector<std::vector<index::Neighbor>> truth;
   truth.reserve(got);
   for (size_t b = 0; b < got; b += kTruthBlock) {
-    auto part = ExactSearch(q.data() + b * dim, std::min(kTruthBlock, got - b),
-                            2 * kK + 1, &snapshot, nullptr);
+    auto part = flat_.Search(q.data() + b * dim, std::min(kTruthBlock, got - b),
+                             2 * kK + 1, &snapshot);
     for (auto& t : part) truth.push_back(std::move(t));
     if (cancel_.load()) return;
   }
@@ -349,8 +343,6 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     p.nprobe = nprobe;
     p.rerank = rerank;
     p.vectors = &vector_source_;
-    p.refine_vectors = &stored_source_;
-    p.refine_k = p.k;
     p.filter = &snapshot;
     const auto found = ivf.SearchBatch(q.data(), got, p, /*threads=*/1);
     absl::flat_hash_set<uint64_t> changed;
@@ -613,35 +605,19 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
   std::vector<uint8_t> cs;
   auto encode = [&](absl::Span<const uint64_t> chunk, std::vector<NewCode>* out,
                     double* error_sum) {
-    // Encoded from the full-precision vectors (the store's), not the
-    // compact rows: 8-bit rows in a dense region moved codes enough to cost
-    // recall (CollectionTest.OverfullListsAreSplitAndSurviveRestarts).
     live_ids.clear();
-    std::vector<uint64_t> wanted;
-    wanted.reserve(chunk.size());
-    {
-      absl::ReaderMutexLock m(&meta_mu_);
-      for (uint64_t iid : chunk) {
-        if (IsLive(iid)) {
-          wanted.push_back(iid);
-        } else {
-          ivf->Remove(iid);
-        }
+    xs.resize(chunk.size() * dim);
+    for (uint64_t iid : chunk) {
+      bool live;
+      {
+        absl::ReaderMutexLock m(&meta_mu_);
+        live = IsLive(iid);
       }
-    }
-    xs.resize(wanted.size() * dim);
-    std::unique_ptr<bool[]> have(new bool[wanted.size()]);
-    stored_source_.GetVectors(wanted.data(), wanted.size(), dim, xs.data(),
-                              have.get());
-    for (size_t j = 0; j < wanted.size(); ++j) {
-      if (!have[j]) {
-        ivf->Remove(wanted[j]);
-        continue;
+      if (live && flat_.GetVector(iid, &xs[live_ids.size() * dim])) {
+        live_ids.push_back(iid);
+      } else {
+        ivf->Remove(iid);
       }
-      if (live_ids.size() != j) {
-        std::copy_n(&xs[j * dim], dim, &xs[live_ids.size() * dim]);
-      }
-      live_ids.push_back(wanted[j]);
     }
     const size_t n = live_ids.size();
     const size_t code_size = ivf->code_size();
@@ -695,7 +671,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
     }
     if (!old) return absl::FailedPreconditionError("collection not trained");
     QUIVER_ASSIGN_OR_RETURN(index::RebalanceResult r,
-                            old->Rebalance(PlanRebalance(), stored_source_));
+                            old->Rebalance(PlanRebalance(), vector_source_));
     if (r.index == nullptr) {
       // Nothing to split or merge: measure growth from here, and measure
       // the defaults again if the collection grew since they were.
@@ -783,19 +759,9 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       fitted.add(static_cast<uint32_t>(sample[i]));
     }
     fitted.runOptimize();
-    // At full precision (the store's vectors), in chunks.
     std::vector<float> x(train_n * dim);
-    {
-      std::vector<float> chunk_x(kEncodeChunk * dim);
-      std::unique_ptr<bool[]> have(new bool[kEncodeChunk]);
-      for (size_t i = held_out; i < held_out + train_n; i += kEncodeChunk) {
-        const size_t n = std::min(kEncodeChunk, held_out + train_n - i);
-        stored_source_.GetVectors(&sample[i], n, dim, chunk_x.data(),
-                                  have.get());
-        for (size_t j = 0; j < n; ++j) {
-          if (have[j]) std::copy_n(&chunk_x[j * dim], dim, &x[got++ * dim]);
-        }
-      }
+    for (size_t i = held_out; i < held_out + train_n; ++i) {
+      if (flat_.GetVector(sample[i], &x[got * dim])) ++got;
     }
     SetProgress(0.1);
     if (cancel_.load()) return absl::CancelledError("training cancelled");

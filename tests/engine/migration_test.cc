@@ -148,8 +148,10 @@ TEST(MigrationTest, FormatZeroStoreOpensWithTheSameAnswers) {
     ASSERT_EQ(hits.size(), e.hits.size()) << e.collection << " " << e.mode;
     for (size_t i = 0; i < hits.size(); ++i) {
       EXPECT_EQ(hits[i].id, e.hits[i].first) << e.mode << " rank " << i;
+      // The recorded distances are from float vectors; they are now
+      // computed on the half-precision copy (a relative error under 1e-3).
       EXPECT_NEAR(hits[i].distance, e.hits[i].second,
-                  1e-5 * (1 + std::fabs(e.hits[i].second)))
+                  2e-3 * (1 + std::fabs(e.hits[i].second)))
           << e.mode << " rank " << i;
     }
   }

@@ -432,12 +432,15 @@ TEST_F(ServerTest, UntrainedSearchIsExact) {
       const auto& hits = sr->results(qi).hits();
       ASSERT_EQ(hits.size(), 10);
       for (int j = 0; j < 10; ++j) {
+        // Exact over the stored half-precision vectors: a relative error
+        // under 1e-3 against the float vectors.
         EXPECT_NEAR(hits[j].distance(), truth[j].first,
-                    1e-4f * (1 + std::abs(truth[j].first)))
+                    2e-3f * (1 + std::abs(truth[j].first)))
             << "metric " << metric << " query " << qi << " rank " << j;
         // Ids agree unless two distances tie within rounding.
-        if (j + 1 < 10 && truth[j + 1].first - truth[j].first > 1e-3f &&
-            (j == 0 || truth[j].first - truth[j - 1].first > 1e-3f)) {
+        const float tol = 4e-3f * (1 + std::abs(truth[j].first));
+        if (j + 1 < 10 && truth[j + 1].first - truth[j].first > tol &&
+            (j == 0 || truth[j].first - truth[j - 1].first > tol)) {
           EXPECT_EQ(hits[j].id(), docs[truth[j].second].id);
         }
       }

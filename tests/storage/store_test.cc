@@ -272,39 +272,6 @@ TEST(StoreTest, DocumentsRoundTrip) {
   EXPECT_EQ(store->GetVector(*cid, 7, absl::MakeSpan(small)).code(),
             absl::StatusCode::kInvalidArgument);
 
-  // Several at once (MultiGet): found rows filled, a missing one flagged
-  // and left alone, the same id twice, wrong sizes refused.
-  {
-    const std::vector<uint64_t> want = {7, 8, 1, 7};
-    std::vector<float> many(want.size() * kDim, -3.0f);
-    bool found[4] = {false, true, false, false};
-    QUIVER_ASSERT_OK(store->GetVectors(*cid, want, absl::MakeSpan(many),
-                                       absl::MakeSpan(found, 4)));
-    EXPECT_TRUE(found[0]);
-    EXPECT_FALSE(found[1]);
-    EXPECT_TRUE(found[2]);
-    EXPECT_TRUE(found[3]);
-    auto row = [&](size_t i) {
-      return std::vector<float>(many.begin() + i * kDim,
-                                many.begin() + (i + 1) * kDim);
-    };
-    EXPECT_EQ(row(0), VectorFor(7));
-    EXPECT_EQ(row(1), std::vector<float>(kDim, -3.0f));
-    EXPECT_EQ(row(2), VectorFor(1));
-    EXPECT_EQ(row(3), VectorFor(7));
-    EXPECT_EQ(store
-                  ->GetVectors(*cid, want, absl::MakeSpan(small),
-                               absl::MakeSpan(found, 4))
-                  .code(),
-              absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(store
-                  ->GetVectors(*cid + 1, want, absl::MakeSpan(many),
-                               absl::MakeSpan(found, 4))
-                  .code(),
-              absl::StatusCode::kNotFound);
-    QUIVER_ASSERT_OK(store->GetVectors(*cid, {}, {}, {}));
-  }
-
   EXPECT_EQ(*store->CountDocuments(*cid), 3u);
   EXPECT_EQ(*store->NextInternalId(*cid), 8u);
 
@@ -853,14 +820,6 @@ TEST(StoreTest, CorruptValuesAreDataLossNotCrashes) {
   };
   expect_data_loss(store->GetVector(cid, 1, absl::MakeSpan(out)),
                    "vector of document 1");
-  {
-    const std::vector<uint64_t> two = {0, 1};
-    std::vector<float> rows(2 * kDim);
-    bool found[2];
-    expect_data_loss(store->GetVectors(cid, two, absl::MakeSpan(rows),
-                                       absl::MakeSpan(found, 2)),
-                     "vector of document 1");
-  }
   expect_data_loss(store->GetDocument(cid, 1).status(), "5 bytes, expected 32");
   expect_data_loss(store->GetDocument(cid, 2).status(), "code of document 2");
   expect_data_loss(store->ForEachVector(cid,
