@@ -68,6 +68,18 @@ void EncodeHalf(const float* v, size_t dim, uint16_t* h, float* scale) {
   for (size_t i = 0; i < dim; ++i) h[i] = FloatToHalf(v[i] * inv);
 }
 
+// A bound on || decoded - vector || for a kFloat16 row from its decoded
+// squared norm and scale: rounding to the nearest half moves a component
+// by at most 2^-11 of its decoded magnitude (half an ulp; normal halves)
+// or 2^-25 (subnormal halves), in units of the scale.
+float HalfErrorBound(float norm2, float scale, size_t dim) {
+  const double bound =
+      std::ldexp(std::sqrt(static_cast<double>(norm2)), -11) +
+      std::sqrt(static_cast<double>(dim)) * std::ldexp(double{scale}, -25);
+  return static_cast<float>(bound * (1 + 1e-6)) +
+         std::numeric_limits<float>::denorm_min();
+}
+
 void DecodeHalf(const uint16_t* h, float scale, size_t dim, float* out) {
   kernels::Kernels().half_to_float(h, dim, scale, out);
 }
@@ -225,7 +237,8 @@ struct FlatIndex::Impl {
   std::vector<uint8_t> bytes ABSL_GUARDED_BY(mu);    // kScalar8: size() * dim
   std::vector<float> scales ABSL_GUARDED_BY(mu);     // kFloat16, kScalar8
   std::vector<float> offsets ABSL_GUARDED_BY(mu);    // kScalar8: 1 per row
-  // kFloat16, kScalar8: per row, an upper bound on || decoded - vector ||.
+  // kScalar8: per row, an upper bound on || decoded - vector || (kFloat16
+  // derives its bound from the row's norm and scale: HalfErrorBound).
   std::vector<float> errors ABSL_GUARDED_BY(mu);
   // The largest error any row ever had (never lowered: a bound).
   float max_error ABSL_GUARDED_BY(mu) = 0;
@@ -281,6 +294,11 @@ struct FlatIndex::Impl {
                     &scales[row]);
     }
     View().Copy(row, scratch);
+    const float norm = Dot(scratch, scratch, dim);
+    if (encoding == FlatEncoding::kFloat16) {
+      max_error = std::max(max_error, HalfErrorBound(norm, scales[row], dim));
+      return norm;
+    }
     // The distance from the decoded vector to v, in double and rounded up
     // (a bound that float arithmetic cannot undercut).
     double err2 = 0;
@@ -296,7 +314,7 @@ struct FlatIndex::Impl {
       errors[row] = err;
     }
     max_error = std::max(max_error, err);
-    return Dot(scratch, scratch, dim);
+    return norm;
   }
   // Moves row `from` onto row `to`.
   void Move(size_t from, size_t to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -342,7 +360,6 @@ struct FlatIndex::Impl {
       case FlatEncoding::kFloat16:
         grow(&halves, n * dim);
         grow(&scales, n);
-        grow(&errors, n);
         break;
       case FlatEncoding::kScalar8:
         grow(&bytes, n * dim);
@@ -471,7 +488,18 @@ void FlatIndex::GetVectors(const uint64_t* ids, size_t n, float* out,
   for (size_t i = 0; i < n; ++i) {
     if (!found[i]) continue;
     view.Copy(rows[i], out + i * s.dim);
-    if (errors) errors[i] = s.errors.empty() ? 0.0f : s.errors[rows[i]];
+    if (errors == nullptr) continue;
+    switch (s.encoding) {
+      case FlatEncoding::kFloat32:
+        errors[i] = 0;
+        break;
+      case FlatEncoding::kFloat16:
+        errors[i] = HalfErrorBound(s.norms[rows[i]], s.scales[rows[i]], s.dim);
+        break;
+      case FlatEncoding::kScalar8:
+        errors[i] = s.errors[rows[i]];
+        break;
+    }
   }
 }
 
