@@ -33,9 +33,9 @@ struct QuiverBuilt {
   // The same, re-ranking with half-precision vectors (the server's store,
   // FlatEncoding::kFloat16); null if rerank is 0.
   std::unique_ptr<Searcher> reranked_half;
-  // Re-ranking with 8-bit rows (FlatEncoding::kScalar8), then the best 2k
-  // re-scored with the exact vectors (SearchParams::refine_vectors); null
-  // if rerank is 0.
+  // Re-ranking with 8-bit rows (FlatEncoding::kScalar8), then re-scored with
+  // the exact vectors where the rows' error bounds leave a doubt
+  // (SearchParams::refine_vectors, index::Refine); null if rerank is 0.
   std::shared_ptr<index::FlatIndex> byte_store;
   std::unique_ptr<Searcher> reranked_byte;
   double train_s = 0;

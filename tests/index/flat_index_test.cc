@@ -253,6 +253,49 @@ TEST(FlatIndexTest, MetricNamesAndNormalize) {
   }
 }
 
+// For the compact encodings: Search and SearchSubset are exact over the
+// decoded rows (`decoded`, nb * d, for `ids`); replacing and removing rows
+// keeps the others as they were. Cosine rows decode to vectors of norm
+// close to, not exactly, 1: the reference takes their inner products with
+// the normalised queries, as the scan does.
+void ExpectDecodedSearchAndMutations(Metric m, FlatIndex* flat,
+                                     const std::vector<uint64_t>& ids,
+                                     const std::vector<float>& decoded,
+                                     std::vector<float> q, size_t d, size_t k,
+                                     uint32_t seed) {
+  const size_t nb = ids.size(), nq = q.size() / d;
+  auto res = flat->Search(q.data(), nq, k);
+  std::vector<uint64_t> subset;
+  std::vector<float> subset_x;
+  for (size_t i = 0; i < nb; i += 3) {
+    subset.push_back(ids[i]);
+    subset_x.insert(subset_x.end(), &decoded[i * d], &decoded[(i + 1) * d]);
+  }
+  auto sub = flat->SearchSubset(q.data(), nq, k, subset.data(), subset.size());
+  ASSERT_EQ(res.size(), nq);
+  ASSERT_EQ(sub.size(), nq);
+  const Metric ref_m = m == Metric::kCosine ? Metric::kInnerProduct : m;
+  if (m == Metric::kCosine) NormalizeL2(q.data(), nq, d);
+  for (size_t i = 0; i < nq; ++i) {
+    ExpectMatches(res[i], RefSearch(ref_m, ids, decoded, &q[i * d], d, k),
+                  1e-4);
+    ExpectMatches(sub[i], RefSearch(ref_m, subset, subset_x, &q[i * d], d, k),
+                  1e-4);
+  }
+  const std::vector<float> fresh = Gaussian(1, d, seed);
+  flat->Add(&ids[10], fresh.data(), 1);
+  EXPECT_TRUE(flat->Remove(ids[0]));
+  std::vector<float> again(d), fresh_decoded(d);
+  ASSERT_TRUE(flat->GetVector(ids[nb - 1], again.data()));  // moved to row 0
+  EXPECT_EQ(again,
+            std::vector<float>(&decoded[(nb - 1) * d], &decoded[nb * d]));
+  ASSERT_TRUE(flat->GetVector(ids[10], fresh_decoded.data()));
+  EXPECT_NE(fresh_decoded,
+            std::vector<float>(&decoded[10 * d], &decoded[11 * d]));
+  EXPECT_FALSE(flat->GetVector(ids[0], again.data()));
+  EXPECT_EQ(flat->size(), nb - 1);
+}
+
 // kFloat16 stores each component as the nearest half (ties to even) of
 // x / scale, scale a power of two putting the row's largest |x| in
 // [2^14, 2^15): the decoded vector is within 2^-11 of that largest |x| per
@@ -304,35 +347,7 @@ TEST_P(FlatIndexMetricTest, Float16RowsRoundToNearestAndSearchDecoded) {
     for (size_t j = 0; j < d; ++j) EXPECT_EQ(decoded[3 * d + j], x[3 * d + j]);
   }
 
-  // Search and SearchSubset are exact over the decoded vectors.
-  auto res = flat.Search(q.data(), nq, k);
-  std::vector<uint64_t> subset;
-  std::vector<float> subset_x;
-  for (size_t i = 0; i < nb; i += 3) {
-    subset.push_back(ids[i]);
-    subset_x.insert(subset_x.end(), &decoded[i * d], &decoded[(i + 1) * d]);
-  }
-  auto sub = flat.SearchSubset(q.data(), nq, k, subset.data(), subset.size());
-  ASSERT_EQ(res.size(), nq);
-  ASSERT_EQ(sub.size(), nq);
-  for (size_t i = 0; i < nq; ++i) {
-    ExpectMatches(res[i], RefSearch(m, ids, decoded, &q[i * d], d, k), 1e-4);
-    ExpectMatches(sub[i], RefSearch(m, subset, subset_x, &q[i * d], d, k),
-                  1e-4);
-  }
-  // Replacing and removing rows keeps the rest as they were.
-  const std::vector<float> fresh = Gaussian(1, d, 7);
-  flat.Add(&ids[10], fresh.data(), 1);
-  EXPECT_TRUE(flat.Remove(ids[0]));
-  std::vector<float> again(d), fresh_decoded(d);
-  ASSERT_TRUE(flat.GetVector(ids[nb - 1], again.data()));  // moved to row 0
-  EXPECT_EQ(again,
-            std::vector<float>(&decoded[(nb - 1) * d], &decoded[nb * d]));
-  ASSERT_TRUE(flat.GetVector(ids[10], fresh_decoded.data()));
-  EXPECT_NE(fresh_decoded,
-            std::vector<float>(&decoded[10 * d], &decoded[11 * d]));
-  EXPECT_FALSE(flat.GetVector(ids[0], again.data()));
-  EXPECT_EQ(flat.size(), nb - 1);
+  ExpectDecodedSearchAndMutations(m, &flat, ids, decoded, q, d, k, 7);
 }
 
 // kScalar8 rows: each component within half a step of its value, the step
@@ -383,39 +398,7 @@ TEST_P(FlatIndexMetricTest, Scalar8RowsWithinHalfAStepAndSearchDecoded) {
     EXPECT_EQ(decoded[3 * d + j], decoded[3 * d]);
   }
 
-  auto res = flat.Search(q.data(), nq, k);
-  std::vector<uint64_t> subset;
-  std::vector<float> subset_x;
-  for (size_t i = 0; i < nb; i += 3) {
-    subset.push_back(ids[i]);
-    subset_x.insert(subset_x.end(), &decoded[i * d], &decoded[(i + 1) * d]);
-  }
-  auto sub = flat.SearchSubset(q.data(), nq, k, subset.data(), subset.size());
-  ASSERT_EQ(res.size(), nq);
-  ASSERT_EQ(sub.size(), nq);
-  // Cosine: the decoded rows are no longer of norm 1 exactly; the scan
-  // takes their inner products with the normalised query.
-  const Metric ref_m = m == Metric::kCosine ? Metric::kInnerProduct : m;
-  std::vector<float> qn = q;
-  if (m == Metric::kCosine) NormalizeL2(qn.data(), nq, d);
-  for (size_t i = 0; i < nq; ++i) {
-    ExpectMatches(res[i], RefSearch(ref_m, ids, decoded, &qn[i * d], d, k),
-                  1e-4);
-    ExpectMatches(sub[i], RefSearch(ref_m, subset, subset_x, &qn[i * d], d, k),
-                  1e-4);
-  }
-  const std::vector<float> fresh = Gaussian(1, d, 17);
-  flat.Add(&ids[10], fresh.data(), 1);
-  EXPECT_TRUE(flat.Remove(ids[0]));
-  std::vector<float> again(d), fresh_decoded(d);
-  ASSERT_TRUE(flat.GetVector(ids[nb - 1], again.data()));  // moved to row 0
-  EXPECT_EQ(again,
-            std::vector<float>(&decoded[(nb - 1) * d], &decoded[nb * d]));
-  ASSERT_TRUE(flat.GetVector(ids[10], fresh_decoded.data()));
-  EXPECT_NE(fresh_decoded,
-            std::vector<float>(&decoded[10 * d], &decoded[11 * d]));
-  EXPECT_FALSE(flat.GetVector(ids[0], again.data()));
-  EXPECT_EQ(flat.size(), nb - 1);
+  ExpectDecodedSearchAndMutations(m, &flat, ids, decoded, q, d, k, 17);
 }
 
 // Refine with the compact rows' error bounds: every candidate ranked on

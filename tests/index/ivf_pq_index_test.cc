@@ -289,8 +289,10 @@ TEST_P(MutationTest, RemoveAndUpdate) {
 
 INSTANTIATE_TEST_SUITE_P(Bits, MutationTest, ::testing::Values(8u, 4u));
 
-TEST(IvfPqIndexTest, FastScan4BitWithRerankReachesHighRecall) {
-  QUIVER_LOAD_SIFTSMALL_OR_SKIP(d);
+// siftsmall in IVF64,PQ32x4fs (10 k-means iterations), every base vector
+// added with its row number as id.
+absl::StatusOr<std::unique_ptr<IvfPqIndex>> TrainSiftSmallFastScan(
+    const testing::SiftSmall& d) {
   IvfPqParams p;
   p.dim = static_cast<uint32_t>(d.dim);
   p.nlist = 64;
@@ -298,9 +300,17 @@ TEST(IvfPqIndexTest, FastScan4BitWithRerankReachesHighRecall) {
   p.nbits = 4;
   p.niter = 10;
   auto index = IvfPqIndex::Train(p, d.base.data(), d.nb);
+  if (index.ok()) {
+    const std::vector<uint64_t> ids = Iota(d.nb);
+    (*index)->Add(ids.data(), d.base.data(), d.nb);
+  }
+  return index;
+}
+
+TEST(IvfPqIndexTest, FastScan4BitWithRerankReachesHighRecall) {
+  QUIVER_LOAD_SIFTSMALL_OR_SKIP(d);
+  auto index = TrainSiftSmallFastScan(d);
   QUIVER_ASSERT_OK(index);
-  const std::vector<uint64_t> ids = Iota(d.nb);
-  (*index)->Add(ids.data(), d.base.data(), d.nb);
   EXPECT_EQ((*index)->code_size(), 16u);
   SearchParams sp;
   sp.k = 10;
@@ -331,16 +341,9 @@ TEST(IvfPqIndexTest, FastScan4BitWithRerankReachesHighRecall) {
 // refine_k < k.
 TEST(IvfPqIndexTest, RefineAfterScalar8RerankMatchesFloatRerank) {
   QUIVER_LOAD_SIFTSMALL_OR_SKIP(d);
-  IvfPqParams p;
-  p.dim = static_cast<uint32_t>(d.dim);
-  p.nlist = 64;
-  p.m = 32;
-  p.nbits = 4;
-  p.niter = 10;
-  auto index = IvfPqIndex::Train(p, d.base.data(), d.nb);
+  auto index = TrainSiftSmallFastScan(d);
   QUIVER_ASSERT_OK(index);
   const std::vector<uint64_t> ids = Iota(d.nb);
-  (*index)->Add(ids.data(), d.base.data(), d.nb);
   FlatIndex bytes(Metric::kL2, d.dim, FlatEncoding::kScalar8);
   bytes.Add(ids.data(), d.base.data(), d.nb);
   const FlatVectorSource compact(&bytes);
@@ -361,7 +364,7 @@ TEST(IvfPqIndexTest, RefineAfterScalar8RerankMatchesFloatRerank) {
   const double r_refined = RecallAtK(Ids(refined), d.gt, d.gt_dim, 10);
   std::printf(
       "siftsmall PQ32x4fs rerank 4: float rows %.4f, 8-bit rows %.4f, "
-      "8-bit rows + refine 2k %.4f\n",
+      "8-bit rows + refine %.4f\n",
       r_float, r_alone, r_refined);
   EXPECT_EQ(r_refined, r_float);
   const auto float_ids = Ids(floats), refined_ids = Ids(refined);
