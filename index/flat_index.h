@@ -12,12 +12,12 @@
 // largest |x[i]| in [2^14, 2^15) (so no row overflows or loses precision to
 // its magnitude), rounded to nearest even: a relative error of at most 2^-11
 // of the row's largest component per component. kScalar8 keeps one byte per
-// component, dim + 8 bytes a row: x[i] ~ min + code[i] * step with the row's
-// minimum and step = (max - min) / 255, so each component is within step / 2
-// (decoded with one fused multiply-add); a compact form for re-ranking whose
-// best candidates the caller re-scores at full precision (SearchParams::
-// refine_vectors). Every read (GetVector, Search, SearchSubset) sees the
-// decoded vector.
+// component, dim + 12 bytes a row: x[i] ~ min + code[i] * step with the
+// row's minimum and step = (max - min) / 255, so each component is within
+// step / 2 (decoded with one fused multiply-add), and the row's exact error
+// bound; a compact form for re-ranking whose doubtful candidates the caller
+// re-scores at full precision (SearchParams::refine_vectors). Every read
+// (GetVector, Search, SearchSubset) sees the decoded vector.
 //
 // Thread safety: Search() may run concurrently with other Search() calls and
 // with Add()/Remove() (a reader/writer lock; Search holds it for its scan).
