@@ -240,8 +240,6 @@ struct FlatIndex::Impl {
   // kScalar8: per row, an upper bound on || decoded - vector || (kFloat16
   // derives its bound from the row's norm and scale: HalfErrorBound).
   std::vector<float> errors ABSL_GUARDED_BY(mu);
-  // The largest error any row ever had (never lowered: a bound).
-  float max_error ABSL_GUARDED_BY(mu) = 0;
   std::vector<float> norms ABSL_GUARDED_BY(mu);  // ||x||^2 per row
   std::vector<uint64_t> ids ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<uint64_t, size_t> rows ABSL_GUARDED_BY(mu);
@@ -295,10 +293,7 @@ struct FlatIndex::Impl {
     }
     View().Copy(row, scratch);
     const float norm = Dot(scratch, scratch, dim);
-    if (encoding == FlatEncoding::kFloat16) {
-      max_error = std::max(max_error, HalfErrorBound(norm, scales[row], dim));
-      return norm;
-    }
+    if (encoding == FlatEncoding::kFloat16) return norm;
     // The distance from the decoded vector to v, in double and rounded up
     // (a bound that float arithmetic cannot undercut).
     double err2 = 0;
@@ -313,7 +308,6 @@ struct FlatIndex::Impl {
     } else {
       errors[row] = err;
     }
-    max_error = std::max(max_error, err);
     return norm;
   }
   // Moves row `from` onto row `to`.
@@ -467,11 +461,6 @@ bool FlatIndex::GetVector(uint64_t id, float* out) const {
   return true;
 }
 
-float FlatIndex::max_error() const {
-  absl::ReaderMutexLock lock(&impl_->mu);
-  return impl_->max_error;
-}
-
 void FlatIndex::GetVectors(const uint64_t* ids, size_t n, float* out,
                            bool* found, float* errors) const {
   const Impl& s = *impl_;
@@ -552,10 +541,6 @@ std::vector<std::vector<Neighbor>> FlatIndex::SearchSubset(const float* queries,
   std::vector<float> normalized;
   queries = PrepareQueries(impl_->metric, queries, nq, dim, &normalized);
   const bool l2 = impl_->metric == Metric::kL2;
-  auto better = [](const Neighbor& a, const Neighbor& b) {
-    if (a.distance != b.distance) return a.distance < b.distance;
-    return a.id < b.id;
-  };
   const Impl& s = *impl_;
   absl::ReaderMutexLock lock(&s.mu);
   const Rows view = s.View();
@@ -572,17 +557,17 @@ std::vector<std::vector<Neighbor>> FlatIndex::SearchSubset(const float* queries,
                           l2 ? L2Sqr(query, v, dim) : -Dot(query, v, dim)};
       std::vector<Neighbor>& heap = heaps[q];
       if (heap.size() == k) {
-        if (!better(cand, heap.front())) continue;
-        std::pop_heap(heap.begin(), heap.end(), better);
+        if (!Closer(cand, heap.front())) continue;
+        std::pop_heap(heap.begin(), heap.end(), Closer);
         heap.back() = cand;
       } else {
         heap.push_back(cand);
       }
-      std::push_heap(heap.begin(), heap.end(), better);
+      std::push_heap(heap.begin(), heap.end(), Closer);
     }
   }
   for (size_t q = 0; q < nq; ++q) {
-    std::sort(heaps[q].begin(), heaps[q].end(), better);
+    std::sort(heaps[q].begin(), heaps[q].end(), Closer);
     out[q] = std::move(heaps[q]);
   }
   return out;

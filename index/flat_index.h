@@ -63,10 +63,6 @@ class FlatIndex {
   // kFloat32.
   void GetVectors(const uint64_t* ids, size_t n, float* out, bool* found,
                   float* errors = nullptr) const;
-  // The largest such bound of any row added so far (0 for kFloat32; not
-  // lowered when rows go): with it, a search on the decoded rows knows how
-  // far its distances can be off (see index/refine.h).
-  float max_error() const;
   // Starts loading the rows of these ids into the cache (a hint for the
   // GetVector calls that follow; unknown ids are skipped).
   void Prefetch(const uint64_t* ids, size_t n) const;

@@ -9,10 +9,6 @@
 namespace quiver::index {
 namespace {
 
-bool Better(const Neighbor& a, const Neighbor& b) {
-  return a.distance != b.distance ? a.distance < b.distance : a.id < b.id;
-}
-
 // Per-thread buffers: no allocation per query in steady state.
 struct RefineScratch {
   std::vector<uint64_t> ids;
@@ -94,10 +90,10 @@ size_t Refine(Metric metric, const float* query, size_t dim,
   }
   std::vector<Neighbor>& kept = s.kept;
   if (k < kept.size()) {
-    std::partial_sort(kept.begin(), kept.begin() + k, kept.end(), Better);
+    std::partial_sort(kept.begin(), kept.begin() + k, kept.end(), Closer);
     kept.resize(k);
   } else {
-    std::sort(kept.begin(), kept.end(), Better);
+    std::sort(kept.begin(), kept.end(), Closer);
   }
   hits->assign(kept.begin(), kept.end());
   return rescored;

@@ -86,6 +86,11 @@ struct Neighbor {
   float distance = 0;
 };
 
+// The order of every result list: nearest first, ties by id.
+inline bool Closer(const Neighbor& a, const Neighbor& b) {
+  return a.distance != b.distance ? a.distance < b.distance : a.id < b.id;
+}
+
 // Sizes of the inverted lists of an index.
 struct ListStats {
   size_t min = 0, max = 0;

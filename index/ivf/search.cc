@@ -231,9 +231,7 @@ void IvfPqState::SearchPreassigned(const float* q, const uint32_t* probes,
       }
       std::sort(s.ranked.begin(), s.ranked.end(),
                 [](const auto& a, const auto& b) {
-                  return a.first.distance != b.first.distance
-                             ? a.first.distance < b.first.distance
-                             : a.first.id < b.first.id;
+                  return Closer(a.first, b.first);
                 });
       out->resize(s.ranked.size());
       for (size_t c = 0; c < s.ranked.size(); ++c) {

@@ -64,7 +64,7 @@ class TopK {
   }
 
   static bool Less(const Neighbor& a, const Neighbor& b) {
-    return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+    return Closer(a, b);
   }
   struct LessFn {
     bool operator()(const Neighbor& a, const Neighbor& b) const {

@@ -212,6 +212,15 @@ std::string RetrainReason(const IndexConfig& index, const MaintenanceState& m,
       return absl::StrFormat("grew from %d to %d documents", m.trained_count,
                              count);
     }
+    // A fresh build would have twice the lists: retraining only at
+    // kRetrainGrowth left the lists up to twice the size of a fresh build's
+    // (and searches that much slower) for up to half of each doubling.
+    if (count >= kRetrainNlistGrowth * trained &&
+        AutoNlist(count) > AutoNlist(m.trained_count)) {
+      return absl::StrFormat(
+          "grew from %d to %d documents: nlist %d instead of %d",
+          m.trained_count, count, AutoNlist(count), AutoNlist(m.trained_count));
+    }
     if (count * kRetrainGrowth * kRetrainGrowth <= trained &&
         count >= AutoTrainThreshold(index)) {
       return absl::StrFormat("shrank from %d to %d documents", m.trained_count,

@@ -165,11 +165,12 @@ uint64_t MinTrainVectors(const IndexConfig& index);
 // not: it was trained with 4-bit codes because it was small and now holds
 // enough vectors for the requested 8-bit ones, it grew to kRetrainGrowth times
 // (or shrank to 1/kRetrainGrowth^2 of) its size at the last training while
-// nlist is automatic, or the vectors written since then are quantized
-// kRetrainDrift times worse than the collection was right after the last
-// training (measured over at
-// least max(1000, 10% of the size)).
+// nlist is automatic, or grew at least kRetrainNlistGrowth times and past a
+// size where AutoNlist is larger, or the vectors written since then are
+// quantized kRetrainDrift times worse than the collection was right after the
+// last training (measured over at least max(1000, 10% of the size)).
 inline constexpr double kRetrainGrowth = 2.0;
+inline constexpr double kRetrainNlistGrowth = 1.25;
 inline constexpr double kRetrainDrift = 1.5;
 // Half of the documents trained on deleted since also retrains (re-tunes
 // the defaults, and the store compacts the collection's keys afterwards).

@@ -138,9 +138,11 @@ class ClientE2eTest : public ::testing::Test {
     if (HasFailure()) std::cerr << "quiverd's log:\n" << server_.log();
   }
 
-  // Runs `quiver --server <addr> ARGS...` to completion.
+  // Runs `quiver --server <addr> ARGS...` to completion, or kills it after
+  // `timeout` (code -1).
   RunResult Quiver(std::vector<std::string> args,
-                   const std::vector<std::string>& env = {}) {
+                   const std::vector<std::string>& env = {},
+                   std::chrono::seconds timeout = std::chrono::seconds(120)) {
     std::vector<std::string> argv = {kQuiver, "--server", server_.address()};
     argv.insert(argv.end(), args.begin(), args.end());
     const std::string out = dir_.Sub(absl::StrCat("run", runs_, ".out"));
@@ -149,7 +151,7 @@ class ClientE2eTest : public ::testing::Test {
     RunResult r;
     {
       Process p(argv, out, err, env);
-      r.code = p.Wait();
+      r.code = p.Wait(timeout);
     }
     r.out = ReadText(out);
     r.err = ReadText(err);
@@ -421,8 +423,11 @@ TEST_F(ClientE2eTest, SiftsmallIngestTrainBench) {
   std::cerr << "ingest: " << ing.out;
   EXPECT_EQ(Count("sift"), 10000u);
 
+  // The automatic trainings (at 3,000 and 10,000 documents) may still be
+  // running, and under the sanitizers on a slow machine each takes minutes.
   RunResult train = Quiver(
-      {"collections", "train", "sift", "--wait", "--wait_timeout", "120s"});
+      {"collections", "train", "sift", "--wait", "--wait_timeout", "600s"}, {},
+      std::chrono::seconds(660));
   ASSERT_EQ(train.code, 0) << train.err << server_.log();
   EXPECT_EQ(Describe("sift").Find("state")->text, "ready");
 

@@ -178,9 +178,21 @@ TEST(ParamsTest, RetrainReasons) {
   EXPECT_EQ(RetrainReason(automatic, m, 1000000, 0, 0), "");
   m.trained_count = 10000;
   m.train_error = 2.0;
-  EXPECT_EQ(RetrainReason(automatic, m, 19999, 0, 0), "");
+  // 256 lists (39 vectors a centroid at least) until 19,968 documents.
+  EXPECT_EQ(RetrainReason(automatic, m, 19967, 0, 0), "");
   EXPECT_NE(RetrainReason(automatic, m, 20000, 0, 0).find("grew"),
             std::string::npos);
+  // Growing past a size where a fresh build has twice the lists retrains
+  // before doubling, but not before 1.25x the size trained on (AutoNlist:
+  // 1,024 lists at 100,000 and 125,000 documents, 2,048 from 131,072).
+  ASSERT_EQ(AutoNlist(125000), 1024u);
+  ASSERT_EQ(AutoNlist(131072), 2048u);
+  m.trained_count = 100000;
+  EXPECT_EQ(RetrainReason(automatic, m, 125000, 0, 0), "");
+  EXPECT_NE(RetrainReason(automatic, m, 131072, 0, 0).find("nlist 2048"),
+            std::string::npos);
+  m.trained_count = 110000;  // 1.19x: too soon
+  EXPECT_EQ(RetrainReason(automatic, m, 131072, 0, 0), "");
   // Shrinking to a quarter retrains, unless below the first threshold.
   m.trained_count = 100000;
   EXPECT_NE(RetrainReason(automatic, m, 25000, 0, 0).find("shrank"),
