@@ -35,7 +35,8 @@
 // Maintenance: nobody has to call Train. A collection trains itself when it
 // reaches AutoTrainThreshold() (until then searches are exact), and again
 // whenever RetrainReason() says so: it doubled (or shrank to a quarter)
-// since the last training, or the vectors written since then quantize
+// since the last training, grew a quarter past a size where a fresh build
+// has twice the lists (AutoNlist), or the vectors written since then quantize
 // markedly worse than the collection did right after it. After every training
 // it measures its own recall@10 on a sample of stored vectors used as queries
 // (each query's own document left out of both answers) and picks the
