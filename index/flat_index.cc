@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/synchronization/mutex.h"
 #include "index/clustering/distances.h"
+#include "index/ivf/id_map.h"
 #include "index/kernels/kernels.h"
 #include "index/parallel.h"
 
@@ -242,7 +242,14 @@ struct FlatIndex::Impl {
   std::vector<float> errors ABSL_GUARDED_BY(mu);
   std::vector<float> norms ABSL_GUARDED_BY(mu);  // ||x||^2 per row
   std::vector<uint64_t> ids ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<uint64_t, size_t> rows ABSL_GUARDED_BY(mu);
+  // id -> row: 4 bytes per id for dense ids (the collections' internal
+  // ids), a hash map entry for others.
+  ivf::IdMap rows ABSL_GUARDED_BY(mu);
+  // The row of id, or -1.
+  int64_t RowOf(uint64_t id) const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    uint32_t row;
+    return rows.Find(id, &row) ? static_cast<int64_t>(row) : -1;
+  }
 
   Rows View() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
     Rows r;
@@ -388,30 +395,30 @@ void FlatIndex::Add(const uint64_t* ids, const float* x, size_t n) {
   s.Reserve(s.ids.size() + n);
   for (size_t i = 0; i < n; ++i) {
     const float* v = x + i * dim;
-    auto [it, inserted] = s.rows.try_emplace(ids[i], s.ids.size());
-    const float norm = s.Put(it->second, v, scratch.data());
-    if (inserted) {
-      s.ids.push_back(ids[i]);
-      s.norms.push_back(norm);
-    } else {
-      s.norms[it->second] = norm;
+    const int64_t row = s.RowOf(ids[i]);
+    if (row >= 0) {
+      s.norms[row] = s.Put(row, v, scratch.data());
+      continue;
     }
+    uint32_t unused;
+    s.rows.Set(ids[i], static_cast<uint32_t>(s.ids.size()), &unused);
+    s.norms.push_back(s.Put(s.ids.size(), v, scratch.data()));
+    s.ids.push_back(ids[i]);
   }
 }
 
 bool FlatIndex::Remove(uint64_t id) {
   Impl& s = *impl_;
   absl::MutexLock lock(&s.mu);
-  auto it = s.rows.find(id);
-  if (it == s.rows.end()) return false;
-  const size_t row = it->second;
+  uint32_t row;
+  if (!s.rows.Erase(id, &row)) return false;
   const size_t last = s.ids.size() - 1;
-  s.rows.erase(it);
   if (row != last) {
     s.Move(last, row);
     s.norms[row] = s.norms[last];
     s.ids[row] = s.ids[last];
-    s.rows[s.ids[row]] = row;
+    uint32_t moved_from;
+    s.rows.Set(s.ids[row], row, &moved_from);
   }
   s.Truncate(last);
   s.norms.pop_back();
@@ -427,7 +434,7 @@ bool FlatIndex::Remove(uint64_t id) {
     s.errors.shrink_to_fit();
     s.norms.shrink_to_fit();
     s.ids.shrink_to_fit();
-    s.rows.rehash(0);
+    s.rows.Shrink();
   }
   return true;
 }
@@ -448,16 +455,15 @@ size_t FlatIndex::memory_bytes() const {
          s.offsets.capacity() * sizeof(float) +
          s.errors.capacity() * sizeof(float) +
          s.norms.capacity() * sizeof(float) +
-         s.ids.capacity() * sizeof(uint64_t) +
-         s.rows.capacity() * (sizeof(std::pair<uint64_t, size_t>) + 1);
+         s.ids.capacity() * sizeof(uint64_t) + s.rows.MemoryBytes();
 }
 
 bool FlatIndex::GetVector(uint64_t id, float* out) const {
   const Impl& s = *impl_;
   absl::ReaderMutexLock lock(&s.mu);
-  auto it = s.rows.find(id);
-  if (it == s.rows.end()) return false;
-  s.View().Copy(it->second, out);
+  const int64_t row = s.RowOf(id);
+  if (row < 0) return false;
+  s.View().Copy(row, out);
   return true;
 }
 
@@ -468,10 +474,10 @@ void FlatIndex::GetVectors(const uint64_t* ids, size_t n, float* out,
   absl::ReaderMutexLock lock(&s.mu);
   const Rows view = s.View();
   for (size_t i = 0; i < n; ++i) {
-    auto it = s.rows.find(ids[i]);
-    found[i] = it != s.rows.end();
+    const int64_t row = s.RowOf(ids[i]);
+    found[i] = row >= 0;
     if (!found[i]) continue;
-    rows[i] = it->second;
+    rows[i] = row;
     view.Prefetch(rows[i]);
   }
   for (size_t i = 0; i < n; ++i) {
@@ -511,8 +517,8 @@ void FlatIndex::Prefetch(const uint64_t* ids, size_t n) const {
   absl::ReaderMutexLock lock(&s.mu);
   const Rows view = s.View();
   for (size_t i = 0; i < n; ++i) {
-    auto it = s.rows.find(ids[i]);
-    if (it != s.rows.end()) view.Prefetch(it->second);
+    const int64_t row = s.RowOf(ids[i]);
+    if (row >= 0) view.Prefetch(row);
   }
 }
 
@@ -548,9 +554,9 @@ std::vector<std::vector<Neighbor>> FlatIndex::SearchSubset(const float* queries,
   std::vector<std::vector<Neighbor>> heaps(nq);  // max-heaps: worst on top
   std::vector<float> decoded;
   for (size_t i = 0; i < nids; ++i) {
-    auto it = s.rows.find(ids[i]);
-    if (it == s.rows.end()) continue;
-    const float* v = view.Get(it->second, 1, &decoded);
+    const int64_t row = s.RowOf(ids[i]);
+    if (row < 0) continue;
+    const float* v = view.Get(row, 1, &decoded);
     for (size_t q = 0; q < nq; ++q) {
       const float* query = queries + q * dim;
       const Neighbor cand{ids[i],

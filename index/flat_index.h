@@ -45,12 +45,13 @@ class FlatIndex {
   FlatIndex& operator=(const FlatIndex&) = delete;
 
   // Adds or replaces n vectors (n * dim floats, finite). Cosine vectors are
-  // normalised on the way in.
+  // normalised on the way in. At most 2^32 - 2 rows.
   void Add(const uint64_t* ids, const float* x, size_t n);
   bool Remove(uint64_t id);
   size_t size() const;
   FlatEncoding encoding() const;
-  // Bytes held: rows, norms, ids and the id -> row map (capacities).
+  // Bytes held: rows, norms, ids and the id -> row map (capacities; 4
+  // bytes per id for dense ids, see ivf/id_map.h).
   size_t memory_bytes() const;
   // Copies the stored (normalised for cosine; decoded for kFloat16 and
   // kScalar8) vector of id; false if absent.

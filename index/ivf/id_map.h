@@ -1,16 +1,19 @@
-// id -> inverted list map, compact for dense ids.
+// id -> uint32 map, compact for dense ids: the inverted list of each id
+// (IvfPqState), and the row of each id in the flat index.
 //
 //   IdMap map;
 //   uint32_t old;
 //   if (map.Set(id, list, &old)) lists.Remove(old, id);
 //
+// Values are below 2^32 - 1.
+//
 // Ids below a moving bound live in a direct array (4 bytes per id slot:
-// list + 1, 0 = absent); the bound grows while the ids stay dense (an id is
+// value + 1, 0 = absent); the bound grows while the ids stay dense (an id is
 // taken in when it is below 2 x (entries + 1024)), which is the case for
 // ids a server assigns sequentially. Other ids go to a hash map (~17-35
 // bytes each). A direct slot costs 4 bytes whether used or not.
 //
-// Thread safety: none; the owner locks (IvfPqState::id_mu).
+// Thread safety: none; the owner locks (IvfPqState::id_mu, FlatIndex's mutex).
 #ifndef QUIVER_INDEX_IVF_ID_MAP_H_
 #define QUIVER_INDEX_IVF_ID_MAP_H_
 
@@ -34,6 +37,8 @@ class IdMap {
   size_t size() const { return size_; }
   // Prepares for `n` more entries.
   void Reserve(size_t n);
+  // Gives back the hash map's room after erases (the direct array stays).
+  void Shrink() { sparse_.rehash(0); }
   // Bytes held (direct array capacity + hash map slots).
   size_t MemoryBytes() const;
 

@@ -84,25 +84,29 @@ absl::Status Collection::Recover() {
   std::vector<uint64_t> free;
   {
     absl::MutexLock m(&meta_mu_);
-    iid_to_ext_.assign(next, std::string());
+    names_.Clear();
+    names_.Grow(next);
     QUIVER_RETURN_IF_ERROR(store_->ForEachId(
         cid_, [&](uint64_t iid, std::string_view ext) -> absl::Status {
           meta_mu_.AssertHeld();  // held by the caller, invisible in a lambda
-          if (iid >= iid_to_ext_.size()) iid_to_ext_.resize(iid + 1);
           if (iid > kMaxInternalId) {
             return absl::DataLossError(absl::StrFormat(
                 "collection '%s': internal id %d is out of range", config_.name,
                 iid));
           }
-          iid_to_ext_[iid] = std::string(ext);
-          ext_to_iid_[iid_to_ext_[iid]] = iid;
+          if (!names_.Insert(iid, ext)) {
+            return absl::DataLossError(absl::StrFormat(
+                "collection '%s': document '%s' is stored under internal ids "
+                "%d and %d",
+                config_.name, ext, names_.Find(ext).value_or(iid), iid));
+          }
           live_.add(static_cast<uint32_t>(iid));
           return absl::OkStatus();
         }));
     QUIVER_RETURN_IF_ERROR(store_->ForEachAttributes(
         cid_, [&](uint64_t iid, std::string_view bytes) -> absl::Status {
           meta_mu_.AssertHeld();
-          if (iid >= iid_to_ext_.size() || iid_to_ext_[iid].empty()) {
+          if (!names_.Contains(iid)) {
             return absl::OkStatus();  // no document: ignore
           }
           absl::StatusOr<Attributes> attrs = records::DecodeAttributes(bytes);
@@ -117,8 +121,8 @@ absl::Status Collection::Recover() {
         }));
     // The unused ids below the high-water mark are free (the highest
     // taken last).
-    for (uint64_t iid = iid_to_ext_.size(); iid-- > 0;) {
-      if (iid_to_ext_[iid].empty()) free.push_back(iid);
+    for (uint64_t iid = names_.slots(); iid-- > 0;) {
+      if (!names_.Contains(iid)) free.push_back(iid);
     }
   }
   {
@@ -255,9 +259,7 @@ Collection::IndexSnapshot Collection::CurrentIndex() const {
   return IndexSnapshot{ivf_, generation_, base_generation_};
 }
 
-bool Collection::IsLive(uint64_t iid) const {
-  return iid < iid_to_ext_.size() && !iid_to_ext_[iid].empty();
-}
+bool Collection::IsLive(uint64_t iid) const { return names_.Contains(iid); }
 
 const Attributes& Collection::AttributesOf(uint64_t iid) const {
   static const Attributes* const kNone = new Attributes();
@@ -268,16 +270,16 @@ const Attributes& Collection::AttributesOf(uint64_t iid) const {
 std::vector<uint64_t> Collection::LiveIds() const {
   absl::ReaderMutexLock m(&meta_mu_);
   std::vector<uint64_t> ids;
-  ids.reserve(ext_to_iid_.size());
-  for (uint64_t iid = 0; iid < iid_to_ext_.size(); ++iid) {
-    if (!iid_to_ext_[iid].empty()) ids.push_back(iid);
+  ids.reserve(names_.size());
+  for (uint64_t iid = 0; iid < names_.slots(); ++iid) {
+    if (names_.Contains(iid)) ids.push_back(iid);
   }
   return ids;
 }
 
 uint64_t Collection::count() const {
   absl::ReaderMutexLock m(&meta_mu_);
-  return ext_to_iid_.size();
+  return names_.size();
 }
 
 uint32_t Collection::nlist() const {
@@ -364,9 +366,8 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
     {
       absl::ReaderMutexLock m(&meta_mu_);
       for (size_t j = 0; j < n; ++j) {
-        auto it = ext_to_iid_.find(docs[keep[j]].id);
-        if (it != ext_to_iid_.end()) {
-          iids[j] = it->second;
+        if (std::optional<uint64_t> iid = names_.Find(docs[keep[j]].id)) {
+          iids[j] = *iid;
           continue;
         }
         is_new[j] = true;
@@ -423,14 +424,13 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
     // concurrent scan always resolves.
     {
       absl::MutexLock m(&meta_mu_);
-      if (next_iid_ > iid_to_ext_.size()) iid_to_ext_.resize(next_iid_);
+      names_.Grow(next_iid_);
       for (size_t j = 0; j < n; ++j) {
         const uint64_t iid = iids[j];
         if (!is_new[j]) {
           attr_index_.Remove(static_cast<uint32_t>(iid), AttributesOf(iid));
         } else {
-          iid_to_ext_[iid] = std::move(docs[keep[j]].id);
-          ext_to_iid_.emplace(iid_to_ext_[iid], iid);
+          names_.Insert(iid, docs[keep[j]].id);
           live_.add(static_cast<uint32_t>(iid));
         }
         attr_index_.Add(static_cast<uint32_t>(iid), new_attrs[j]);
@@ -440,7 +440,7 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
           attrs_[iid] = std::move(new_attrs[j]);
         }
       }
-      count_after = ext_to_iid_.size();
+      count_after = names_.size();
     }
     flat_.Add(iids.data(), x.data(), n);
     if (snap.ivf) {
@@ -484,10 +484,10 @@ absl::StatusOr<uint64_t> Collection::DeleteLocked(
     absl::ReaderMutexLock m(&meta_mu_);
     absl::flat_hash_set<uint64_t> seen;
     for (const std::string& id : ids) {
-      auto it = ext_to_iid_.find(id);
-      if (it == ext_to_iid_.end() || !seen.insert(it->second).second) continue;
-      iids.push_back(it->second);
-      batch.Delete(it->second, id);
+      std::optional<uint64_t> iid = names_.Find(id);
+      if (!iid || !seen.insert(*iid).second) continue;
+      iids.push_back(*iid);
+      batch.Delete(*iid, id);
     }
   }
   if (iids.empty()) return 0;
@@ -504,8 +504,7 @@ absl::StatusOr<uint64_t> Collection::DeleteLocked(
       attr_index_.Remove(static_cast<uint32_t>(iid), AttributesOf(iid));
       live_.remove(static_cast<uint32_t>(iid));
       attrs_.erase(iid);
-      ext_to_iid_.erase(iid_to_ext_[iid]);
-      iid_to_ext_[iid].clear();
+      names_.Erase(iid);
     }
   }
   freed_iids_.insert(freed_iids_.end(), iids.begin(), iids.end());
@@ -522,13 +521,13 @@ absl::StatusOr<std::vector<StoredDocument>> Collection::Get(
   {
     absl::ReaderMutexLock m(&meta_mu_);
     for (const std::string& id : ids) {
-      auto it = ext_to_iid_.find(id);
-      if (it == ext_to_iid_.end()) continue;
+      std::optional<uint64_t> iid = names_.Find(id);
+      if (!iid) continue;
       StoredDocument doc;
       doc.id = id;
-      doc.attributes = AttributesOf(it->second);
+      doc.attributes = AttributesOf(*iid);
       out.push_back(std::move(doc));
-      iids.push_back(it->second);
+      iids.push_back(*iid);
     }
   }
   if (!include_vectors) return out;
@@ -740,7 +739,7 @@ absl::StatusOr<std::vector<std::vector<SearchHit>>> Collection::Search(
         continue;
       }
       SearchHit hit;
-      hit.id = iid_to_ext_[nb.id];
+      hit.id = std::string(names_.Name(nb.id));
       hit.distance = nb.distance;
       if (query.include_attributes) hit.attributes = AttributesOf(nb.id);
       hits->push_back(std::move(hit));
@@ -828,13 +827,11 @@ CollectionStatus Collection::Status() const {
   st.memory_bytes += flat_.memory_bytes();
   {
     absl::ReaderMutexLock m(&meta_mu_);
-    // Ids and attributes, roughly (names longer than 15 bytes and
-    // attribute values live on the heap and are not counted): a name slot
-    // per internal id below the high-water mark, plus the hash maps'
-    // entries (name and id, id and attributes, a control byte each).
+    // Names, and attributes roughly (their values live on the heap and are
+    // not counted): the hash map's entries (id and attributes, a control
+    // byte each).
     st.memory_bytes +=
-        iid_to_ext_.size() * sizeof(std::string) +
-        ext_to_iid_.capacity() * (sizeof(std::string) + sizeof(uint64_t) + 1) +
+        names_.memory_bytes() +
         attrs_.capacity() * (sizeof(uint64_t) + sizeof(Attributes) + 1);
     // The attribute indexes and the live bitmap.
     st.memory_bytes += attr_index_.memory_bytes() + live_.getSizeInBytes();

@@ -79,6 +79,7 @@
 #include "server/engine/attributes.h"
 #include "server/engine/config.h"
 #include "server/engine/filter.h"
+#include "server/engine/name_table.h"
 #include "storage/store.h"
 
 namespace quiver::engine {
@@ -346,9 +347,7 @@ class Collection {
 
   // Id maps and attributes. Writers hold write_mu_ and then meta_mu_.
   mutable absl::Mutex meta_mu_;
-  absl::flat_hash_map<std::string, uint64_t> ext_to_iid_
-      ABSL_GUARDED_BY(meta_mu_);
-  std::vector<std::string> iid_to_ext_ ABSL_GUARDED_BY(meta_mu_);  // "" free
+  NameTable names_ ABSL_GUARDED_BY(meta_mu_);
   // Documents with attributes only (most have none).
   absl::flat_hash_map<uint64_t, Attributes> attrs_ ABSL_GUARDED_BY(meta_mu_);
   // Attribute indexes over the live documents, and the live internal ids.

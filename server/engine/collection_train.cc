@@ -864,7 +864,7 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       deleted_since_compaction_ = 0;
       // The id hash map keeps its capacity after erases: shrink it too.
       absl::MutexLock m(&meta_mu_);
-      ext_to_iid_.rehash(0);
+      names_.Shrink();
       attrs_.rehash(0);
     }
     {
