@@ -4,7 +4,9 @@
 #
 # Environment:
 #   QUIVER_BUILD_DIR   build directory (default: build, or build-<sanitizer>)
-#   QUIVER_SANITIZE    '' (default), 'address,undefined' or 'thread'
+#   QUIVER_SANITIZE    '' (default), 'address,undefined' or 'thread'; a
+#                      sanitized build leaves the benchmarks out (their
+#                      smoke test runs in the plain build)
 #   QUIVER_CTEST_ARGS  extra ctest arguments (e.g. "-L concurrency")
 #   QUIVER_BUILD_TARGETS  build only these targets (default: all), e.g.
 #                      quiver_e2e_concurrency_tests (tests/CMakeLists.txt)
@@ -18,15 +20,17 @@ SAN="${QUIVER_SANITIZE:-}"
 if [ -n "$SAN" ]; then
   DEFAULT_DIR="build-$(echo "$SAN" | tr ',' '-')"
   BUILD_TYPE=RelWithDebInfo
+  BENCH=OFF
 else
   DEFAULT_DIR=build
   BUILD_TYPE=Release
+  BENCH=ON
 fi
 BUILD_DIR="${QUIVER_BUILD_DIR:-$DEFAULT_DIR}"
 JOBS="${QUIVER_JOBS:-$(nproc)}"
 
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" \
-  -DQUIVER_SANITIZE="$SAN"
+  -DQUIVER_SANITIZE="$SAN" -DQUIVER_BUILD_BENCH="$BENCH"
 # shellcheck disable=SC2086
 cmake --build "$BUILD_DIR" -j "$JOBS" ${QUIVER_BUILD_TARGETS:+--target $QUIVER_BUILD_TARGETS}
 
