@@ -63,16 +63,14 @@ class TopK {
     std::sort(out->begin(), out->end(), LessFn());
   }
 
-  static bool Less(const Neighbor& a, const Neighbor& b) {
-    return Closer(a, b);
-  }
+ private:
+  // Closer() as a functor, so that sort and nth_element inline it.
   struct LessFn {
     bool operator()(const Neighbor& a, const Neighbor& b) const {
-      return Less(a, b);
+      return Closer(a, b);
     }
   };
 
- private:
   void Shrink() {
     if (capacity_ == 0) {
       size_ = 0;
