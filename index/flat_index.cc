@@ -152,6 +152,20 @@ struct Rows {
   }
 };
 
+// Puts c into `heap`, a max-heap under `worse` (the worst on top) of at
+// most `keep`, in place of the worst when full: the caller checked that c
+// beats it.
+template <typename T, typename Worse>
+void PushBounded(std::vector<T>* heap, const T& c, size_t keep, Worse worse) {
+  if (heap->size() == keep) {
+    std::pop_heap(heap->begin(), heap->end(), worse);
+    heap->back() = c;
+  } else {
+    heap->push_back(c);
+  }
+  std::push_heap(heap->begin(), heap->end(), worse);
+}
+
 // A candidate: (distance, row); ordered by distance then id for ties.
 struct Candidate {
   float dist;
@@ -197,13 +211,7 @@ void ScanRange(Metric metric, const Rows& base, const float* base_norms,
           const Candidate cand{dist, r0 + j};
           if (heap.size() == keep && !worse(cand, heap.front())) continue;
           if (filter != nullptr && !filter->Accept(id_of(r0 + j))) continue;
-          if (heap.size() == keep) {
-            std::pop_heap(heap.begin(), heap.end(), worse);
-            heap.back() = cand;
-          } else {
-            heap.push_back(cand);
-          }
-          std::push_heap(heap.begin(), heap.end(), worse);
+          PushBounded(&heap, cand, keep, worse);
         }
       }
     }
@@ -537,6 +545,95 @@ std::vector<std::vector<Neighbor>> FlatIndex::Search(
   return out;
 }
 
+std::vector<std::vector<Neighbor>> FlatIndex::SearchYielding(
+    const float* queries, size_t nq, size_t k, const IdFilter* filter,
+    const std::atomic<bool>* cancel) const {
+  std::vector<std::vector<Neighbor>> out(nq);
+  if (nq == 0 || k == 0) return out;
+  const Impl& s = *impl_;
+  const size_t dim = s.dim;
+  std::vector<float> normalized;
+  queries = PrepareQueries(s.metric, queries, nq, dim, &normalized);
+  const bool l2 = s.metric == Metric::kL2;
+  const size_t keep = l2 ? 2 * k : k;
+  // Max-heaps on (GEMM distance, id): the worst kept candidate on top; each
+  // candidate's exact distance (direct difference for L2) taken on entry.
+  struct Cand {
+    float dist, exact;
+    uint64_t id;
+  };
+  auto worse = [](const Cand& a, const Cand& b) {
+    if (a.dist != b.dist) return a.dist < b.dist;
+    return a.id < b.id;
+  };
+  std::vector<std::vector<Cand>> heaps(nq);
+  std::vector<float> qn(nq, 0.0f);
+  if (l2) {
+    for (size_t q = 0; q < nq; ++q) {
+      qn[q] = Dot(queries + q * dim, queries + q * dim, dim);
+    }
+  }
+  // 1 MiB of rows a block whatever the encoding; queries in chunks so the
+  // inner products of a chunk and a block stay in cache.
+  constexpr size_t kChunk = 256;
+  const size_t block = std::clamp<size_t>(kDecodeFloats / dim, 64, kBaseBlock);
+  std::vector<float> rows(block * dim), norms(block);
+  std::vector<uint64_t> ids(block);
+  std::vector<float> ip(std::min(nq, kChunk) * block);
+  clustering::ScopedBlasSingleThread blas;
+  size_t end = size();
+  while (end > 0) {
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) break;
+    size_t nr = 0;
+    {
+      absl::ReaderMutexLock lock(&s.mu);
+      end = std::min(end, s.ids.size());
+      if (end == 0) break;
+      const size_t r0 = end - std::min(block, end);
+      nr = end - r0;
+      const Rows view = s.View();
+      for (size_t r = 0; r < nr; ++r) view.Copy(r0 + r, rows.data() + r * dim);
+      std::copy(s.norms.begin() + r0, s.norms.begin() + end, norms.begin());
+      std::copy(s.ids.begin() + r0, s.ids.begin() + end, ids.begin());
+      end = r0;
+    }
+    for (size_t q0 = 0; q0 < nq; q0 += kChunk) {
+      const size_t nc = std::min(kChunk, nq - q0);
+      InnerProducts(queries + q0 * dim, nc, rows.data(), nr, dim,
+                    l2 ? -2.0f : -1.0f, ip.data());
+      for (size_t c = 0; c < nc; ++c) {
+        const size_t q = q0 + c;
+        std::vector<Cand>& heap = heaps[q];
+        const float* row = ip.data() + c * nr;
+        for (size_t j = 0; j < nr; ++j) {
+          Cand cand{l2 ? qn[q] + norms[j] + row[j] : row[j], 0.0f, ids[j]};
+          if (heap.size() == keep && !worse(cand, heap.front())) continue;
+          if (filter != nullptr && !filter->Accept(cand.id)) continue;
+          // Seen twice: moved by a Remove from a block already read.
+          if (std::any_of(heap.begin(), heap.end(),
+                          [&](const Cand& h) { return h.id == cand.id; })) {
+            continue;
+          }
+          cand.exact = l2 ? L2Sqr(queries + q * dim, rows.data() + j * dim, dim)
+                          : cand.dist;
+          PushBounded(&heap, cand, keep, worse);
+        }
+      }
+    }
+  }
+  for (size_t q = 0; q < nq; ++q) {
+    std::vector<Cand>& heap = heaps[q];
+    std::sort(heap.begin(), heap.end(), [](const Cand& a, const Cand& b) {
+      if (a.exact != b.exact) return a.exact < b.exact;
+      return a.id < b.id;
+    });
+    for (size_t j = 0; j < heap.size() && j < k; ++j) {
+      out[q].push_back({heap[j].id, heap[j].exact});
+    }
+  }
+  return out;
+}
+
 std::vector<std::vector<Neighbor>> FlatIndex::SearchSubset(const float* queries,
                                                            size_t nq, size_t k,
                                                            const uint64_t* ids,
@@ -562,14 +659,8 @@ std::vector<std::vector<Neighbor>> FlatIndex::SearchSubset(const float* queries,
       const Neighbor cand{ids[i],
                           l2 ? L2Sqr(query, v, dim) : -Dot(query, v, dim)};
       std::vector<Neighbor>& heap = heaps[q];
-      if (heap.size() == k) {
-        if (!Closer(cand, heap.front())) continue;
-        std::pop_heap(heap.begin(), heap.end(), Closer);
-        heap.back() = cand;
-      } else {
-        heap.push_back(cand);
-      }
-      std::push_heap(heap.begin(), heap.end(), Closer);
+      if (heap.size() == k && !Closer(cand, heap.front())) continue;
+      PushBounded(&heap, cand, k, Closer);
     }
   }
   for (size_t q = 0; q < nq; ++q) {

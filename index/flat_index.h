@@ -24,6 +24,7 @@
 #ifndef QUIVER_INDEX_FLAT_INDEX_H_
 #define QUIVER_INDEX_FLAT_INDEX_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -72,6 +73,21 @@ class FlatIndex {
   std::vector<std::vector<Neighbor>> Search(
       const float* queries, size_t nq, size_t k,
       const IdFilter* filter = nullptr) const;
+
+  // Search for a long batch beside writers (a server measuring its own
+  // recall while documents stream in): the rows are read a block at a time,
+  // from the last row to the first, each block copied (decoded) under the
+  // reader lock and scanned against every query without it, so Add() and
+  // Remove() wait at most one block's copy, and each block is decoded once
+  // for the whole batch. A vector stored for the whole call is found (Remove
+  // moves the last row into the hole: scanning backwards, such a row is
+  // either seen before it moves or seen again, and counted once); one added,
+  // replaced or removed meanwhile may or may not be. Stops early, with what
+  // it has, once *cancel (optional) is true. Same answers as Search otherwise.
+  std::vector<std::vector<Neighbor>> SearchYielding(
+      const float* queries, size_t nq, size_t k,
+      const IdFilter* filter = nullptr,
+      const std::atomic<bool>* cancel = nullptr) const;
 
   // Exact k nearest of each of nq queries among the vectors of `ids` only
   // (unknown ids are skipped), best first, ties by id: the exact search

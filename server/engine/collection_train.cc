@@ -315,17 +315,14 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   // while the tuning runs (a bulk load goes on meanwhile) would make a
   // stale exact answer look like a miss.
   RoaringFilter snapshot(&population);
-  // In small blocks: a search holds the flat index's reader lock, which
-  // writers wait for.
-  constexpr size_t kTruthBlock = 16;
-  std::vector<std::vector<index::Neighbor>> truth;
-  truth.reserve(got);
-  for (size_t b = 0; b < got; b += kTruthBlock) {
-    auto part = flat_.Search(q.data() + b * dim, std::min(kTruthBlock, got - b),
-                             2 * kK + 1, &snapshot);
-    for (auto& t : part) truth.push_back(std::move(t));
-    if (cancel_.load()) return;
-  }
+  // All queries in one pass over the rows, each block of rows decoded once
+  // and read under the flat index's reader lock only while it is copied:
+  // writers go on (ingest into a trained collection measured 11.8k vectors/s
+  // beside the blocks of 16 queries this replaces, each holding the lock
+  // for a whole scan, each decoding every row again).
+  const std::vector<std::vector<index::Neighbor>> truth =
+      flat_.SearchYielding(q.data(), got, 2 * kK + 1, &snapshot, &cancel_);
+  if (cancel_.load()) return;
   if (options_.training_step_hook) {
     options_.training_step_hook("defaults: exact answers computed");
   }
@@ -344,7 +341,17 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     p.rerank = rerank;
     p.vectors = &vector_source_;
     p.filter = &snapshot;
-    const auto found = ivf.SearchBatch(q.data(), got, p, /*threads=*/1);
+    // In blocks, so that a drop (cancel_) need not wait for the whole
+    // sample: a starved niced thread took minutes over one setting.
+    constexpr size_t kBlock = 100;
+    std::vector<std::vector<index::Neighbor>> found;
+    found.reserve(got);
+    for (size_t b = 0; b < got && !cancel_.load(); b += kBlock) {
+      auto part = ivf.SearchBatch(q.data() + b * dim, std::min(kBlock, got - b),
+                                  p, /*threads=*/1);
+      for (auto& f : part) found.push_back(std::move(f));
+    }
+    if (found.size() < got) return 0.0;  // cancelled: the caller returns
     absl::flat_hash_set<uint64_t> changed;
     {
       absl::MutexLock w(&write_mu_);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <random>
@@ -191,6 +192,50 @@ TEST_P(FlatIndexMetricTest, RemoveReplaceAndFilter) {
   }
 }
 
+// The long-batch search beside writers answers as Search does, for every
+// encoding, with a filter, over more queries than one chunk and more rows
+// than one block.
+TEST_P(FlatIndexMetricTest, SearchYieldingMatchesSearch) {
+  const Metric m = GetParam();
+  const size_t d = 37, nb = 9000, nq = 300, k = 10;
+  std::vector<float> x = Gaussian(nb, d, 21);
+  std::vector<float> q = Gaussian(nq, d, 22);
+  std::vector<uint64_t> ids(nb);
+  for (size_t i = 0; i < nb; ++i) ids[i] = 11 + 5 * i;
+  struct Odd final : IdFilter {
+    bool Accept(uint64_t id) const override { return id % 2 == 1; }
+  } odd;
+  for (FlatEncoding enc : {FlatEncoding::kFloat32, FlatEncoding::kFloat16,
+                           FlatEncoding::kScalar8}) {
+    SCOPED_TRACE(static_cast<int>(enc));
+    FlatIndex flat(m, d, enc);
+    flat.Add(ids.data(), x.data(), nb);
+    for (const IdFilter* filter : {static_cast<const IdFilter*>(nullptr),
+                                   static_cast<const IdFilter*>(&odd)}) {
+      const auto want = flat.Search(q.data(), nq, k, filter);
+      const auto got = flat.SearchYielding(q.data(), nq, k, filter);
+      ASSERT_EQ(got.size(), nq);
+      for (size_t i = 0; i < nq; ++i) {
+        std::vector<Ref> ref;
+        for (const Neighbor& n : want[i]) ref.push_back({n.id, n.distance});
+        ExpectMatches(got[i], ref, 1e-5);
+        for (const Neighbor& n : got[i]) {
+          if (filter != nullptr) {
+            EXPECT_EQ(n.id % 2, 1u);
+          }
+        }
+      }
+    }
+  }
+  // A cancel already set: nothing is scanned.
+  FlatIndex flat(m, d);
+  flat.Add(ids.data(), x.data(), nb);
+  std::atomic<bool> cancel{true};
+  for (const auto& r : flat.SearchYielding(q.data(), nq, k, nullptr, &cancel)) {
+    EXPECT_TRUE(r.empty());
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllMetrics, FlatIndexMetricTest,
                          ::testing::Values(Metric::kL2, Metric::kInnerProduct,
                                            Metric::kCosine),
@@ -281,6 +326,56 @@ TEST(FlatIndexTest, SearchConcurrentWithAdd) {
   }
   writer.join();
   EXPECT_EQ(flat.size(), n - (n + 2) / 3);
+}
+
+// Removes move the last row into the hole while SearchYielding reads the
+// rows a block at a time: every vector stored for the whole call is still
+// found, once. The queries are stored vectors near the end (the rows the
+// removes move), so each finds itself first at distance 0; the rows removed
+// are interleaved with them.
+TEST(FlatIndexTest, SearchYieldingFindsEveryRowWhileRowsMove) {
+  const size_t d = 256, n = 8000, nq = 64;  // 8 blocks of rows
+  std::vector<float> x = Gaussian(n, d, 31);
+  std::vector<uint64_t> queries_of;
+  std::vector<float> q;
+  for (size_t i = n - 1; queries_of.size() < nq; i -= 23) {
+    if (i % 4 == 3) continue;
+    queries_of.push_back(i);
+    q.insert(q.end(), &x[i * d], &x[(i + 1) * d]);
+  }
+  std::mt19937 rng(7);
+  for (int round = 0; round < 8; ++round) {
+    FlatIndex flat(Metric::kL2, d);
+    std::vector<uint64_t> removed;  // every fourth row
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t id = i;
+      flat.Add(&id, &x[i * d], 1);
+      if (i % 4 == 3) removed.push_back(id);
+    }
+    std::shuffle(removed.begin(), removed.end(), rng);
+    std::atomic<bool> done{false};
+    std::thread writer([&] {
+      for (uint64_t id : removed) {
+        flat.Remove(id);
+        std::this_thread::yield();
+      }
+      done.store(true);
+    });
+    do {
+      const auto res = flat.SearchYielding(q.data(), nq, 5);
+      for (size_t i = 0; i < nq; ++i) {
+        ASSERT_FALSE(res[i].empty());
+        EXPECT_EQ(res[i][0].id, queries_of[i]) << "round " << round;
+        EXPECT_EQ(res[i][0].distance, 0.0f);
+        std::set<uint64_t> seen;
+        for (const Neighbor& nb : res[i]) {
+          EXPECT_TRUE(seen.insert(nb.id).second) << "id " << nb.id << " twice";
+        }
+      }
+    } while (!done.load());
+    writer.join();
+    EXPECT_EQ(flat.size(), n - removed.size());
+  }
 }
 
 TEST(FlatIndexTest, MetricNamesAndNormalize) {
