@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <utility>
 
@@ -20,6 +21,7 @@
 #include "server/engine/collection.h"
 #include "server/engine/collection_internal.h"
 #include "server/engine/records.h"
+#include "server/engine/tuning.h"
 
 namespace quiver::engine {
 
@@ -315,6 +317,7 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   // while the tuning runs (a bulk load goes on meanwhile) would make a
   // stale exact answer look like a miss.
   RoaringFilter snapshot(&population);
+  const absl::Time truth_start = absl::Now();
   // All queries in one pass over the rows, each block of rows decoded once
   // and read under the flat index's reader lock only while it is copied:
   // writers go on (ingest into a trained collection measured 11.8k vectors/s
@@ -323,6 +326,7 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   const std::vector<std::vector<index::Neighbor>> truth =
       flat_.SearchYielding(q.data(), got, 2 * kK + 1, &snapshot, &cancel_);
   if (cancel_.load()) return;
+  const double truth_seconds = absl::ToDoubleSeconds(absl::Now() - truth_start);
   if (options_.training_step_hook) {
     options_.training_step_hook("defaults: exact answers computed");
   }
@@ -395,10 +399,6 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   // and a cache miss).
   const double rerank_unit =
       static_cast<double>(dim) / std::max(1u, ivf.params().m) + 16;
-  struct Choice {
-    uint32_t nprobe = 0, rerank = 0;
-    double recall = -1, cost = 0;
-  };
   // The settings tried: nprobe in steps of about 1.5x (1, 2, 3, 4, 6, 8,
   // 12, ...) up to nlist, rerank in 2, 3, 4, 5, 6, 8, 10, 12, 16 (a step of
   // rerank moves recall about as much as one of nprobe). Doubling steps
@@ -411,50 +411,29 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
     if (p >= 2 && p + p / 2 < nlist) nprobes.push_back(p + p / 2);
   }
   nprobes.push_back(nlist);
-  size_t measured = 0;  // settings measured (each at most once)
   auto cost_of = [&](uint32_t nprobe, uint32_t rerank) {
     return nprobe * per_list + static_cast<double>(kK * rerank) * rerank_unit;
   };
-  Choice best, most;
-  // Recall grows with nprobe, and the nprobe a rerank needs shrinks as the
-  // rerank grows: for each rerank, a binary search over the nprobes below
-  // the previous rerank's answer, skipping what costs more than the best.
-  size_t hi = nprobes.size();  // the previous rerank's answer (none yet)
-  for (uint32_t rerank : {2u, 3u, 4u, 5u, 6u, 8u, 10u, 12u, 16u}) {
-    size_t top = std::min(hi, nprobes.size() - 1);
-    while (top > 0 && best.nprobe != 0 &&
-           cost_of(nprobes[top], rerank) >= best.cost) {
-      --top;
-    }
-    // Even nprobe 1 costs more than the best: so will every larger rerank.
-    if (best.nprobe != 0 && cost_of(nprobes[top], rerank) >= best.cost) break;
-    // The smallest index in [0, top] reaching the aim, if any.
-    size_t found = nprobes.size();
-    double found_recall = 0;
-    size_t a = 0, b = top + 1;
-    while (a < b) {
-      const size_t mid = a + (b - a) / 2;
-      const double recall = measure(nprobes[mid], rerank);
-      ++measured;
-      if (cancel_.load()) return;
-      if (recall > most.recall) {
-        most = {nprobes[mid], rerank, recall, cost_of(nprobes[mid], rerank)};
-      }
-      if (recall >= aim) {
-        found = mid;
-        found_recall = recall;
-        b = mid;
-      } else {
-        a = mid + 1;
-      }
-    }
-    if (found == nprobes.size()) continue;
-    const Choice c = {nprobes[found], rerank, found_recall,
-                      cost_of(nprobes[found], rerank)};
-    if (best.nprobe == 0 || c.cost < best.cost) best = c;
-    hi = found;
+  // Started from the defaults in force (measured again after growth they
+  // barely move; after a training they are the previous index's).
+  uint32_t start_nprobe;
+  {
+    absl::MutexLock lock(&train_mu_);
+    start_nprobe = maintenance_.tuned_nprobe;
   }
-  if (best.nprobe == 0) best = most;  // the target is out of reach
+  const absl::Time settings_start = absl::Now();
+  const TuningResult tuned = FindCheapestSetting(
+      nprobes, {2u, 3u, 4u, 5u, 6u, 8u, 10u, 12u, 16u}, aim, start_nprobe,
+      cost_of, [&](uint32_t nprobe, uint32_t rerank) -> std::optional<double> {
+        const double recall = measure(nprobe, rerank);
+        if (cancel_.load()) return std::nullopt;
+        return recall;
+      });
+  if (tuned.cancelled || cancel_.load()) return;
+  const TuningChoice best = tuned.best;
+  const size_t measured = tuned.measured;
+  const double settings_seconds =
+      absl::ToDoubleSeconds(absl::Now() - settings_start);
   {
     absl::MutexLock lock(&train_mu_);
     maintenance_.tuned_nprobe = best.nprobe;
@@ -477,7 +456,9 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
                    << " (target " << target << ") at nprobe " << best.nprobe
                    << " / " << nlist << ", rerank " << best.rerank << " ("
                    << measured << " settings measured on " << got
-                   << " stored vectors)";
+                   << " stored vectors; exact answers "
+                   << absl::StrFormat("%.1f", truth_seconds) << " s, settings "
+                   << absl::StrFormat("%.1f", settings_seconds) << " s)";
 }
 
 std::vector<uint64_t> Collection::MeasurementQueries(
