@@ -31,16 +31,17 @@ TuningResult FindCheapestSetting(
     }
     return *r >= aim;
   };
-  // The smallest index in [0, top) reaching the aim at `rerank`, galloping
-  // from g (< top): `top` if none does (or the search was cancelled).
-  auto smallest = [&](size_t top, size_t g, uint32_t rerank) -> size_t {
+  // The smallest index in [lo, top) reaching the aim at `rerank`, galloping
+  // from g (in [lo, top)); `top` if none does (or the search was
+  // cancelled). Indices below lo are known to fail.
+  auto smallest = [&](size_t lo, size_t top, size_t g,
+                      uint32_t rerank) -> size_t {
     size_t good = top;  // the smallest index known to reach
-    size_t bad = 0;     // every index below `floor` is known to fail
-    size_t floor = 0;
+    size_t floor = lo;  // every index below it is known to fail
     if (reaches(g, rerank)) {
       good = g;
-      for (size_t step = 1; good > 0; step *= 2) {
-        const size_t t = good > step ? good - step : 0;
+      for (size_t step = 1; good > lo; step *= 2) {
+        const size_t t = good - std::min(step, good - lo);
         if (reaches(t, rerank)) {
           good = t;
         } else {
@@ -51,9 +52,13 @@ TuningResult FindCheapestSetting(
       }
     } else {
       if (out.cancelled) return top;
-      bad = g;
-      for (size_t step = 1; bad + 1 < top; step *= 2) {
-        const size_t t = std::min(top - 1, bad + step);
+      // Up one step of the ladder at a time (about 1.5x nprobe): a
+      // measurement costs its nprobe, so overshooting the answer costs
+      // more than the steps below it (doubling the step went from
+      // nprobe 16 to 256 for an answer at 24).
+      size_t bad = g;
+      while (bad + 1 < top) {
+        const size_t t = bad + 1;
         if (reaches(t, rerank)) {
           good = t;
           break;
@@ -76,29 +81,39 @@ TuningResult FindCheapestSetting(
     }
     return good;
   };
+  // The largest rerank first: its answer is the smallest nprobe, cheap to
+  // find, and its cost then caps how far up the ladder a smaller rerank
+  // is measured. (Ascending, a rerank too small to reach the aim at any
+  // nprobe climbed to nprobe = nlist: a full scan per query, most of a
+  // measurement's time at 2,048 lists.)
   const size_t start = static_cast<size_t>(
       std::upper_bound(nprobes.begin(), nprobes.end(), start_nprobe) -
       nprobes.begin());
-  size_t hi = n;  // the previous rerank's answer (n: none yet)
-  for (uint32_t rerank : reranks) {
-    // Only nprobes below the previous answer can improve on it (the same
-    // nprobe with a larger rerank costs more), and only cheaper ones.
-    size_t top = hi;
-    while (top > 0 && out.best.nprobe != 0 &&
+  size_t lo = 0;  // every nprobe index below it fails at smaller reranks
+  for (size_t ri = reranks.size(); ri-- > 0;) {
+    const uint32_t rerank = reranks[ri];
+    if (lo >= n) break;
+    // Only settings cheaper than the best can improve on it.
+    size_t top = n;
+    while (top > lo && out.best.nprobe != 0 &&
            cost(nprobes[top - 1], rerank) >= out.best.cost) {
       --top;
     }
-    // Even nprobe 1 costs more than the best: so will every larger rerank.
-    if (top == 0) break;
-    const size_t g =
-        hi == n ? std::min(start == 0 ? 0 : start - 1, top - 1) : top - 1;
-    const size_t f = smallest(top, g, rerank);
+    if (top == lo) continue;  // a smaller rerank may still be cheaper
+    const size_t g = out.best.nprobe == 0
+                         ? std::clamp(start == 0 ? 0 : start - 1, lo, top - 1)
+                         : lo;
+    const size_t f = smallest(lo, top, g, rerank);
     if (out.cancelled) break;
-    if (f == top) continue;
+    if (f == top) {
+      // Every index below top fails here, so at every smaller rerank.
+      lo = top;
+      continue;
+    }
     const TuningChoice c = {nprobes[f], rerank, recall[f],
                             cost(nprobes[f], rerank)};
     if (out.best.nprobe == 0 || c.cost < out.best.cost) out.best = c;
-    hi = f;
+    lo = f;
   }
   out.reached = out.best.nprobe != 0;
   if (!out.reached) out.best = most;

@@ -9,15 +9,16 @@
 //
 // Model: recall grows with nprobe at a fixed rerank and with rerank at a
 // fixed nprobe, and cost(nprobe, rerank) grows with both. For each rerank
-// (ascending) the answer is the smallest nprobe of the ladder reaching the
-// aim, which can only shrink as rerank grows; only nprobes below the
-// previous rerank's answer and cheaper than the best so far can improve on
-// it. Each answer is found by galloping from a start (the previous
-// defaults' nprobe for the first rerank, the previous answer for the
-// others): one or two measurements when the defaults barely moved, and
-// nprobes near the answer rather than the middle of the ladder (a binary
-// search over 2,048 lists first measured nprobe 64-96 at every rerank).
-// Under the model it returns what measuring every setting would.
+// the answer is the smallest nprobe of the ladder reaching the aim, which
+// can only grow as rerank shrinks. The reranks are taken largest first:
+// its answer is the smallest nprobe (found from the defaults in force,
+// down by galloping or up one ladder step at a time), and its cost caps
+// how far up the ladder each smaller rerank is measured, from the previous
+// answer up. Ascending with a binary search over the whole ladder, a
+// rerank too small to reach the aim at any nprobe was measured up to
+// nprobe = nlist, a full scan per query: most of the time of a
+// measurement of the defaults (2,048 lists, 96-d: 20-36 s). Under the
+// model it returns what measuring every setting would.
 //
 // Pure logic: no locks, no I/O. Thread safety: none needed.
 #ifndef QUIVER_SERVER_ENGINE_TUNING_H_

@@ -128,6 +128,10 @@ ABSL_FLAG(double, probe_timeline_ms, 0,
           "swap probe: if > 0, also print the latency of the searches through "
           "the training in buckets of this many ms (UTC times, to read beside "
           "quiverd's log)");
+ABSL_FLAG(bool, delete_half, false,
+          "after the last checkpoint, delete half of the live set at random "
+          "and measure again once the server is idle (its retraining and "
+          "compaction done): RAM per live document beside a fresh build");
 ABSL_FLAG(double, train_timeout_s, 1800, "longest wait for one training");
 ABSL_FLAG(std::string, quiverd, QUIVER_BENCH_QUIVERD_PATH, "quiverd binary");
 ABSL_FLAG(std::string, csv, "", "optional CSV output path");
@@ -894,6 +898,69 @@ absl::Status Run() {
   bool header = false;
   const bool probe = absl::GetFlag(FLAGS_swap_probe);
 
+  // Waits for the streamed collection to be idle and measures it (and a
+  // fresh build of the same live set) at checkpoint `c`: a table row.
+  auto measure_checkpoint = [&](Checkpoint& c) -> absl::Status {
+    const Truth truth = ExactTruth(d, live, metric);
+
+    // Pause: wait until the streamed collection is not training.
+    const double tp = Now();
+    QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo at_pause,
+                            cl->GetCollection(kStreamed));
+    if (probe && at_pause.state() == v1::COLLECTION_STATE_TRAINING) {
+      Prober prober(cl.get(), d, truth);
+      prober.Start();
+      absl::StatusOr<v1::CollectionInfo> idle = WaitIdle(cl.get(), kStreamed);
+      const ProbeStats p = prober.Stop();
+      QUIVER_RETURN_IF_ERROR(idle.status());
+      std::printf(
+          "\ncheckpoint %zu: streamed collection TRAINING (\"%s\") at the "
+          "pause; searched while it finished:\n",
+          streamed, at_pause.last_training_reason().c_str());
+      PrintProbe("during training+swap:", p);
+    }
+    QUIVER_ASSIGN_OR_RETURN(c.s.info, WaitIdle(cl.get(), kStreamed));
+    c.s.wait_s = Now() - tp;
+    if (c.s.info.count() != c.live) {
+      return absl::InternalError(
+          absl::StrFormat("server counts %d documents, the stream %d live",
+                          c.s.info.count(), c.live));
+    }
+    c.s.rss = RssBytes(daemon.pid());
+
+    if (absl::GetFlag(FLAGS_fresh)) {
+      absl::Status fs = BuildFresh(cl.get(), d, live, pmetric, &c.f);
+      if (!fs.ok()) {
+        std::printf("checkpoint %zu: fresh build failed: %s\n", streamed,
+                    fs.ToString().c_str());
+        c.f.present = false;
+      } else {
+        c.f.rss = RssBytes(daemon.pid());
+      }
+    }
+    for (int pass = 0; pass < 2; ++pass) {
+      QUIVER_ASSIGN_OR_RETURN(Search s,
+                              MeasurePass(cl.get(), d, kStreamed, truth));
+      Merge(s, pass == 0, &c.s.search);
+      if (c.f.present) {
+        QUIVER_ASSIGN_OR_RETURN(Search f,
+                                MeasurePass(cl.get(), d, kFresh, truth));
+        Merge(f, pass == 0, &c.f.search);
+      }
+    }
+    if (absl::GetFlag(FLAGS_fresh)) {
+      absl::Status ds = cl->DropCollection(kFresh);
+      if (!ds.ok() && !absl::IsNotFound(ds)) return ds;
+    }
+    if (!header) {
+      PrintHeader();
+      header = true;
+    }
+    PrintRow(c);
+    results.push_back(c);
+    return absl::OkStatus();
+  };
+
   for (size_t cp : checkpoints) {
     // Stream up to the checkpoint.
     // Batches of earlier segments are all acknowledged (Finish).
@@ -979,63 +1046,43 @@ absl::Status Run() {
     c.deletes = deletes;
     c.s.present = true;
     c.s.ingest_vps = (streamed - seg_first) / seg_s;
-    const Truth truth = ExactTruth(d, live, metric);
+    QUIVER_RETURN_IF_ERROR(measure_checkpoint(c));
+  }
 
-    // Pause: wait until the streamed collection is not training.
-    const double tp = Now();
-    QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo at_pause,
-                            cl->GetCollection(kStreamed));
-    if (probe && at_pause.state() == v1::COLLECTION_STATE_TRAINING) {
-      Prober prober(cl.get(), d, truth);
-      prober.Start();
-      absl::StatusOr<v1::CollectionInfo> idle = WaitIdle(cl.get(), kStreamed);
-      const ProbeStats p = prober.Stop();
-      QUIVER_RETURN_IF_ERROR(idle.status());
-      std::printf(
-          "\ncheckpoint %zu: streamed collection TRAINING (\"%s\") at the "
-          "pause; searched while it finished:\n",
-          streamed, at_pause.last_training_reason().c_str());
-      PrintProbe("during training+swap:", p);
+  if (absl::GetFlag(FLAGS_delete_half) && !live.live.empty()) {
+    const size_t want = live.live.size() / 2;
+    std::vector<std::string> victims;
+    victims.reserve(want);
+    for (size_t i = 0; i < want; ++i) {
+      std::uniform_int_distribution<size_t> pick(0, live.live.size() - 1);
+      const uint32_t id = live.live[pick(rng)];
+      live.Erase(id);
+      victims.push_back(absl::StrCat(id));
     }
-    QUIVER_ASSIGN_OR_RETURN(c.s.info, WaitIdle(cl.get(), kStreamed));
-    c.s.wait_s = Now() - tp;
-    if (c.s.info.count() != c.live) {
-      return absl::InternalError(
-          absl::StrFormat("server counts %d documents, the stream %d live",
-                          c.s.info.count(), c.live));
-    }
-    c.s.rss = RssBytes(daemon.pid());
-
-    if (absl::GetFlag(FLAGS_fresh)) {
-      absl::Status fs = BuildFresh(cl.get(), d, live, pmetric, &c.f);
-      if (!fs.ok()) {
-        std::printf("checkpoint %zu: fresh build failed: %s\n", streamed,
-                    fs.ToString().c_str());
-        c.f.present = false;
-      } else {
-        c.f.rss = RssBytes(daemon.pid());
+    const double t0 = Now();
+    for (size_t off = 0; off < victims.size(); off += batch) {
+      const std::vector<std::string> chunk(
+          victims.begin() + off,
+          victims.begin() + std::min(victims.size(), off + batch));
+      QUIVER_ASSIGN_OR_RETURN(uint64_t n_del, cl->Delete(kStreamed, chunk));
+      if (n_del != chunk.size()) {
+        return absl::InternalError(absl::StrFormat(
+            "Delete of %d live ids reported %d deleted", chunk.size(), n_del));
       }
     }
-    for (int pass = 0; pass < 2; ++pass) {
-      QUIVER_ASSIGN_OR_RETURN(Search s,
-                              MeasurePass(cl.get(), d, kStreamed, truth));
-      Merge(s, pass == 0, &c.s.search);
-      if (c.f.present) {
-        QUIVER_ASSIGN_OR_RETURN(Search f,
-                                MeasurePass(cl.get(), d, kFresh, truth));
-        Merge(f, pass == 0, &c.f.search);
-      }
-    }
-    if (absl::GetFlag(FLAGS_fresh)) {
-      absl::Status ds = cl->DropCollection(kFresh);
-      if (!ds.ok() && !absl::IsNotFound(ds)) return ds;
-    }
-    if (!header) {
-      PrintHeader();
-      header = true;
-    }
-    PrintRow(c);
-    results.push_back(c);
+    deletes += want;
+    std::printf(
+        "\ndeleted %zu documents (half of the live set) in %.1f s; measured "
+        "once the streamed collection is idle:\n",
+        want, Now() - t0);
+    header = false;
+    Checkpoint c;
+    c.streamed = streamed;
+    c.live = live.live.size();
+    c.updates = updates;
+    c.deletes = deletes;
+    c.s.present = true;
+    QUIVER_RETURN_IF_ERROR(measure_checkpoint(c));
   }
 
   std::printf(

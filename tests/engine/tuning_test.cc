@@ -155,6 +155,38 @@ TEST(FindCheapestSettingTest, WarmStartMeasuresFewCheapSettings) {
       << warm.result.best.nprobe;
 }
 
+// Small reranks cap the recall below the aim whatever the nprobe (too few
+// candidates re-scored, as with coarse PQ codes): they must not be
+// measured up to nprobe = nlist (a full scan per query), since the larger
+// reranks already found a cheaper setting.
+TEST(FindCheapestSettingTest, RerankThatCannotReachIsNotClimbed) {
+  const std::vector<uint32_t> nprobes = NprobeLadder(2048);
+  Surface s;
+  for (uint32_t p : nprobes) s.a.push_back(1 - 1.0 / (1 + 0.5 * p));
+  for (uint32_t r : kReranks) s.b.push_back(r <= 3 ? 0 : 0.5);
+  // The caps: recall <= 0.93 at rerank 2 and 3, 0.9999 beyond.
+  auto capped = [&](size_t i, size_t j) {
+    return std::min(s.At(i, j), kReranks[j] <= 3 ? 0.93 : 0.9999);
+  };
+  std::map<uint32_t, size_t> index_of;
+  for (size_t i = 0; i < nprobes.size(); ++i) index_of[nprobes[i]] = i;
+  uint32_t largest = 0;
+  const TuningResult r = FindCheapestSetting(
+      nprobes, kReranks, 0.97, /*start_nprobe=*/0, Cost,
+      [&](uint32_t nprobe, uint32_t rerank) -> std::optional<double> {
+        largest = std::max(largest, nprobe);
+        size_t j = 0;
+        while (kReranks[j] != rerank) ++j;
+        return capped(index_of.at(nprobe), j);
+      });
+  ASSERT_TRUE(r.reached);
+  EXPECT_GT(r.best.rerank, 3u);
+  EXPECT_LE(largest, 4 * r.best.nprobe)
+      << "measured nprobe " << largest << " for an answer at nprobe "
+      << r.best.nprobe << ", rerank " << r.best.rerank << " (" << r.measured
+      << " settings)";
+}
+
 TEST(FindCheapestSettingTest, StopsWhenMeasureIsCancelled) {
   const std::vector<uint32_t> nprobes = NprobeLadder(256);
   int calls = 0;
