@@ -354,6 +354,17 @@ struct FlatIndex::Impl {
     offsets.resize(std::min(offsets.size(), n));
     errors.resize(std::min(errors.size(), n));
   }
+  void ShrinkToFit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    data.shrink_to_fit();
+    halves.shrink_to_fit();
+    bytes.shrink_to_fit();
+    scales.shrink_to_fit();
+    offsets.shrink_to_fit();
+    errors.shrink_to_fit();
+    norms.shrink_to_fit();
+    ids.shrink_to_fit();
+    rows.Shrink();
+  }
   // Room for n rows, growing by 1.25x: the rows are most of a collection's
   // RAM, and doubling would leave up to half of it unused.
   void Reserve(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -434,17 +445,15 @@ bool FlatIndex::Remove(uint64_t id) {
   // Give memory back after mass deletes, id map included (amortised: only
   // once a third of the room is unused).
   if (s.ids.capacity() > 1024 && 3 * s.ids.size() < 2 * s.ids.capacity()) {
-    s.data.shrink_to_fit();
-    s.halves.shrink_to_fit();
-    s.bytes.shrink_to_fit();
-    s.scales.shrink_to_fit();
-    s.offsets.shrink_to_fit();
-    s.errors.shrink_to_fit();
-    s.norms.shrink_to_fit();
-    s.ids.shrink_to_fit();
-    s.rows.Shrink();
+    s.ShrinkToFit();
   }
   return true;
+}
+
+void FlatIndex::ShrinkToFit() {
+  Impl& s = *impl_;
+  absl::MutexLock lock(&s.mu);
+  s.ShrinkToFit();
 }
 
 size_t FlatIndex::size() const {

@@ -49,6 +49,10 @@ class FlatIndex {
   // normalised on the way in. At most 2^32 - 2 rows.
   void Add(const uint64_t* ids, const float* x, size_t n);
   bool Remove(uint64_t id);
+  // Gives back the room beyond the rows held (Add grows it 1.25x at a time;
+  // Remove gives it back only once a third of it is unused), id map
+  // included: for after mass deletes.
+  void ShrinkToFit();
   size_t size() const;
   FlatEncoding encoding() const;
   // Bytes held: rows, norms, ids and the id -> row map (capacities; 4
