@@ -898,6 +898,16 @@ absl::Status Run() {
   bool header = false;
   const bool probe = absl::GetFlag(FLAGS_swap_probe);
 
+  // The stream's counts now, as a checkpoint to measure.
+  auto checkpoint_now = [&] {
+    Checkpoint c;
+    c.streamed = streamed;
+    c.live = live.live.size();
+    c.updates = updates;
+    c.deletes = deletes;
+    c.s.present = true;
+    return c;
+  };
   // Waits for the streamed collection to be idle and measures it (and a
   // fresh build of the same live set) at checkpoint `c`: a table row.
   auto measure_checkpoint = [&](Checkpoint& c) -> absl::Status {
@@ -1039,12 +1049,7 @@ absl::Status Run() {
                           acked.load(), seg_sent, rejected.load()));
     }
 
-    Checkpoint c;
-    c.streamed = streamed;
-    c.live = live.live.size();
-    c.updates = updates;
-    c.deletes = deletes;
-    c.s.present = true;
+    Checkpoint c = checkpoint_now();
     c.s.ingest_vps = (streamed - seg_first) / seg_s;
     QUIVER_RETURN_IF_ERROR(measure_checkpoint(c));
   }
@@ -1076,12 +1081,7 @@ absl::Status Run() {
         "once the streamed collection is idle:\n",
         want, Now() - t0);
     header = false;
-    Checkpoint c;
-    c.streamed = streamed;
-    c.live = live.live.size();
-    c.updates = updates;
-    c.deletes = deletes;
-    c.s.present = true;
+    Checkpoint c = checkpoint_now();
     QUIVER_RETURN_IF_ERROR(measure_checkpoint(c));
   }
 
