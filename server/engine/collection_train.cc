@@ -338,7 +338,9 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   // as misses, a share of the collection deleted during the measurement
   // cost its answers that share of their neighbours: stream_bench at 768-d
   // read 0.878 at best.) The exact answers go 2k deep for that.
-  auto measure = [&](uint32_t nprobe, uint32_t rerank) {
+  // nullopt once the tuning is cancelled.
+  auto measure = [&](uint32_t nprobe,
+                     uint32_t rerank) -> std::optional<double> {
     index::SearchParams p;
     p.k = kK + 1;
     p.nprobe = nprobe;
@@ -355,7 +357,7 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
                                   p, /*threads=*/1);
       for (auto& f : part) found.push_back(std::move(f));
     }
-    if (found.size() < got) return 0.0;  // cancelled: the caller returns
+    if (found.size() < got) return std::nullopt;  // cancelled
     absl::flat_hash_set<uint64_t> changed;
     {
       absl::MutexLock w(&write_mu_);
@@ -399,18 +401,6 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   // and a cache miss).
   const double rerank_unit =
       static_cast<double>(dim) / std::max(1u, ivf.params().m) + 16;
-  // The settings tried: nprobe in steps of about 1.5x (1, 2, 3, 4, 6, 8,
-  // 12, ...) up to nlist, rerank in 2, 3, 4, 5, 6, 8, 10, 12, 16 (a step of
-  // rerank moves recall about as much as one of nprobe). Doubling steps
-  // made the defaults a coin toss near the aim: an index measuring just
-  // under it at nprobe 8 went to 16 and paid twice the scan for recall it
-  // was not asked for (stream_bench at 768-d: 0.76x a fresh build's QPS).
-  std::vector<uint32_t> nprobes;
-  for (uint32_t p = 1; p < nlist; p *= 2) {
-    nprobes.push_back(p);
-    if (p >= 2 && p + p / 2 < nlist) nprobes.push_back(p + p / 2);
-  }
-  nprobes.push_back(nlist);
   auto cost_of = [&](uint32_t nprobe, uint32_t rerank) {
     return nprobe * per_list + static_cast<double>(kK * rerank) * rerank_unit;
   };
@@ -423,12 +413,7 @@ void Collection::TuneDefaults(const index::IvfPqIndex& ivf,
   }
   const absl::Time settings_start = absl::Now();
   const TuningResult tuned = FindCheapestSetting(
-      nprobes, {2u, 3u, 4u, 5u, 6u, 8u, 10u, 12u, 16u}, aim, start_nprobe,
-      cost_of, [&](uint32_t nprobe, uint32_t rerank) -> std::optional<double> {
-        const double recall = measure(nprobe, rerank);
-        if (cancel_.load()) return std::nullopt;
-        return recall;
-      });
+      NprobeLadder(nlist), kRerankLadder, aim, start_nprobe, cost_of, measure);
   if (tuned.cancelled || cancel_.load()) return;
   const TuningChoice best = tuned.best;
   const size_t measured = tuned.measured;

@@ -5,6 +5,16 @@
 
 namespace quiver::engine {
 
+std::vector<uint32_t> NprobeLadder(uint32_t nlist) {
+  std::vector<uint32_t> out;
+  for (uint32_t p = 1; p < nlist; p *= 2) {
+    out.push_back(p);
+    if (p >= 2 && p + p / 2 < nlist) out.push_back(p + p / 2);
+  }
+  out.push_back(nlist);
+  return out;
+}
+
 TuningResult FindCheapestSetting(
     absl::Span<const uint32_t> nprobes, absl::Span<const uint32_t> reranks,
     double aim, uint32_t start_nprobe,
@@ -66,10 +76,9 @@ TuningResult FindCheapestSetting(
         if (out.cancelled) return top;
         bad = t;
       }
-      if (good == top) return top;
-      floor = bad + 1;
+      return good;  // the step below it failed (or none reached: top)
     }
-    // Binary search over [floor, good): good reaches, floor - 1 fails.
+    // Down: binary search over [floor, good): good reaches, floor - 1 fails.
     while (floor < good) {
       const size_t mid = floor + (good - floor) / 2;
       if (reaches(mid, rerank)) {

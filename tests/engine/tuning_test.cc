@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <random>
@@ -14,17 +15,8 @@
 namespace quiver::engine {
 namespace {
 
-// The ladders TuneDefaults uses for `nlist` lists.
-std::vector<uint32_t> NprobeLadder(uint32_t nlist) {
-  std::vector<uint32_t> out;
-  for (uint32_t p = 1; p < nlist; p *= 2) {
-    out.push_back(p);
-    if (p >= 2 && p + p / 2 < nlist) out.push_back(p + p / 2);
-  }
-  out.push_back(nlist);
-  return out;
-}
-const std::vector<uint32_t> kReranks = {2, 3, 4, 5, 6, 8, 10, 12, 16};
+const std::vector<uint32_t> kReranks(std::begin(kRerankLadder),
+                                     std::end(kRerankLadder));
 
 // recall(i, j) = 1 - (1 - a_i)(1 - b_j) with a, b non-decreasing in [0, 1):
 // monotone in both, with ties where a step adds nothing.
