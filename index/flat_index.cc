@@ -8,6 +8,7 @@
 #include "index/flat_index.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -104,51 +105,165 @@ void EncodeScalar8(const float* v, size_t dim, uint8_t* c, float* offset,
   }
 }
 
-// The rows a scan reads: floats in place, or kFloat16 / kScalar8 rows
-// decoded on demand.
-struct Rows {
-  const float* floats = nullptr;     // kFloat32: nb * dim
-  const uint16_t* halves = nullptr;  // kFloat16: nb * dim
-  const uint8_t* bytes = nullptr;    // kScalar8: nb * dim
-  const float* scales = nullptr;     // kFloat16: scale; kScalar8: step
-  const float* offsets = nullptr;    // kScalar8: one per row (the minimum)
-  size_t dim = 0;
+// Rows of `width` values each, in chunks of 2^shift rows. Appending moves
+// at most the last chunk (which grows 1.25x at a time up to its full size),
+// never every row: a large index grows without copying all of its rows
+// (and faulting in a second copy of them) under its writer lock, and holds
+// at most a quarter of one chunk unused, plus one spare chunk after
+// removals (so that adds and removes at a chunk's edge do not allocate and
+// free it in turn).
+template <typename T>
+class ChunkedRows {
+ public:
+  ChunkedRows(size_t width, size_t shift) : width_(width), shift_(shift) {}
 
-  // Rows per GEMM block.
+  size_t size() const { return size_; }
+  T* Row(size_t r) {
+    return chunks_[r >> shift_].data() + (r & Mask()) * width_;
+  }
+  const T* Row(size_t r) const {
+    return chunks_[r >> shift_].data() + (r & Mask()) * width_;
+  }
+  // Room for n rows (the chunks before the last full, the last one grown
+  // geometrically).
+  void Reserve(size_t n) {
+    if (n <= size_) return;
+    const size_t used = (n + Mask()) >> shift_;
+    if (chunks_.size() < used) chunks_.resize(used);
+    for (size_t c = size_ >> shift_; c < used; ++c) {
+      Grow(c, c + 1 < used ? Mask() + 1 : n - (c << shift_));
+    }
+  }
+  // Appends a row (zeroed) and returns it.
+  T* Append() {
+    const size_t c = size_ >> shift_;
+    if (chunks_.size() <= c) chunks_.resize(c + 1);
+    Grow(c, (size_ & Mask()) + 1);
+    std::vector<T>& chunk = chunks_[c];
+    chunk.resize(chunk.size() + width_);
+    ++size_;
+    return chunk.data() + chunk.size() - width_;
+  }
+  void PopBack() {
+    --size_;
+    std::vector<T>& chunk = chunks_[size_ >> shift_];
+    chunk.resize(chunk.size() - width_);
+    // Keep one spare chunk at most.
+    const size_t used = (size_ + Mask()) >> shift_;
+    if (chunks_.size() > used + 1) chunks_.resize(used + 1);
+  }
+  void ShrinkToFit() {
+    chunks_.resize((size_ + Mask()) >> shift_);
+    chunks_.shrink_to_fit();
+    for (std::vector<T>& chunk : chunks_) chunk.shrink_to_fit();
+  }
+  // Rows of room.
+  size_t capacity() const {
+    size_t values = 0;
+    for (const std::vector<T>& chunk : chunks_) values += chunk.capacity();
+    return values / width_;
+  }
+  size_t memory_bytes() const {
+    return capacity() * width_ * sizeof(T) +
+           chunks_.capacity() * sizeof(std::vector<T>);
+  }
+
+ private:
+  size_t Mask() const { return (size_t{1} << shift_) - 1; }
+  // Chunk c has room for `rows` rows (1.25x growth, up to a full chunk).
+  void Grow(size_t c, size_t rows) {
+    std::vector<T>& chunk = chunks_[c];
+    const size_t want = rows * width_;
+    if (chunk.capacity() >= want) return;
+    const size_t full = (Mask() + 1) * width_;
+    chunk.reserve(std::min(
+        full, std::max(want, chunk.capacity() + chunk.capacity() / 4)));
+  }
+
+  const size_t width_;
+  const size_t shift_;
+  size_t size_ = 0;
+  std::vector<std::vector<T>> chunks_;
+};
+
+// Rows a chunk of the index holds: about 4 MiB of its widest array, a power
+// of two from 2^10 to 2^16.
+size_t ChunkShift(size_t row_bytes) {
+  size_t shift = 10;
+  while (shift < 16 && (row_bytes << (shift + 1)) <= (size_t{4} << 20)) {
+    ++shift;
+  }
+  return shift;
+}
+
+// The rows a scan reads: the index's chunks (floats in place, kFloat16 and
+// kScalar8 rows decoded on demand), or a plain matrix (BruteForce).
+struct Rows {
+  const float* plain = nullptr;                   // BruteForce: nb * dim
+  const float* plain_norms = nullptr;             // BruteForce, L2: nb
+  const ChunkedRows<float>* floats = nullptr;     // kFloat32
+  const ChunkedRows<uint16_t>* halves = nullptr;  // kFloat16
+  const ChunkedRows<uint8_t>* bytes = nullptr;    // kScalar8
+  const ChunkedRows<float>* scales =
+      nullptr;  // kFloat16: scale; kScalar8: step
+  const ChunkedRows<float>* offsets = nullptr;  // kScalar8: the row's minimum
+  const ChunkedRows<float>* norms = nullptr;    // ||x||^2 per row
+  const ChunkedRows<uint64_t>* ids = nullptr;   // null: ids are row numbers
+  size_t dim = 0;
+  size_t chunk_rows = std::numeric_limits<size_t>::max();  // plain: all
+
+  // Rows per GEMM block: a power of two that divides chunk_rows, so that a
+  // block never spans two chunks.
   size_t Block() const {
-    return floats ? kBaseBlock
-                  : std::clamp<size_t>(kDecodeFloats / dim, 64, kBaseBlock);
+    const size_t natural =
+        plain != nullptr || floats != nullptr
+            ? kBaseBlock
+            : std::clamp<size_t>(std::bit_floor(kDecodeFloats / dim), 64,
+                                 kBaseBlock);
+    return std::min(natural, chunk_rows);
+  }
+  uint64_t Id(size_t row) const { return ids ? *ids->Row(row) : row; }
+  // The norms of a block's rows, from its first row r0 (L2 only).
+  const float* Norms(size_t r0) const {
+    return plain ? plain_norms + r0 : norms->Row(r0);
   }
   // Row `row` as floats into out (copied or decoded).
   void Copy(size_t row, float* out) const {
-    if (floats) {
-      std::memcpy(out, floats + row * dim, dim * sizeof(float));
+    if (plain != nullptr || floats != nullptr) {
+      std::memcpy(out, plain ? plain + row * dim : floats->Row(row),
+                  dim * sizeof(float));
     } else if (halves) {
-      DecodeHalf(halves + row * dim, scales[row], dim, out);
+      DecodeHalf(halves->Row(row), *scales->Row(row), dim, out);
     } else {
-      kernels::Kernels().u8_to_float(bytes + row * dim, dim, offsets[row],
-                                     scales[row], out);
+      kernels::Kernels().u8_to_float(bytes->Row(row), dim, *offsets->Row(row),
+                                     *scales->Row(row), out);
     }
   }
-  // Rows [r0, r0 + n) as floats: in place, or decoded into *buf.
+  // Rows [r0, r0 + n) as floats: in place (a plain matrix, or float rows
+  // within one chunk), or copied / decoded into *buf.
   const float* Get(size_t r0, size_t n, std::vector<float>* buf) const {
-    if (floats) return floats + r0 * dim;
+    if (plain) return plain + r0 * dim;
+    if (floats && (r0 / chunk_rows == (r0 + n - 1) / chunk_rows)) {
+      return floats->Row(r0);
+    }
     buf->resize(n * dim);
     for (size_t r = 0; r < n; ++r) Copy(r0 + r, buf->data() + r * dim);
     return buf->data();
   }
   // Starts loading row `row` (and its scale) into the cache.
   void Prefetch(size_t row) const {
-    const char* p = floats   ? reinterpret_cast<const char*>(floats + row * dim)
-                    : halves ? reinterpret_cast<const char*>(halves + row * dim)
-                             : reinterpret_cast<const char*>(bytes + row * dim);
-    const size_t n = dim * (floats   ? sizeof(float)
-                            : halves ? sizeof(uint16_t)
-                                     : sizeof(uint8_t));
+    const char* p = plain    ? reinterpret_cast<const char*>(plain + row * dim)
+                    : floats ? reinterpret_cast<const char*>(floats->Row(row))
+                    : halves ? reinterpret_cast<const char*>(halves->Row(row))
+                             : reinterpret_cast<const char*>(bytes->Row(row));
+    const size_t n =
+        dim * (plain != nullptr || floats != nullptr ? sizeof(float)
+               : halves                              ? sizeof(uint16_t)
+                                                     : sizeof(uint8_t));
     for (size_t b = 0; b < n; b += 64) __builtin_prefetch(p + b);
     __builtin_prefetch(p + n - 1);  // rows need not be line-aligned
-    if (!floats) __builtin_prefetch(scales + row);
-    if (offsets) __builtin_prefetch(offsets + row);
+    if (scales) __builtin_prefetch(scales->Row(row));
+    if (offsets) __builtin_prefetch(offsets->Row(row));
   }
 };
 
@@ -172,16 +287,15 @@ struct Candidate {
   size_t row;
 };
 
-// Scans base rows [0, nb) for queries [q0, q1). ids (nullable) maps rows to
-// ids; base_norms is used for L2 only. Queries must already be normalised for
-// cosine. out[q] receives query q's neighbours, best first.
-void ScanRange(Metric metric, const Rows& base, const float* base_norms,
-               const uint64_t* ids, size_t nb, const float* queries, size_t q0,
-               size_t q1, size_t dim, size_t k, const IdFilter* filter,
+// Scans base rows [0, nb) for queries [q0, q1). Queries must already be
+// normalised for cosine. out[q] receives query q's neighbours, best first.
+void ScanRange(Metric metric, const Rows& base, size_t nb, const float* queries,
+               size_t q0, size_t q1, size_t dim, size_t k,
+               const IdFilter* filter,
                std::vector<std::vector<Neighbor>>* out) {
   const bool l2 = metric == Metric::kL2;
   const size_t keep = std::min(nb, l2 ? 2 * k : k);
-  auto id_of = [ids](size_t row) -> uint64_t { return ids ? ids[row] : row; };
+  auto id_of = [&base](size_t row) -> uint64_t { return base.Id(row); };
   // Max-heap on (dist, id): the worst kept candidate on top.
   auto worse = [&](const Candidate& a, const Candidate& b) {
     if (a.dist != b.dist) return a.dist < b.dist;
@@ -203,11 +317,12 @@ void ScanRange(Metric metric, const Rows& base, const float* base_norms,
       const size_t nr = std::min(block, nb - r0);
       InnerProducts(qb, nq, base.Get(r0, nr, &decoded), nr, dim,
                     l2 ? -2.0f : -1.0f, ip.data());
+      const float* norms = l2 ? base.Norms(r0) : nullptr;
       for (size_t q = 0; q < nq; ++q) {
         std::vector<Candidate>& heap = heaps[q];
         const float* row = ip.data() + q * nr;
         for (size_t j = 0; j < nr; ++j) {
-          const float dist = l2 ? qn[q] + base_norms[r0 + j] + row[j] : row[j];
+          const float dist = l2 ? qn[q] + norms[j] + row[j] : row[j];
           const Candidate cand{dist, r0 + j};
           if (heap.size() == keep && !worse(cand, heap.front())) continue;
           if (filter != nullptr && !filter->Accept(id_of(r0 + j))) continue;
@@ -235,21 +350,37 @@ void ScanRange(Metric metric, const Rows& base, const float* base_norms,
 }  // namespace
 
 struct FlatIndex::Impl {
-  Impl(Metric m, size_t d, FlatEncoding e) : metric(m), dim(d), encoding(e) {}
+  Impl(Metric m, size_t d, FlatEncoding e)
+      : metric(m),
+        dim(d),
+        encoding(e),
+        shift(
+            ChunkShift(d * (e == FlatEncoding::kFloat32   ? sizeof(float)
+                            : e == FlatEncoding::kFloat16 ? sizeof(uint16_t)
+                                                          : sizeof(uint8_t)))),
+        data(d, shift),
+        halves(d, shift),
+        bytes(d, shift),
+        scales(1, shift),
+        offsets(1, shift),
+        errors(1, shift),
+        norms(1, shift),
+        ids(1, shift) {}
   const Metric metric;
   const size_t dim;
   const FlatEncoding encoding;
+  const size_t shift;  // rows per chunk: 2^shift
   mutable absl::Mutex mu;
-  std::vector<float> data ABSL_GUARDED_BY(mu);       // kFloat32: size() * dim
-  std::vector<uint16_t> halves ABSL_GUARDED_BY(mu);  // kFloat16: size() * dim
-  std::vector<uint8_t> bytes ABSL_GUARDED_BY(mu);    // kScalar8: size() * dim
-  std::vector<float> scales ABSL_GUARDED_BY(mu);     // kFloat16, kScalar8
-  std::vector<float> offsets ABSL_GUARDED_BY(mu);    // kScalar8: 1 per row
+  ChunkedRows<float> data ABSL_GUARDED_BY(mu);       // kFloat32
+  ChunkedRows<uint16_t> halves ABSL_GUARDED_BY(mu);  // kFloat16
+  ChunkedRows<uint8_t> bytes ABSL_GUARDED_BY(mu);    // kScalar8
+  ChunkedRows<float> scales ABSL_GUARDED_BY(mu);     // kFloat16, kScalar8
+  ChunkedRows<float> offsets ABSL_GUARDED_BY(mu);    // kScalar8
   // kScalar8: per row, an upper bound on || decoded - vector || (kFloat16
   // derives its bound from the row's norm and scale: HalfErrorBound).
-  std::vector<float> errors ABSL_GUARDED_BY(mu);
-  std::vector<float> norms ABSL_GUARDED_BY(mu);  // ||x||^2 per row
-  std::vector<uint64_t> ids ABSL_GUARDED_BY(mu);
+  ChunkedRows<float> errors ABSL_GUARDED_BY(mu);
+  ChunkedRows<float> norms ABSL_GUARDED_BY(mu);  // ||x||^2 per row
+  ChunkedRows<uint64_t> ids ABSL_GUARDED_BY(mu);
   // id -> row: 4 bytes per id for dense ids (the collections' internal
   // ids), a hash map entry for others.
   ivf::IdMap rows ABSL_GUARDED_BY(mu);
@@ -262,18 +393,21 @@ struct FlatIndex::Impl {
   Rows View() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
     Rows r;
     r.dim = dim;
+    r.chunk_rows = size_t{1} << shift;
+    r.norms = &norms;
+    r.ids = &ids;
     switch (encoding) {
       case FlatEncoding::kFloat32:
-        r.floats = data.data();
+        r.floats = &data;
         break;
       case FlatEncoding::kFloat16:
-        r.halves = halves.data();
-        r.scales = scales.data();
+        r.halves = &halves;
+        r.scales = &scales;
         break;
       case FlatEncoding::kScalar8:
-        r.bytes = bytes.data();
-        r.scales = scales.data();
-        r.offsets = offsets.data();
+        r.bytes = &bytes;
+        r.scales = &scales;
+        r.offsets = &offsets;
         break;
     }
     return r;
@@ -284,27 +418,23 @@ struct FlatIndex::Impl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const bool append = row == ids.size();
     if (encoding == FlatEncoding::kFloat32) {
-      if (append) {
-        data.insert(data.end(), v, v + dim);
-      } else {
-        std::memcpy(data.data() + row * dim, v, dim * sizeof(float));
-      }
+      std::memcpy(append ? data.Append() : data.Row(row), v,
+                  dim * sizeof(float));
       return Dot(v, v, dim);
     }
     if (encoding == FlatEncoding::kFloat16) {
       if (append) {
-        halves.resize(halves.size() + dim);
-        scales.push_back(1.0f);
+        halves.Append();
+        scales.Append();
       }
-      EncodeHalf(v, dim, halves.data() + row * dim, &scales[row]);
+      EncodeHalf(v, dim, halves.Row(row), scales.Row(row));
     } else {
       if (append) {
-        bytes.resize(bytes.size() + dim);
-        scales.push_back(0.0f);
-        offsets.push_back(0.0f);
+        bytes.Append();
+        scales.Append();
+        offsets.Append();
       }
-      EncodeScalar8(v, dim, bytes.data() + row * dim, &offsets[row],
-                    &scales[row]);
+      EncodeScalar8(v, dim, bytes.Row(row), offsets.Row(row), scales.Row(row));
     }
     View().Copy(row, scratch);
     const float norm = Dot(scratch, scratch, dim);
@@ -318,78 +448,79 @@ struct FlatIndex::Impl {
     }
     const float err = static_cast<float>(std::sqrt(err2) * (1 + 1e-6)) +
                       std::numeric_limits<float>::denorm_min();
-    if (append) {
-      errors.push_back(err);
-    } else {
-      errors[row] = err;
-    }
+    *(append ? errors.Append() : errors.Row(row)) = err;
     return norm;
   }
   // Moves row `from` onto row `to`.
   void Move(size_t from, size_t to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     switch (encoding) {
       case FlatEncoding::kFloat32:
-        std::memcpy(data.data() + to * dim, data.data() + from * dim,
-                    dim * sizeof(float));
+        std::memcpy(data.Row(to), data.Row(from), dim * sizeof(float));
         break;
       case FlatEncoding::kFloat16:
-        std::memcpy(halves.data() + to * dim, halves.data() + from * dim,
-                    dim * sizeof(uint16_t));
-        scales[to] = scales[from];
+        std::memcpy(halves.Row(to), halves.Row(from), dim * sizeof(uint16_t));
+        *scales.Row(to) = *scales.Row(from);
         break;
       case FlatEncoding::kScalar8:
-        std::memcpy(bytes.data() + to * dim, bytes.data() + from * dim, dim);
-        scales[to] = scales[from];
-        offsets[to] = offsets[from];
+        std::memcpy(bytes.Row(to), bytes.Row(from), dim);
+        *scales.Row(to) = *scales.Row(from);
+        *offsets.Row(to) = *offsets.Row(from);
+        *errors.Row(to) = *errors.Row(from);
         break;
     }
-    if (!errors.empty()) errors[to] = errors[from];
+    *norms.Row(to) = *norms.Row(from);
+    *ids.Row(to) = *ids.Row(from);
   }
-  // Keeps the first n rows' payload.
-  void Truncate(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    data.resize(std::min(data.size(), n * dim));
-    halves.resize(std::min(halves.size(), n * dim));
-    bytes.resize(std::min(bytes.size(), n * dim));
-    scales.resize(std::min(scales.size(), n));
-    offsets.resize(std::min(offsets.size(), n));
-    errors.resize(std::min(errors.size(), n));
-  }
-  void ShrinkToFit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    data.shrink_to_fit();
-    halves.shrink_to_fit();
-    bytes.shrink_to_fit();
-    scales.shrink_to_fit();
-    offsets.shrink_to_fit();
-    errors.shrink_to_fit();
-    norms.shrink_to_fit();
-    ids.shrink_to_fit();
-    rows.Shrink();
-  }
-  // Room for n rows, growing by 1.25x: the rows are most of a collection's
-  // RAM, and doubling would leave up to half of it unused.
-  void Reserve(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    auto grow = [](auto* v, size_t want) {
-      if (v->capacity() < want) {
-        v->reserve(std::max(want, v->capacity() + v->capacity() / 4));
-      }
-    };
+  // Drops the last row.
+  void PopBack() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     switch (encoding) {
       case FlatEncoding::kFloat32:
-        grow(&data, n * dim);
+        data.PopBack();
         break;
       case FlatEncoding::kFloat16:
-        grow(&halves, n * dim);
-        grow(&scales, n);
+        halves.PopBack();
+        scales.PopBack();
         break;
       case FlatEncoding::kScalar8:
-        grow(&bytes, n * dim);
-        grow(&scales, n);
-        grow(&offsets, n);
-        grow(&errors, n);
+        bytes.PopBack();
+        scales.PopBack();
+        offsets.PopBack();
+        errors.PopBack();
         break;
     }
-    grow(&norms, n);
-    grow(&ids, n);
+    norms.PopBack();
+    ids.PopBack();
+  }
+  void ShrinkToFit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    data.ShrinkToFit();
+    halves.ShrinkToFit();
+    bytes.ShrinkToFit();
+    scales.ShrinkToFit();
+    offsets.ShrinkToFit();
+    errors.ShrinkToFit();
+    norms.ShrinkToFit();
+    ids.ShrinkToFit();
+    rows.Shrink();
+  }
+  // Room for n rows (each array's last chunk grows 1.25x at a time).
+  void Reserve(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    switch (encoding) {
+      case FlatEncoding::kFloat32:
+        data.Reserve(n);
+        break;
+      case FlatEncoding::kFloat16:
+        halves.Reserve(n);
+        scales.Reserve(n);
+        break;
+      case FlatEncoding::kScalar8:
+        bytes.Reserve(n);
+        scales.Reserve(n);
+        offsets.Reserve(n);
+        errors.Reserve(n);
+        break;
+    }
+    norms.Reserve(n);
+    ids.Reserve(n);
   }
 };
 
@@ -409,20 +540,22 @@ void FlatIndex::Add(const uint64_t* ids, const float* x, size_t n) {
   Impl& s = *impl_;
   std::vector<float> scratch(dim);
   absl::MutexLock lock(&s.mu);
-  // Geometric growth: an exact reserve per call would copy everything on
-  // every Add().
+  // Geometric growth: an exact reserve per call would copy the last chunk
+  // on every Add().
   s.Reserve(s.ids.size() + n);
   for (size_t i = 0; i < n; ++i) {
     const float* v = x + i * dim;
     const int64_t row = s.RowOf(ids[i]);
     if (row >= 0) {
-      s.norms[row] = s.Put(row, v, scratch.data());
+      *s.norms.Row(row) = s.Put(row, v, scratch.data());
       continue;
     }
+    const size_t end = s.ids.size();
     uint32_t unused;
-    s.rows.Set(ids[i], static_cast<uint32_t>(s.ids.size()), &unused);
-    s.norms.push_back(s.Put(s.ids.size(), v, scratch.data()));
-    s.ids.push_back(ids[i]);
+    s.rows.Set(ids[i], static_cast<uint32_t>(end), &unused);
+    const float norm = s.Put(end, v, scratch.data());
+    *s.norms.Append() = norm;
+    *s.ids.Append() = ids[i];
   }
 }
 
@@ -434,19 +567,14 @@ bool FlatIndex::Remove(uint64_t id) {
   const size_t last = s.ids.size() - 1;
   if (row != last) {
     s.Move(last, row);
-    s.norms[row] = s.norms[last];
-    s.ids[row] = s.ids[last];
     uint32_t moved_from;
-    s.rows.Set(s.ids[row], row, &moved_from);
+    s.rows.Set(*s.ids.Row(row), row, &moved_from);
   }
-  s.Truncate(last);
-  s.norms.pop_back();
-  s.ids.pop_back();
+  s.PopBack();
   // Give memory back after mass deletes, id map included (amortised: only
   // once a third of the room is unused).
-  if (s.ids.capacity() > 1024 && 3 * s.ids.size() < 2 * s.ids.capacity()) {
-    s.ShrinkToFit();
-  }
+  const size_t room = s.ids.capacity();
+  if (room > 1024 && 3 * s.ids.size() < 2 * room) s.ShrinkToFit();
   return true;
 }
 
@@ -466,13 +594,10 @@ FlatEncoding FlatIndex::encoding() const { return impl_->encoding; }
 size_t FlatIndex::memory_bytes() const {
   const Impl& s = *impl_;
   absl::ReaderMutexLock lock(&s.mu);
-  return s.data.capacity() * sizeof(float) +
-         s.halves.capacity() * sizeof(uint16_t) + s.bytes.capacity() +
-         s.scales.capacity() * sizeof(float) +
-         s.offsets.capacity() * sizeof(float) +
-         s.errors.capacity() * sizeof(float) +
-         s.norms.capacity() * sizeof(float) +
-         s.ids.capacity() * sizeof(uint64_t) + s.rows.MemoryBytes();
+  return s.data.memory_bytes() + s.halves.memory_bytes() +
+         s.bytes.memory_bytes() + s.scales.memory_bytes() +
+         s.offsets.memory_bytes() + s.errors.memory_bytes() +
+         s.norms.memory_bytes() + s.ids.memory_bytes() + s.rows.MemoryBytes();
 }
 
 bool FlatIndex::GetVector(uint64_t id, float* out) const {
@@ -506,10 +631,11 @@ void FlatIndex::GetVectors(const uint64_t* ids, size_t n, float* out,
         errors[i] = 0;
         break;
       case FlatEncoding::kFloat16:
-        errors[i] = HalfErrorBound(s.norms[rows[i]], s.scales[rows[i]], s.dim);
+        errors[i] = HalfErrorBound(*s.norms.Row(rows[i]),
+                                   *s.scales.Row(rows[i]), s.dim);
         break;
       case FlatEncoding::kScalar8:
-        errors[i] = s.errors[rows[i]];
+        errors[i] = *s.errors.Row(rows[i]);
         break;
     }
   }
@@ -549,8 +675,8 @@ std::vector<std::vector<Neighbor>> FlatIndex::Search(
   clustering::ScopedBlasSingleThread blas;
   const Impl& s = *impl_;
   absl::ReaderMutexLock lock(&s.mu);
-  ScanRange(s.metric, s.View(), s.norms.data(), s.ids.data(), s.ids.size(),
-            queries, 0, nq, dim, k, filter, &out);
+  ScanRange(s.metric, s.View(), s.ids.size(), queries, 0, nq, dim, k, filter,
+            &out);
   return out;
 }
 
@@ -602,8 +728,10 @@ std::vector<std::vector<Neighbor>> FlatIndex::SearchYielding(
       nr = end - r0;
       const Rows view = s.View();
       for (size_t r = 0; r < nr; ++r) view.Copy(r0 + r, rows.data() + r * dim);
-      std::copy(s.norms.begin() + r0, s.norms.begin() + end, norms.begin());
-      std::copy(s.ids.begin() + r0, s.ids.begin() + end, ids.begin());
+      for (size_t r = 0; r < nr; ++r) {
+        norms[r] = *s.norms.Row(r0 + r);
+        ids[r] = *s.ids.Row(r0 + r);
+      }
       end = r0;
     }
     for (size_t q0 = 0; q0 < nq; q0 += kChunk) {
@@ -704,10 +832,11 @@ std::vector<std::vector<Neighbor>> FlatIndex::BruteForce(
     for (size_t b; queue.Next(&b);) {
       const size_t q0 = b * kQueryBlock;
       Rows rows;
-      rows.floats = base;
+      rows.plain = base;
+      rows.plain_norms = norms.data();
       rows.dim = dim;
-      ScanRange(metric, rows, norms.data(), nullptr, nb, queries, q0,
-                std::min(nq, q0 + kQueryBlock), dim, k, nullptr, &out);
+      ScanRange(metric, rows, nb, queries, q0, std::min(nq, q0 + kQueryBlock),
+                dim, k, nullptr, &out);
     }
   });
   return out;

@@ -16,7 +16,8 @@
 # and shares its cores with quiverd.
 # Usage: scripts/bench-ingest.sh [BUILD_DIR] (default build). Environment:
 # N (default 300000), M (default N/4), DIM (default 96), PERF=1 records
-# quiverd with perf during phase 2 (perf.data in the repository root).
+# quiverd with perf during phase 2 (perf.data in the repository root;
+# PERF_OPTS replaces its -g, e.g. "--call-graph dwarf").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=$(readlink -f "${1:-build}")
@@ -87,7 +88,7 @@ idle
 q collections train --name c --wait >/dev/null
 idle
 if [ "${PERF:-0}" = 1 ]; then
-  perf record -F 999 -g -p "$pid" -o perf.data >/dev/null 2>&1 &
+  perf record -F 999 ${PERF_OPTS:--g} -p "$pid" -o perf.data >/dev/null 2>&1 &
   perf_pid=$!
 fi
 ingest "2. into the trained collection, 1 stream" "$work/b.fvecs" b
