@@ -56,8 +56,9 @@ QuiverService::QuiverService(CollectionRegistry* registry, Metrics* metrics,
           [this](grpc::CallbackServerContext* context) {
             return auth_.Check(*context);
           },
-          [this](ParsedBatch& batch) {
-            return Catching([&] { return UpsertBatch(batch); });
+          [this](ParsedBatch& batch,
+                 const UpsertStreams::BeforeWrite& before_write) {
+            return Catching([&] { return UpsertBatch(batch, before_write); });
           },
           [this](const grpc::Status& status, absl::Duration elapsed) {
             if (metrics_ != nullptr) {
@@ -181,7 +182,7 @@ QuiverService::Upsert(grpc::CallbackServerContext* context) {
 }
 
 absl::StatusOr<v1::UpsertResponse> QuiverService::UpsertBatch(
-    ParsedBatch& batch) {
+    ParsedBatch& batch, const UpsertStreams::BeforeWrite& before_write) {
   v1::UpsertRequest& request = batch.request;
   const size_t n = request.documents_size();
   if (n > engine::kMaxDocumentsPerUpsert) {
@@ -236,7 +237,8 @@ absl::StatusOr<v1::UpsertResponse> QuiverService::UpsertBatch(
     docs.push_back(std::move(doc));
   }
   if (!docs.empty()) {
-    QUIVER_ASSIGN_OR_RETURN(const uint64_t written, c->Upsert(std::move(docs)));
+    QUIVER_ASSIGN_OR_RETURN(const uint64_t written,
+                            c->Upsert(std::move(docs), before_write));
     response.set_upserted(written);
   }
   return response;

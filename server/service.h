@@ -100,7 +100,9 @@ class QuiverService final
   template <typename Fn>
   grpc::Status Handle(std::string_view method, grpc::ServerContext* context,
                       Fn&& body);
-  absl::StatusOr<v1::UpsertResponse> UpsertBatch(ParsedBatch& batch);
+  // One batch of an Upsert stream; before_write as in Collection::Upsert.
+  absl::StatusOr<v1::UpsertResponse> UpsertBatch(
+      ParsedBatch& batch, const UpsertStreams::BeforeWrite& before_write);
   absl::Status DoSearch(grpc::ServerContext* context,
                         const v1::SearchRequest& request,
                         v1::SearchResponse* response);

@@ -5,6 +5,8 @@
 #include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -143,55 +145,62 @@ class UpsertReactor final
 
   // First step: refuse with `refusal`, or start reading.
   void Begin(const absl::Status& refusal) {
-    if (!refusal.ok()) {
-      FinishOnce(ToGrpcStatus(refusal));
-      return;
-    }
+    Actions a;
     {
       absl::MutexLock lock(&mu_);
-      state_ = State::kReading;
+      if (!refusal.ok()) {
+        a.finish = EndLocked(ToGrpcStatus(refusal));
+      } else {
+        a = StepLocked(absl::Now());
+      }
     }
-    StartRead(&in_);
+    Act(a);
   }
 
   void OnReadDone(bool ok) override {
+    Actions a;
     {
       absl::MutexLock lock(&mu_);
-      if (state_ == State::kFinished) return;  // ended while reading
-      if (ok) {
-        state_ = State::kProcessing;
-        last_batch_ = absl::Now();
+      reading_ = false;
+      if (finished_) return;  // ended while reading
+      const absl::Time now = absl::Now();
+      if (!ok) {
+        // The client closed its side (or went away): the stream ends once
+        // every batch read is acknowledged.
+        if (!ending_.has_value()) ending_ = grpc::Status::OK;
+      } else if (!ending_.has_value()) {
+        last_batch_ = now;
+        auto bytes = std::make_shared<grpc::ByteBuffer>();
+        bytes->Swap(&in_);
+        const uint64_t seq = next_seq_++;
+        ++running_;
+        owner_->workers_.Schedule(
+            [this, seq, bytes] { Process(seq, bytes.get()); });
       }
+      a = StepLocked(now);
     }
-    if (!ok) {
-      // The client closed its side (or went away): every batch read has
-      // been acknowledged.
-      FinishOnce(grpc::Status::OK);
-      return;
-    }
-    owner_->workers_.Schedule([this] { Process(); });
+    Act(a);
   }
 
   void OnWriteDone(bool ok) override {
-    if (!ok) {
-      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED,
-                              "client went away before reading the "
-                              "acknowledgement"));
-      return;
-    }
-    const absl::Time now = absl::Now();
-    grpc::Status end;
+    Actions a;
     {
       absl::MutexLock lock(&mu_);
-      last_batch_ = now;
-      end = EndReasonLocked(now);
-      if (end.ok()) state_ = State::kReading;
+      writing_ = false;
+      const absl::Time now = absl::Now();
+      if (ok) {
+        last_batch_ = now;
+      } else {
+        broken_ = true;
+        if (!ending_.has_value() || ending_->ok()) {
+          ending_ = grpc::Status(grpc::StatusCode::CANCELLED,
+                                 "client went away before reading the "
+                                 "acknowledgement");
+        }
+      }
+      a = StepLocked(now);
     }
-    if (!end.ok()) {
-      FinishOnce(end);
-      return;
-    }
-    StartRead(&in_);
+    Act(a);
   }
 
   void OnDone() override {
@@ -207,12 +216,15 @@ class UpsertReactor final
   }
 
   // Reaper and Drain(): decides whether the stream, if it waits for a
-  // batch, must end now (a limit, or draining). Non-OK: it is marked
-  // finished and the caller must pass the status to EndNow() once it holds
-  // no lock of UpsertStreams (Finish may run OnDone on the calling thread).
+  // batch (none in hand), must end now (a limit, or draining). Non-OK: it
+  // is marked finished and the caller must pass the status to EndNow()
+  // once it holds no lock of UpsertStreams (Finish may run OnDone on the
+  // calling thread).
   grpc::Status Expire(absl::Time now) {
     absl::MutexLock lock(&mu_);
-    if (state_ != State::kReading) return grpc::Status::OK;
+    if (finished_ || ending_.has_value() || !reading_ || !QuietLocked()) {
+      return grpc::Status::OK;
+    }
     grpc::Status end = EndReasonLocked(now);
     if (end.ok() && owner_->limits_.idle_timeout > absl::ZeroDuration() &&
         now - last_batch_ > owner_->limits_.idle_timeout) {
@@ -223,16 +235,63 @@ class UpsertReactor final
                           "was acknowledged; open a new stream to go on",
                           absl::FormatDuration(now - last_batch_)));
     }
-    if (!end.ok()) {
-      state_ = State::kFinished;
-      final_status_ = end;
-    }
+    if (!end.ok()) EndLocked(end);
     return end;
   }
   void EndNow(const grpc::Status& status) { Finish(status); }
 
  private:
-  enum class State { kStarting, kReading, kProcessing, kWriting, kFinished };
+  // What the stream does next, decided under mu_ and done without it.
+  struct Actions {
+    bool read = false;   // StartRead(&in_)
+    bool write = false;  // StartWrite(&out_)
+    std::optional<grpc::Status> finish;
+  };
+
+  void Act(const Actions& a) {
+    if (a.write) StartWrite(&out_);
+    if (a.read) StartRead(&in_);
+    if (a.finish.has_value()) Finish(*a.finish);
+  }
+
+  grpc::Status EndLocked(grpc::Status status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    finished_ = true;
+    final_status_ = status;
+    return status;
+  }
+
+  // No batch in hand: none being processed, and every acknowledgement
+  // written (or the client gone).
+  bool QuietLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return running_ == 0 && !writing_ && (broken_ || acks_.empty());
+  }
+
+  Actions StepLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Actions a;
+    if (finished_) return a;
+    if (!broken_ && !writing_ && !acks_.empty()) {
+      out_ = std::move(acks_.front());
+      acks_.pop_front();
+      writing_ = a.write = true;
+    }
+    if (ending_.has_value()) {
+      if (QuietLocked()) a.finish = EndLocked(*ending_);
+      return a;
+    }
+    // The server's limits end a stream between batches, and stop it
+    // reading ahead.
+    grpc::Status end = EndReasonLocked(now);
+    if (!end.ok()) {
+      if (QuietLocked()) a.finish = EndLocked(end);
+      return a;
+    }
+    const size_t in_hand = running_ + acks_.size() + (writing_ ? 1 : 0);
+    if (!reading_ && in_hand < UpsertStreams::kPipelineDepth) {
+      reading_ = a.read = true;
+    }
+    return a;
+  }
 
   // Why the stream must end now, between batches (OK: it goes on).
   grpc::Status EndReasonLocked(absl::Time now) const
@@ -255,10 +314,32 @@ class UpsertReactor final
     return grpc::Status::OK;
   }
 
-  void Process() {
+  // Until batch `seq` may be written: every batch before it is. Not OK
+  // when an earlier batch failed or the client went away.
+  absl::Status WaitTurn(uint64_t seq) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    struct Turn {
+      UpsertReactor* r;
+      uint64_t seq;
+    } turn{this, seq};
+    mu_.Await(absl::Condition(
+        +[](Turn* t) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return t->r->turn_ == t->seq ||
+                 (t->r->ending_.has_value() && !t->r->ending_->ok());
+        },
+        &turn));
+    if (ending_.has_value() && !ending_->ok()) {
+      return absl::CancelledError(
+          "an earlier batch of this stream failed, or its client went away: "
+          "this batch was not written");
+    }
+    return absl::OkStatus();
+  }
+
+  void Process(uint64_t seq, grpc::ByteBuffer* in) {
     std::vector<grpc::Slice> slices;
     std::string bytes;
-    if (in_.Dump(&slices).ok()) {
+    if (in->Dump(&slices).ok()) {
       size_t n = 0;
       for (const grpc::Slice& s : slices) n += s.size();
       bytes.reserve(n);
@@ -266,51 +347,62 @@ class UpsertReactor final
         bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
       }
     }
-    in_.Clear();
-    uint64_t ordinal;
-    {
-      absl::MutexLock lock(&mu_);
-      ordinal = batches_;
-    }
+    in->Clear();
+    bool my_turn = false;
+    const UpsertStreams::BeforeWrite before_write = [&] {
+      absl::Status s = WaitTurn(seq);
+      my_turn = s.ok();
+      return s;
+    };
     absl::StatusOr<v1::UpsertResponse> response = [&] {
-      absl::StatusOr<ParsedBatch> batch = ParseUpsertBatch(bytes, ordinal);
+      absl::StatusOr<ParsedBatch> batch = ParseUpsertBatch(bytes, seq);
       if (!batch.ok())
         return absl::StatusOr<v1::UpsertResponse>(batch.status());
-      return owner_->handler_(*batch);
+      return owner_->handler_(*batch, before_write);
     }();
-    if (!response.ok()) {
-      FinishOnce(ToGrpcStatus(response.status()));
-      return;
-    }
-    const std::string wire = response->SerializeAsString();
-    grpc::Slice slice(wire);
-    out_ = grpc::ByteBuffer(&slice, 1);
+    // Acknowledged (or failed) in the stream's order too.
+    if (!my_turn) my_turn = WaitTurn(seq).ok();
+    std::string wire;
+    if (my_turn && response.ok()) wire = response->SerializeAsString();
+    Actions a;
     {
       absl::MutexLock lock(&mu_);
-      ++batches_;
-      state_ = State::kWriting;
+      if (my_turn) {
+        if (response.ok()) {
+          grpc::Slice slice(wire);
+          acks_.emplace_back(&slice, 1);
+          ++batches_;
+        } else {
+          ending_ = ToGrpcStatus(response.status());
+        }
+        turn_ = seq + 1;
+      }
+      --running_;
+      a = StepLocked(absl::Now());
     }
-    StartWrite(&out_);
-  }
-
-  void FinishOnce(const grpc::Status& status) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (state_ == State::kFinished) return;
-      state_ = State::kFinished;
-      final_status_ = status;
-    }
-    Finish(status);
+    Act(a);
   }
 
   UpsertStreams* const owner_;
   const absl::Time opened_;
-  grpc::ByteBuffer in_;   // gRPC's while reading, the worker's after
-  grpc::ByteBuffer out_;  // gRPC's while writing
+  grpc::ByteBuffer in_;   // gRPC's while reading_
+  grpc::ByteBuffer out_;  // gRPC's while writing_
   absl::Mutex mu_;
-  State state_ ABSL_GUARDED_BY(mu_) = State::kStarting;
   absl::Time last_batch_ ABSL_GUARDED_BY(mu_);
-  uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  // Batches handed to the workers and not done with.
+  size_t running_ ABSL_GUARDED_BY(mu_) = 0;
+  // Acknowledgements waiting for the one being written.
+  std::deque<grpc::ByteBuffer> acks_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;  // the next batch read
+  uint64_t turn_ ABSL_GUARDED_BY(mu_) = 0;      // the next batch to write
+  uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;   // acknowledged
+  // How the stream will end once quiet: OK when the client closed its
+  // side, else the first failure.
+  std::optional<grpc::Status> ending_ ABSL_GUARDED_BY(mu_);
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;    // the client went away
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish decided
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
 };
 

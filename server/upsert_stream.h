@@ -15,8 +15,11 @@
 //    open longer than `max_lifetime`, is ended (between batches, never
 //    during one) with DEADLINE_EXCEEDED saying which limit.
 //
-// One batch at a time per stream, in order: read, process, acknowledge,
-// read the next (as the synchronous handler did).
+// Pipelined, in order: while a batch is written, the stream's next one is
+// read, parsed, validated and encoded (up to kPipelineDepth batches of a
+// stream in hand); batches are written and acknowledged in the order they
+// came (BeforeWrite). A batch that fails ends the stream once the batches
+// before it are acknowledged; the batches after it are not written.
 //
 // Thread safety: UpsertStreams is thread-safe; a reactor's methods are
 // called by gRPC and by the worker pool, serialised by its own mutex.
@@ -92,10 +95,19 @@ class UpsertReactor;
 // ones (a reaper thread, once a second) and all of them when draining.
 class UpsertStreams {
  public:
+  // Called by a handler once, after the batch's own work (parsing,
+  // validation, encoding) and before it writes anything: waits until the
+  // stream's batch before it is written and acknowledged. Non-OK (an
+  // earlier batch failed, or the client went away): write nothing and
+  // return the status.
+  using BeforeWrite = std::function<absl::Status()>;
   // Handles one batch: returns the acknowledgement, or the status that ends
-  // the stream.
-  using BatchHandler =
-      std::function<absl::StatusOr<v1::UpsertResponse>(ParsedBatch& batch)>;
+  // the stream. Batches of one stream are handled up to kPipelineDepth at
+  // a time; a handler that writes must call before_write first, so that
+  // they are written in the stream's order.
+  using BatchHandler = std::function<absl::StatusOr<v1::UpsertResponse>(
+      ParsedBatch& batch, const BeforeWrite& before_write)>;
+  static constexpr int kPipelineDepth = 2;
   // Checks a new stream before its first read (auth, draining): a non-OK
   // status ends it at once.
   using StreamCheck = std::function<absl::Status(grpc::CallbackServerContext*)>;

@@ -287,7 +287,9 @@ uint32_t Collection::nlist() const {
   return snap.ivf ? snap.ivf->params().nlist : 0;
 }
 
-absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
+absl::StatusOr<uint64_t> Collection::Upsert(
+    std::vector<DocumentInput> docs,
+    const std::function<absl::Status()>& before_write) {
   const size_t dim = config_.dimension;
   const uint64_t written = docs.size();
   for (size_t i = 0; i < docs.size(); ++i) {
@@ -340,6 +342,7 @@ absl::StatusOr<uint64_t> Collection::Upsert(std::vector<DocumentInput> docs) {
     error_sum = QuantizationError(*snap.ivf, x.data(), lists.data(), n) * n;
   };
   encode();
+  if (before_write) QUIVER_RETURN_IF_ERROR(before_write());
   uint64_t count_after = 0;
   {
     absl::MutexLock w(&write_mu_);

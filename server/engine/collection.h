@@ -193,7 +193,16 @@ class Collection {
   // attributes. Duplicate ids in one call: the last one wins. Returns the
   // number of documents written. NOT_FOUND after Drop; store errors as-is. May
   // start the automatic training.
-  absl::StatusOr<uint64_t> Upsert(std::vector<DocumentInput> docs);
+  //
+  // `before_write` (optional) is called once, outside every lock of the
+  // collection, after the batch is validated and encoded and before it is
+  // written: a caller whose batches must be written in order (one Upsert
+  // stream, encoding its next batch while this one is written) waits there
+  // for the batch before it. A non-OK status from it is returned and
+  // nothing is written.
+  absl::StatusOr<uint64_t> Upsert(
+      std::vector<DocumentInput> docs,
+      const std::function<absl::Status()>& before_write = nullptr);
   // Deletes the documents with these ids (unknown ids are ignored); returns
   // how many existed.
   absl::StatusOr<uint64_t> Delete(absl::Span<const std::string> ids);

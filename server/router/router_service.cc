@@ -236,10 +236,15 @@ RouterService::RouterService(RouterOptions options, server::Metrics* metrics,
         }
         return auth_.Check(*context);
       },
-      [this](server::ParsedBatch& batch) -> absl::StatusOr<v1::UpsertResponse> {
+      [this](server::ParsedBatch& batch,
+             const server::UpsertStreams::BeforeWrite& before_write)
+          -> absl::StatusOr<v1::UpsertResponse> {
         if (draining_.load()) {
           return absl::UnavailableError("the router is shutting down");
         }
+        // Forwarded in the stream's order: a batch waits here for the one
+        // before it (the nodes write what they get at once).
+        if (absl::Status s = before_write(); !s.ok()) return s;
         try {
           return UpsertBatch(batch);
         } catch (const std::exception& e) {

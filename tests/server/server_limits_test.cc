@@ -154,6 +154,78 @@ TEST_F(LimitsTest, InvalidUtf8CollectionNameEndsTheStreamNamingTheBatch) {
   EXPECT_EQ(Count(), 3u);
 }
 
+// The server reads, parses and encodes a stream's next batch while the one
+// before it is written. Sent all at once, 30 batches that each rewrite the
+// same ids are written and acknowledged in the stream's order: the ids
+// hold the last batch's vectors. A batch that fails (a collection that does
+// not exist) ends the stream after the batches before it are acknowledged,
+// and no batch after it is written, though the server may have read them.
+std::vector<float> StoredVector(v1::Quiver::Stub* stub, const std::string& id) {
+  grpc::ClientContext ctx;
+  v1::GetRequest req;
+  req.set_collection("c");
+  req.add_ids(id);
+  req.set_include_vectors(true);
+  v1::GetResponse resp;
+  const grpc::Status s = stub->Get(&ctx, req, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  if (resp.documents_size() != 1) return {};
+  return {resp.documents(0).vector().begin(), resp.documents(0).vector().end()};
+}
+
+TEST_F(LimitsTest, PipelinedBatchesAreWrittenInOrder) {
+  Start();
+  const std::vector<std::string> same = Ids("same", 40);
+  for (const int fail_at : {-1, 17}) {
+    SCOPED_TRACE(fail_at);
+    const int n = 30;
+    grpc::ClientContext ctx;
+    std::unique_ptr<Stream> stream = stub_->Upsert(&ctx);
+    for (int b = 0; b < n; ++b) {
+      v1::UpsertRequest req =
+          Batch(b == fail_at ? "missing" : "c", b + 100 * (fail_at + 1), same);
+      // And ids of its own, to see which batches were written.
+      for (const std::string& id :
+           Ids(absl::StrCat("own", fail_at, "-", b, "-"), 3)) {
+        v1::Document* d = req.add_documents();
+        d->set_id(id);
+        for (uint32_t l = 0; l < kDim; ++l) d->add_vector(0.5f);
+      }
+      stream->Write(req);
+    }
+    stream->WritesDone();
+    std::vector<uint64_t> acked;
+    v1::UpsertResponse r;
+    while (stream->Read(&r)) acked.push_back(r.batch_id());
+    const grpc::Status s = stream->Finish();
+    const int written = fail_at < 0 ? n : fail_at;
+    ASSERT_EQ(acked.size(), static_cast<size_t>(written)) << s.error_message();
+    for (int b = 0; b < written; ++b) {
+      EXPECT_EQ(acked[b], static_cast<uint64_t>(b + 100 * (fail_at + 1)));
+    }
+    if (fail_at < 0) {
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    } else {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND)
+          << s.error_message();
+    }
+    // The last batch written holds the shared ids.
+    const std::vector<float> want =
+        Gaussian(same.size(), kDim, written - 1 + 100 * (fail_at + 1) + 1);
+    for (size_t i = 0; i < same.size(); ++i) {
+      const std::vector<float> got = StoredVector(stub_.get(), same[i]);
+      ASSERT_EQ(got.size(), kDim) << same[i];
+      for (uint32_t l = 0; l < kDim; ++l) {
+        ASSERT_EQ(got[l], want[i * kDim + l]) << same[i] << " dim " << l;
+      }
+    }
+    for (int b = 0; b < n; ++b) {
+      const std::string id = absl::StrCat("own", fail_at, "-", b, "-0");
+      EXPECT_EQ(StoredVector(stub_.get(), id).empty(), b >= written) << id;
+    }
+  }
+}
+
 TEST_F(LimitsTest, UnaryRequestsWithInvalidUtf8AreInvalidArgument) {
   Start();
   {
