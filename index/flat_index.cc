@@ -109,9 +109,8 @@ void EncodeScalar8(const float* v, size_t dim, uint8_t* c, float* offset,
 // at most the last chunk (which grows 1.25x at a time up to its full size),
 // never every row: a large index grows without copying all of its rows
 // (and faulting in a second copy of them) under its writer lock, and holds
-// at most a quarter of one chunk unused, plus one spare chunk after
-// removals (so that adds and removes at a chunk's edge do not allocate and
-// free it in turn).
+// at most a quarter of one chunk unused while it grows; removals free each
+// chunk they empty, and the last one's room once it is under half full.
 template <typename T>
 class ChunkedRows {
  public:
@@ -148,9 +147,15 @@ class ChunkedRows {
     --size_;
     std::vector<T>& chunk = chunks_[size_ >> shift_];
     chunk.resize(chunk.size() - width_);
-    // Keep one spare chunk at most.
+    // The last chunk gives back its room once under half full (geometric:
+    // adds and removes around one size do not copy it in turn).
+    if (!chunk.empty() && 2 * chunk.size() < chunk.capacity() &&
+        chunk.capacity() > 1024 * width_) {
+      chunk.shrink_to_fit();
+    }
+    // An emptied chunk goes at once (one added again regrows from a row).
     const size_t used = (size_ + Mask()) >> shift_;
-    if (chunks_.size() > used + 1) chunks_.resize(used + 1);
+    if (chunks_.size() > used) chunks_.resize(used);
   }
   void ShrinkToFit() {
     chunks_.resize((size_ + Mask()) >> shift_);

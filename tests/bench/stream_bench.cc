@@ -400,6 +400,65 @@ v1::SearchRequest MakeRequest(const Data& d, const std::string& collection,
   return req;
 }
 
+// Reads the streamed collection back through search: up to 2,000 live
+// documents, each its own vector as the query (every list probed, rerank
+// 8, k 1), must find themselves (a live id's current vector missing from
+// the index, or a stale one, misses); up to 500 deleted ids' last vectors
+// must not find their id; no answer may name a deleted id. Prints one line;
+// an error only when the RPCs fail.
+absl::Status VerifyReadBack(client::QuiverClient* cl, const Data& d,
+                            const LiveSet& s, const std::string& collection) {
+  std::vector<uint32_t> probes_live, probes_dead;
+  const size_t stride = std::max<size_t>(1, s.live.size() / 2000);
+  for (size_t i = 0; i < s.live.size(); i += stride) {
+    probes_live.push_back(s.live[i]);
+  }
+  for (uint32_t id = 0; id < s.pos.size() && probes_dead.size() < 500; ++id) {
+    if (s.pos[id] < 0) probes_dead.push_back(id);
+  }
+  size_t found = 0, missed = 0, dead_found = 0, dead_hits = 0;
+  for (int kind = 0; kind < 2; ++kind) {
+    const std::vector<uint32_t>& ids = kind == 0 ? probes_live : probes_dead;
+    for (size_t first = 0; first < ids.size(); first += 100) {
+      v1::SearchRequest req;
+      req.set_collection(collection);
+      req.set_k(1);
+      req.set_nprobe(65536);  // the most allowed; clamped to nlist
+      req.set_rerank(8);
+      const size_t n = std::min<size_t>(100, ids.size() - first);
+      for (size_t i = first; i < first + n; ++i) {
+        const float* v = &d.rows[static_cast<size_t>(s.row_of[ids[i]]) * d.dim];
+        req.add_queries()->mutable_values()->Add(v, v + d.dim);
+      }
+      QUIVER_ASSIGN_OR_RETURN(v1::SearchResponse resp, cl->Search(req));
+      for (size_t i = 0; i < n; ++i) {
+        const v1::QueryResult& r = resp.results(static_cast<int>(i));
+        const std::string want = absl::StrCat(ids[first + i]);
+        const bool self = r.hits_size() > 0 && r.hits(0).id() == want;
+        if (kind == 0) {
+          (self ? found : missed) += 1;
+        } else if (self) {
+          ++dead_found;
+        }
+        for (const v1::Hit& h : r.hits()) {
+          uint32_t id = 0;
+          if (absl::SimpleAtoi(h.id(), &id) && id < s.pos.size() &&
+              s.pos[id] < 0) {
+            ++dead_hits;
+          }
+        }
+      }
+    }
+  }
+  std::printf(
+      "                   read back: %zu of %zu live documents found "
+      "themselves (%zu missed); %zu of %zu deleted ids found; %zu answers "
+      "named a deleted id\n",
+      found, probes_live.size(), missed, dead_found, probes_dead.size(),
+      dead_hits);
+  return absl::OkStatus();
+}
+
 struct Search {
   double recall = 0, qps = 0, p50_ms = 0, p99_ms = 0, batch_qps = 0;
 };
@@ -967,6 +1026,7 @@ absl::Status Run() {
       header = true;
     }
     PrintRow(c);
+    QUIVER_RETURN_IF_ERROR(VerifyReadBack(cl.get(), d, live, kStreamed));
     results.push_back(c);
     return absl::OkStatus();
   };
