@@ -290,7 +290,7 @@ std::vector<Neighbor> IvfPqIndex::Search(const float* query,
   const size_t nprobe = ClampProbe(params.nprobe, s.nlist);
   probes.resize(nprobe);
   probe_dis.resize(nprobe);
-  s.CoarseSearchOne(qs, nprobe, probes.data(), probe_dis.data());
+  s.ProbeSearchOne(qs, nprobe, probes.data(), probe_dis.data());
   s.SearchPreassigned(qs, probes.data(), probe_dis.data(), nprobe, params,
                       &out);
   return out;
@@ -305,6 +305,22 @@ std::vector<std::vector<Neighbor>> IvfPqIndex::SearchBatch(
   std::vector<float> buf;
   const float* qs = MaybeNormalize(s.params.metric, queries, nq, s.dim, &buf);
   const size_t nprobe = ClampProbe(params.nprobe, s.nlist);
+  if (s.groups.count > 0) {
+    // Grouped centroids: each query's probes as Search finds them (a
+    // fraction of the centroids read, cheaper than the matrix product over
+    // all of them, and the same lists as one query at a time).
+    ParallelFor(nq, ResolveThreads(threads), [&](size_t begin, size_t end) {
+      std::vector<uint32_t> probes(nprobe);
+      std::vector<float> probe_dis(nprobe);
+      for (size_t i = begin; i < end; ++i) {
+        const float* q = qs + i * s.dim;
+        s.ProbeSearchOne(q, nprobe, probes.data(), probe_dis.data());
+        s.SearchPreassigned(q, probes.data(), probe_dis.data(), nprobe, params,
+                            &results[i]);
+      }
+    });
+    return results;
+  }
   // Coarse step for blocks of queries (BLAS), then the scans in parallel.
   constexpr size_t kBlock = 1024;
   std::vector<uint32_t> probes(std::min(nq, kBlock) * nprobe);

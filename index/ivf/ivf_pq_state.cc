@@ -12,6 +12,7 @@
 #include "index/clustering/distances.h"
 #include "index/clustering/kmeans_internal.h"
 #include "index/kernels/kernels.h"
+#include "index/kmeans.h"
 #include "index/parallel.h"
 
 namespace quiver::index::ivf {
@@ -74,6 +75,28 @@ void SelectBest(const float* scores, size_t nlist, size_t nprobe,
   std::sort(k, k + nprobe);
   for (size_t p = 0; p < nprobe; ++p) {
     labels[p] = static_cast<uint32_t>(k[p] & 0xffffffffu);
+  }
+}
+
+// The score a ScoreKey was made from.
+inline float KeyScore(uint64_t key) {
+  uint32_t bits = static_cast<uint32_t>(key >> 32);
+  bits ^= (bits >> 31) != 0 ? 0x80000000u : 0xffffffffu;
+  float score;
+  std::memcpy(&score, &bits, 4);
+  return score;
+}
+
+// SelectBest over keys already made (n unique ScoreKeys, reordered): the
+// nprobe smallest, best first, and their scores.
+void SelectBestKeys(uint64_t* keys, size_t n, size_t nprobe, uint32_t* labels,
+                    float* scores) {
+  nprobe = std::min(nprobe, n);
+  if (nprobe < n) std::nth_element(keys, keys + nprobe - 1, keys + n);
+  std::sort(keys, keys + nprobe);
+  for (size_t p = 0; p < nprobe; ++p) {
+    labels[p] = static_cast<uint32_t>(keys[p] & 0xffffffffu);
+    scores[p] = KeyScore(keys[p]);
   }
 }
 
@@ -140,9 +163,125 @@ absl::Status IvfPqState::Build(std::vector<float> coarse,
 }
 
 void IvfPqState::BlockCentroids() {
+  groups = CentroidGroups();
+  centroids_blocked.clear();
+  centroids_blocked.shrink_to_fit();
+  if (nlist >= kGroupMinLists && GroupCentroids()) return;
   centroids_blocked.assign(kernels::Blocked16Floats(nlist, dim), 0.0f);
   kernels::TransposeBlocks16(centroids.data(), nlist, dim,
                              centroids_blocked.data());
+}
+
+bool IvfPqState::GroupCentroids() {
+  KMeansParams kp;
+  kp.k = static_cast<size_t>(std::lround(kGroupsPerSqrtList * std::sqrt(double(nlist))));
+  kp.niter = 10;
+  kp.max_points_per_centroid = 0;  // every centroid
+  kp.seed = 0x67726f757073;        // fixed: the same centroids, same groups
+  kp.threads = 1;
+  absl::StatusOr<KMeansResult> heads = KMeans(centroids.data(), nlist, dim, kp);
+  if (!heads.ok()) return false;  // (non-finite centroids): one flat scan
+  std::vector<uint32_t> nearest(nlist);
+  AssignNearest(centroids.data(), nlist, heads->centroids.data(), kp.k, dim,
+                nearest.data(), nullptr, /*threads=*/1);
+  std::vector<std::vector<uint32_t>> members(kp.k);
+  for (uint32_t l = 0; l < nlist; ++l) members[nearest[l]].push_back(l);
+  CentroidGroups g;
+  std::vector<float> heads_kept;
+  size_t blocks = 0;
+  for (size_t h = 0; h < kp.k; ++h) {
+    if (members[h].empty()) continue;  // an empty cluster is no group
+    heads_kept.insert(heads_kept.end(), heads->centroids.begin() + h * dim,
+                      heads->centroids.begin() + (h + 1) * dim);
+    g.block_begin.push_back(static_cast<uint32_t>(blocks));
+    g.lists_in_group.push_back(static_cast<uint32_t>(members[h].size()));
+    blocks += (members[h].size() + kernels::kDistBlock - 1) /
+              kernels::kDistBlock;
+  }
+  g.count = g.lists_in_group.size();
+  g.block_begin.push_back(static_cast<uint32_t>(blocks));
+  g.heads_blocked.assign(kernels::Blocked16Floats(g.count, dim), 0.0f);
+  kernels::TransposeBlocks16(heads_kept.data(), g.count, dim,
+                             g.heads_blocked.data());
+  g.member_list.assign(blocks * kernels::kDistBlock, kNoList);
+  g.members_blocked.assign(blocks * kernels::kDistBlock * dim, 0.0f);
+  std::vector<float> rows;
+  size_t group = 0;
+  for (size_t h = 0; h < kp.k; ++h) {
+    if (members[h].empty()) continue;
+    const size_t row0 = size_t{g.block_begin[group]} * kernels::kDistBlock;
+    rows.resize(members[h].size() * dim);
+    for (size_t r = 0; r < members[h].size(); ++r) {
+      g.member_list[row0 + r] = members[h][r];
+      std::copy_n(centroids.data() + size_t{members[h][r]} * dim, dim,
+                  rows.data() + r * dim);
+    }
+    kernels::TransposeBlocks16(rows.data(), members[h].size(), dim,
+                               g.members_blocked.data() + row0 * dim);
+    ++group;
+  }
+  groups = std::move(g);
+  return true;
+}
+
+size_t IvfPqState::ScoreGroup(const float* x, size_t group, float* scratch,
+                              std::vector<uint64_t>* keys) const {
+  const kernels::KernelTable& k = kernels::Kernels();
+  const size_t b0 = groups.block_begin[group];
+  const size_t nb = groups.block_begin[group + 1] - b0;
+  const float* bt = groups.members_blocked.data() + b0 * kernels::kDistBlock *
+                                                        dim;
+  const uint32_t* lists = groups.member_list.data() + b0 * kernels::kDistBlock;
+  if (by_ip()) {
+    k.ip_blocked16(x, bt, nb, dim, scratch);
+  } else {
+    k.l2sqr_blocked16(x, bt, nb, dim, scratch);
+  }
+  for (size_t r = 0; r < nb * kernels::kDistBlock; ++r) {
+    if (lists[r] == kNoList) continue;
+    keys->push_back(ScoreKey(by_ip() ? -scratch[r] : scratch[r], lists[r]));
+  }
+  return groups.lists_in_group[group];
+}
+
+void IvfPqState::ProbeSearchOne(const float* x, size_t nprobe,
+                                uint32_t* labels, float* distances) const {
+  const size_t want =
+      std::max(nlist / kGroupCoverDiv, kGroupCoverPerProbe * nprobe);
+  if (groups.count == 0 || want >= nlist) {
+    CoarseSearchOne(x, nprobe, labels, distances);
+    return;
+  }
+  thread_local std::vector<float> scratch;
+  thread_local std::vector<uint64_t> order;
+  thread_local std::vector<uint64_t> keys;
+  const kernels::KernelTable& k = kernels::Kernels();
+  const size_t head_blocks =
+      (groups.count + kernels::kDistBlock - 1) / kernels::kDistBlock;
+  size_t widest = head_blocks;
+  for (size_t g = 0; g < groups.count; ++g) {
+    widest = std::max<size_t>(widest,
+                              groups.block_begin[g + 1] - groups.block_begin[g]);
+  }
+  scratch.resize(widest * kernels::kDistBlock);
+  if (by_ip()) {
+    k.ip_blocked16(x, groups.heads_blocked.data(), head_blocks, dim,
+                   scratch.data());
+  } else {
+    k.l2sqr_blocked16(x, groups.heads_blocked.data(), head_blocks, dim,
+                      scratch.data());
+  }
+  order.resize(groups.count);
+  for (size_t g = 0; g < groups.count; ++g) {
+    order[g] = ScoreKey(by_ip() ? -scratch[g] : scratch[g], g);
+  }
+  std::sort(order.begin(), order.end());
+  keys.clear();
+  size_t covered = 0;
+  for (size_t i = 0; i < groups.count && covered < want; ++i) {
+    covered += ScoreGroup(x, order[i] & 0xffffffffu, scratch.data(), &keys);
+  }
+  SelectBestKeys(keys.data(), keys.size(), nprobe, labels, distances);
 }
 
 void IvfPqState::CoarseSearchOne(const float* x, size_t nprobe,
@@ -150,6 +289,22 @@ void IvfPqState::CoarseSearchOne(const float* x, size_t nprobe,
   thread_local std::vector<float> scores;
   thread_local std::vector<uint64_t> order;
   const kernels::KernelTable& k = kernels::Kernels();
+  if (groups.count > 0) {
+    // Every group: the same scores as one flat scan (each row's score is
+    // what l2sqr / inner_product returns whatever its block), the same keys.
+    size_t widest = 0;
+    for (size_t g = 0; g < groups.count; ++g) {
+      widest = std::max<size_t>(
+          widest, groups.block_begin[g + 1] - groups.block_begin[g]);
+    }
+    scores.resize(widest * kernels::kDistBlock);
+    order.clear();
+    for (size_t g = 0; g < groups.count; ++g) {
+      ScoreGroup(x, g, scores.data(), &order);
+    }
+    SelectBestKeys(order.data(), order.size(), nprobe, labels, distances);
+    return;
+  }
   // 16 centroids per kernel step, each score bit for bit what l2sqr /
   // inner_product of that centroid returns.
   const size_t nblocks =

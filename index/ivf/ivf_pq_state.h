@@ -50,9 +50,19 @@ struct IvfPqState {
   // vectors; `threads` workers for the selection.
   void CoarseSearch(const float* x, size_t n, size_t nprobe, uint32_t* labels,
                     float* distances, int threads) const;
-  // The same for one vector with the SIMD kernels (no BLAS).
+  // The same for one vector with the SIMD kernels (no BLAS): every
+  // centroid scored, so the nprobe best lists exactly.
   void CoarseSearchOne(const float* x, size_t nprobe, uint32_t* labels,
                        float* distances) const;
+  // The probes of a search: CoarseSearchOne's, or, for a grouped index
+  // (see CentroidGroups), the nprobe best of the lists of the nearest groups
+  // only, scored until they hold at least max(nlist / kGroupCoverDiv,
+  // kGroupCoverPerProbe * nprobe) lists (CoarseSearchOne once that is all
+  // of them). Distances are exact; a list of a group not visited can be
+  // missed (ProbeSearchTest measures how often). Search and SearchBatch use
+  // this, so a measurement of the defaults sees what searches see.
+  void ProbeSearchOne(const float* x, size_t nprobe, uint32_t* labels,
+                      float* distances) const;
   // CoarseSearch for nprobe == 1 (the list a vector is added to): the
   // blocked GEMM + argmin of k-means, checked against its rounding error;
   // vectors whose best two lists are too close to call go through
@@ -85,9 +95,39 @@ struct IvfPqState {
   std::vector<float> centroids;       // nlist x dim
   std::vector<float> centroid_norms;  // nlist, ||c||^2
   // The centroids block-transposed (kernels::TransposeBlocks16) for the
-  // single-query coarse search; derived from centroids by BlockCentroids().
+  // single-query coarse search; derived from centroids by BlockCentroids(),
+  // which also groups them (empty when grouped: the groups hold them).
   std::vector<float> centroids_blocked;
   void BlockCentroids();
+
+  // Indexes of at least kGroupMinLists lists group their centroids by a
+  // k-means over the centroids (about 2 sqrt(nlist) groups; seeded, so the
+  // same centroids give the same groups). Each group's centroids are block-
+  // transposed together, padded to a multiple of 16 rows. A single-query
+  // search then reads the group heads and the members of the nearest groups
+  // instead of every centroid: at 4,096 lists of 96-d, 1.5 MiB of centroids
+  // a query, most of the time of a search at nprobe 1-8. Derived, never
+  // persisted. Empty (count 0) below kGroupMinLists.
+  static constexpr size_t kGroupMinLists = 2048;
+  static constexpr double kGroupsPerSqrtList = 2;
+  static constexpr size_t kGroupCoverDiv = 6;
+  static constexpr size_t kGroupCoverPerProbe = 32;
+  static constexpr uint32_t kNoList = ~uint32_t{0};
+  struct CentroidGroups {
+    size_t count = 0;
+    std::vector<float> heads_blocked;      // the groups' centroids, blocked
+    std::vector<uint32_t> block_begin;     // count + 1: first block of each
+    std::vector<uint32_t> lists_in_group;  // count: its lists (no padding)
+    std::vector<uint32_t> member_list;     // 16 per block; kNoList: padding
+    std::vector<float> members_blocked;    // member_list's centroids, blocked
+  };
+  CentroidGroups groups;
+  // Fills groups; false (and groups untouched) if the k-means fails.
+  bool GroupCentroids();
+  // Appends the ScoreKeys of group `group`'s lists for x to keys (scratch:
+  // 16 floats a block of the group); returns how many lists it holds.
+  size_t ScoreGroup(const float* x, size_t group, float* scratch,
+                    std::vector<uint64_t>* keys) const;
   pq::ProductQuantizer pq;
   // L2 only: (nlist, m, ksub): ||r_jc||^2 + 2 <c_l,j, r_jc>; empty when
   // above kMaxPrecomputedTableBytes or for inner product.
