@@ -174,7 +174,8 @@ void IvfPqState::BlockCentroids() {
 
 bool IvfPqState::GroupCentroids() {
   KMeansParams kp;
-  kp.k = static_cast<size_t>(std::lround(kGroupsPerSqrtList * std::sqrt(double(nlist))));
+  kp.k = static_cast<size_t>(
+      std::lround(kGroupsPerSqrtList * std::sqrt(double(nlist))));
   kp.niter = 10;
   kp.max_points_per_centroid = 0;  // every centroid
   kp.seed = 0x67726f757073;        // fixed: the same centroids, same groups
@@ -195,8 +196,8 @@ bool IvfPqState::GroupCentroids() {
                       heads->centroids.begin() + (h + 1) * dim);
     g.block_begin.push_back(static_cast<uint32_t>(blocks));
     g.lists_in_group.push_back(static_cast<uint32_t>(members[h].size()));
-    blocks += (members[h].size() + kernels::kDistBlock - 1) /
-              kernels::kDistBlock;
+    blocks +=
+        (members[h].size() + kernels::kDistBlock - 1) / kernels::kDistBlock;
   }
   g.count = g.lists_in_group.size();
   g.block_begin.push_back(static_cast<uint32_t>(blocks));
@@ -229,8 +230,8 @@ size_t IvfPqState::ScoreGroup(const float* x, size_t group, float* scratch,
   const kernels::KernelTable& k = kernels::Kernels();
   const size_t b0 = groups.block_begin[group];
   const size_t nb = groups.block_begin[group + 1] - b0;
-  const float* bt = groups.members_blocked.data() + b0 * kernels::kDistBlock *
-                                                        dim;
+  const float* bt =
+      groups.members_blocked.data() + b0 * kernels::kDistBlock * dim;
   const uint32_t* lists = groups.member_list.data() + b0 * kernels::kDistBlock;
   if (by_ip()) {
     k.ip_blocked16(x, bt, nb, dim, scratch);
@@ -244,8 +245,8 @@ size_t IvfPqState::ScoreGroup(const float* x, size_t group, float* scratch,
   return groups.lists_in_group[group];
 }
 
-void IvfPqState::ProbeSearchOne(const float* x, size_t nprobe,
-                                uint32_t* labels, float* distances) const {
+void IvfPqState::ProbeSearchOne(const float* x, size_t nprobe, uint32_t* labels,
+                                float* distances) const {
   const size_t want =
       std::max(nlist / kGroupCoverDiv, kGroupCoverPerProbe * nprobe);
   if (groups.count == 0 || want >= nlist) {
@@ -260,8 +261,8 @@ void IvfPqState::ProbeSearchOne(const float* x, size_t nprobe,
       (groups.count + kernels::kDistBlock - 1) / kernels::kDistBlock;
   size_t widest = head_blocks;
   for (size_t g = 0; g < groups.count; ++g) {
-    widest = std::max<size_t>(widest,
-                              groups.block_begin[g + 1] - groups.block_begin[g]);
+    widest = std::max<size_t>(
+        widest, groups.block_begin[g + 1] - groups.block_begin[g]);
   }
   scratch.resize(widest * kernels::kDistBlock);
   if (by_ip()) {

@@ -122,9 +122,8 @@ TEST_P(ProbeSearchTest, GroupedProbesAreExactDistancesAndFindTheNearestLists) {
   p.m = 1;
   p.nbits = 4;
   IvfPqState state(p);
-  ASSERT_TRUE(state.Build(trained->centroids,
-                          std::vector<float>(16 * dim, 0.5f))
-                  .ok());
+  ASSERT_TRUE(
+      state.Build(trained->centroids, std::vector<float>(16 * dim, 0.5f)).ok());
   // Every list in exactly one group, about sqrt(nlist) groups.
   ASSERT_GE(state.groups.count, 64u) << base.name;
   ASSERT_LE(state.groups.count, 91u) << base.name;
@@ -188,10 +187,11 @@ TEST_P(ProbeSearchTest, GroupedProbesAreExactDistancesAndFindTheNearestLists) {
   }
   const double r1 = double(top1) / nq, r8 = double(found8) / (8 * nq),
                r32 = double(found32) / (32 * nq);
-  std::printf("%s, %s, %zu groups: nearest list found %.4f, best 8 %.4f, "
-              "best 32 %.4f\n",
-              base.name.c_str(), metric == Metric::kL2 ? "L2" : "IP",
-              state.groups.count, r1, r8, r32);
+  std::printf(
+      "%s, %s, %zu groups: nearest list found %.4f, best 8 %.4f, "
+      "best 32 %.4f\n",
+      base.name.c_str(), metric == Metric::kL2 ? "L2" : "IP",
+      state.groups.count, r1, r8, r32);
   // SIFT-small measured 0.990 / 0.984 / 1.000 (L2), 0.989 / 0.981 / 1.000
   // (inner product).
   EXPECT_GE(r1, 0.98);
@@ -200,8 +200,7 @@ TEST_P(ProbeSearchTest, GroupedProbesAreExactDistancesAndFindTheNearestLists) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Metrics, ProbeSearchTest,
-                         ::testing::Values(Metric::kL2,
-                                           Metric::kInnerProduct),
+                         ::testing::Values(Metric::kL2, Metric::kInnerProduct),
                          [](const ::testing::TestParamInfo<Metric>& info) {
                            return info.param == Metric::kL2 ? "L2" : "IP";
                          });

@@ -158,7 +158,8 @@ TEST_F(SiftSmallTest, SearchMatchesSearchBatch) {
 // and those answers reach the recall of the flat scan's ground truth.
 TEST(IvfPqIndexTest, GroupedCentroidsSearchMatchesSearchBatch) {
   const size_t n = 40000, dim = 24, nq = 200;
-  const std::vector<float> x = ::quiver::testing::Clustered(n + nq, dim, 300, 5);
+  const std::vector<float> x =
+      ::quiver::testing::Clustered(n + nq, dim, 300, 5);
   IvfPqParams p;
   p.dim = dim;
   p.nlist = 2048;
