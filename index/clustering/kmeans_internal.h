@@ -50,9 +50,9 @@ void NearestScores(const float* x, size_t n, size_t d, const float* c,
                    float* best, float* second);
 
 // Candidates per point kept by the pruned assignment.
-inline constexpr size_t kPruneCandidates = 8;
+inline constexpr size_t kPruneCandidates = 6;
 // Centroids with the largest shifts checked exactly to tighten `rest`.
-inline constexpr size_t kPruneMovers = 16;
+inline constexpr size_t kPruneMovers = 8;
 
 // State of the pruned Lloyd assignment between iterations (distances are
 // non-squared here). For point i with label a:
