@@ -109,6 +109,70 @@ inline void InsertSorted(float value, uint32_t label, size_t m, float* vals,
   labels[pos] = label;
 }
 
+// The m smallest of x[0..n) (n >= M), ascending, in best[0..M): each value
+// passes down a chain of compare-exchanges (min stays, max moves on), so no
+// branch depends on the data. T is float, or uint64_t for OrderedKey()s.
+template <size_t M, typename T>
+inline void SmallestNetwork(const T* x, size_t n, T* best) {
+  T b[M];
+  for (size_t r = 0; r < M; ++r) b[r] = x[r];
+  std::sort(b, b + M);
+  for (size_t j = M; j < n; ++j) {
+    T v = x[j];
+    for (size_t r = 0; r < M; ++r) {
+      const T lo = std::min(b[r], v);
+      v = std::max(b[r], v);
+      b[r] = lo;
+    }
+  }
+  for (size_t r = 0; r < M; ++r) best[r] = b[r];
+}
+
+// Sorts like (value, label) with value compared as a float (-0 == +0),
+// for finite and infinite values: the float's bits mapped to an unsigned
+// integer of the same order, above the label.
+inline uint64_t OrderedKey(float value, uint32_t label) {
+  uint32_t u;
+  const float v = value + 0.0f;  // -0 -> +0
+  std::memcpy(&u, &v, sizeof(u));
+  u = (u & 0x80000000u) != 0 ? ~u : u | 0x80000000u;
+  return (uint64_t{u} << 32) | label;
+}
+
+inline float KeyValue(uint64_t key) {
+  uint32_t u = static_cast<uint32_t>(key >> 32);
+  u = (u & 0x80000000u) != 0 ? u & 0x7fffffffu : ~u;
+  float v;
+  std::memcpy(&v, &u, sizeof(v));
+  return v;
+}
+
+// The m smallest of x[0..n) (m <= n) into best[0..m), ascending: a
+// compare-exchange network for m <= 8, else nth_element + sort.
+template <typename T>
+void SmallestSorted(T* x, size_t n, size_t m, T* best) {
+  switch (m) {
+#define QUIVER_SMALLEST_CASE(M)     \
+  case M:                           \
+    SmallestNetwork<M>(x, n, best); \
+    return;
+    QUIVER_SMALLEST_CASE(1)
+    QUIVER_SMALLEST_CASE(2)
+    QUIVER_SMALLEST_CASE(3)
+    QUIVER_SMALLEST_CASE(4)
+    QUIVER_SMALLEST_CASE(5)
+    QUIVER_SMALLEST_CASE(6)
+    QUIVER_SMALLEST_CASE(7)
+    QUIVER_SMALLEST_CASE(8)
+#undef QUIVER_SMALLEST_CASE
+    default:
+      break;
+  }
+  std::nth_element(x, x + (m - 1), x + n);
+  std::sort(x, x + m);
+  std::copy(x, x + m, best);
+}
+
 // The insertion version: fine for short rows.
 void TopSmallestInsert(const float* v, const float* bias, size_t n,
                        uint32_t label0, size_t m, float* vals, uint32_t* labels,
@@ -160,8 +224,9 @@ void TopSmallestBiased(const float* v, const float* bias, size_t n,
   float gmin[kMaxGroups];
   const kernels::KernelTable& kt = kernels::Kernels();
   kt.group_mins(v, bias, ngroups, gs, gmin);
-  std::nth_element(gmin, gmin + (m - 1), gmin + ngroups);
-  float bound = gmin[m - 1];
+  float gbest[kMaxGroups];
+  SmallestSorted(gmin, ngroups, m, gbest);
+  float bound = gbest[m - 1];
   if (*len == m) bound = std::min(bound, vals[m - 1]);
 
   float found_v[kMaxCollected];
@@ -184,20 +249,16 @@ void TopSmallestBiased(const float* v, const float* bias, size_t n,
                       m, vals, labels, len);
     return;
   }
-  struct Entry {
-    float value;
-    uint32_t label;
-  };
-  Entry found[kMaxCollected];
-  for (size_t r = 0; r < count; ++r) found[r] = {found_v[r], found_l[r]};
+  // The m smallest by (value, label): ties keep the earlier label first.
+  uint64_t keys[kMaxCollected];
+  for (size_t r = 0; r < count; ++r)
+    keys[r] = OrderedKey(found_v[r], found_l[r]);
   const size_t keep = std::min(m, count);
-  std::partial_sort(
-      found, found + keep, found + count, [](const Entry& a, const Entry& b) {
-        return a.value != b.value ? a.value < b.value : a.label < b.label;
-      });
+  uint64_t best[kMaxCollected];
+  SmallestSorted(keys, count, keep, best);
   for (size_t r = 0; r < keep; ++r) {
-    vals[r] = found[r].value;
-    labels[r] = found[r].label;
+    vals[r] = KeyValue(best[r]);
+    labels[r] = static_cast<uint32_t>(best[r]);
   }
   *len = keep;
 }

@@ -384,7 +384,7 @@ TEST(KMeansTest, AssignNearestMatchesScalar) {
 TEST(KMeansInternalTest, TopSmallestMatchesSort) {
   std::mt19937 gen(3);
   for (size_t n : {5, 31, 40, 256, 1000, 1500, 5000}) {
-    for (size_t m : {1, 2, 9, 16}) {
+    for (size_t m : {1, 2, 3, 6, 8, 9, 16}) {
       for (bool ties : {false, true}) {
         std::vector<float> v(n), bias(n);
         std::uniform_int_distribution<int> small(0, 6);
