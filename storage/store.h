@@ -99,6 +99,11 @@ struct DocumentRecord {
   // Absent while the collection is untrained.
   std::optional<uint32_t> list_id;
   std::string code;
+  // The caller knows that no record of `internal_id` is stored (a new id,
+  // or one whose document was deleted): Write() then skips clearing its
+  // attributes and code, which it otherwise does for a put without them.
+  // Wrong when set on a stored document: its stale attributes or code stay.
+  bool fresh = false;
 };
 
 // Mutations of documents of ONE collection, applied atomically by

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -151,38 +152,59 @@ absl::Status AppendBatch(const StoreState& impl, CollectionId cid,
     }
   }
 
-  *high_water = 0;
+  // The puts go family by family, each in key order: the memtables insert
+  // in order from where the previous insert ended (the sequential-prefix
+  // hints for internal ids, the skip list's last position for external ids)
+  // instead of searching from the top for every key. A stable order, so that
+  // the same document put twice keeps its last put last.
+  std::vector<uint32_t> by_iid(puts.size());
+  std::iota(by_iid.begin(), by_iid.end(), 0u);
+  std::stable_sort(by_iid.begin(), by_iid.end(), [&](uint32_t a, uint32_t b) {
+    return puts[a].internal_id < puts[b].internal_id;
+  });
+  *high_water = puts.empty() ? 0 : puts[by_iid.back()].internal_id + 1;
   for (size_t i = 0; s.ok() && i < puts.size(); ++i) {
-    const DocumentRecord& r = puts[i];
-    *high_water = std::max(*high_water, r.internal_id + 1);
+    const DocumentRecord& r = puts[by_iid[i]];
     const rocksdb::Slice vector_bytes(
         reinterpret_cast<const char*>(r.vector.data()),
         r.vector.size() * sizeof(float));
-    if (s = wb->Put(vectors, doc_key(r.internal_id), vector_bytes); !s.ok()) {
-      break;
+    s = wb->Put(vectors, doc_key(r.internal_id), vector_bytes);
+  }
+  for (size_t i = 0; s.ok() && i < puts.size(); ++i) {
+    const DocumentRecord& r = puts[by_iid[i]];
+    if (!r.attributes.empty()) {
+      s = wb->Put(attributes, doc_key(r.internal_id), r.attributes);
+    } else if (!r.fresh) {
+      s = wb->Delete(attributes, doc_key(r.internal_id));
     }
-    if (r.attributes.empty()) {
-      s = wb->Delete(attributes, key);
-    } else {
-      s = wb->Put(attributes, key, r.attributes);
-    }
-    if (!s.ok()) break;
+  }
+  for (size_t i = 0; s.ok() && i < puts.size(); ++i) {
+    const DocumentRecord& r = puts[by_iid[i]];
     if (r.list_id.has_value()) {
       value.clear();
       records::AppendCodeValue(&value, *r.list_id, r.code);
-      s = wb->Put(codes_cf, key, value);
-    } else {
-      s = wb->Delete(codes_cf, key);  // a stale code of a replaced vector
+      s = wb->Put(codes_cf, doc_key(r.internal_id), value);
+    } else if (!r.fresh) {
+      // A stale code of a replaced vector.
+      s = wb->Delete(codes_cf, doc_key(r.internal_id));
     }
-    if (!s.ok()) break;
-    key.clear();
-    keys::AppendExternalIdKey(&key, cid, r.external_id);
-    if (s = wb->Put(ids, key, records::EncodeU64(r.internal_id)); !s.ok()) {
-      break;
-    }
+  }
+  for (size_t i = 0; s.ok() && i < puts.size(); ++i) {
+    const DocumentRecord& r = puts[by_iid[i]];
     key.clear();
     keys::AppendInternalIdKey(&key, cid, r.internal_id);
-    if (s = wb->Put(ids, key, r.external_id); !s.ok()) break;
+    s = wb->Put(ids, key, r.external_id);
+  }
+  std::vector<uint32_t>& by_external = by_iid;
+  std::stable_sort(by_external.begin(), by_external.end(),
+                   [&](uint32_t a, uint32_t b) {
+                     return puts[a].external_id < puts[b].external_id;
+                   });
+  for (size_t i = 0; s.ok() && i < puts.size(); ++i) {
+    const DocumentRecord& r = puts[by_external[i]];
+    key.clear();
+    keys::AppendExternalIdKey(&key, cid, r.external_id);
+    s = wb->Put(ids, key, records::EncodeU64(r.internal_id));
   }
 
   for (const auto& u : codes) {

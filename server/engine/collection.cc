@@ -411,6 +411,9 @@ absl::StatusOr<uint64_t> Collection::Upsert(
       r.internal_id = iids[j];
       r.vector = std::move(doc.vector);
       r.attributes = records::EncodeAttributes(doc.attributes);
+      // Above the high-water mark nothing was ever written (a reused id
+      // might keep records of its deleted document, so it is cleared).
+      r.fresh = iids[j] >= first_new;
       if (snap.ivf) {
         r.list_id = lists[j];
         r.code = records::EncodeCode(snap.generation, &codes[j * code_size],

@@ -332,6 +332,58 @@ TEST(StoreTest, DocumentsRoundTrip) {
   QUIVER_ASSERT_OK(store->Write(DocumentBatch(*cid)));
 }
 
+// Write() sorts a batch's puts by key per column family: a batch given out
+// of order, with one document put twice (the last put wins), reads back as
+// given. `fresh` skips clearing attributes and codes only: on an id never
+// written it changes nothing; on a stored document (a caller's mistake) its
+// stale attributes stay, which is what the flag promises not to clear.
+TEST(StoreTest, UnorderedBatchesAndFreshPuts) {
+  TempDir dir;
+  std::unique_ptr<Store> store = MustOpen(dir.path());
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<CollectionId> cid = store->CreateCollection("docs", kDim, "");
+  QUIVER_ASSERT_OK(cid);
+  DocumentBatch batch(*cid);
+  const std::vector<std::pair<std::string, uint64_t>> docs = {
+      {"m", 5}, {"b", 9}, {"z", 1}, {"a", 7}, {"q", 3}};
+  for (const auto& [ext, iid] : docs) {
+    DocumentRecord r = Doc(ext, iid, "attrs-" + ext, 2, "c-" + ext);
+    r.fresh = true;
+    batch.Put(std::move(r));
+  }
+  DocumentRecord again = Doc("b", 9, "attrs-b2", 4, "c-b2");
+  again.vector = VectorFor(9, kDim, 50);
+  batch.Put(again);
+  QUIVER_ASSERT_OK(store->Write(batch));
+  Dump d = DumpCollection(*store, *cid);
+  ASSERT_EQ(d.ids.size(), docs.size());
+  for (const auto& [ext, iid] : docs) {
+    EXPECT_EQ(d.ids.at(iid), ext);
+    EXPECT_EQ(**store->LookupInternalId(*cid, ext), iid);
+    if (ext == "b") continue;
+    EXPECT_EQ(d.attributes.at(iid), "attrs-" + ext);
+    EXPECT_EQ(d.codes.at(iid), std::make_pair(2u, "c-" + ext));
+    EXPECT_EQ(d.vectors.at(iid), VectorFor(iid));
+  }
+  EXPECT_EQ(d.attributes.at(9), "attrs-b2");
+  EXPECT_EQ(d.codes.at(9), std::make_pair(4u, std::string("c-b2")));
+  EXPECT_EQ(d.vectors.at(9), VectorFor(9, kDim, 50));
+  EXPECT_EQ(*store->NextInternalId(*cid), 10u);
+
+  // Not fresh: a put without attributes or code clears both.
+  DocumentBatch clear(*cid);
+  clear.Put(Doc("m", 5));
+  DocumentRecord kept = Doc("z", 1);
+  kept.fresh = true;  // misused on a stored document: nothing is cleared
+  clear.Put(kept);
+  QUIVER_ASSERT_OK(store->Write(clear));
+  d = DumpCollection(*store, *cid);
+  EXPECT_EQ(d.attributes.count(5), 0u);
+  EXPECT_EQ(d.codes.count(5), 0u);
+  EXPECT_EQ(d.attributes.at(1), "attrs-z");
+  EXPECT_EQ(d.codes.at(1), std::make_pair(2u, std::string("c-z")));
+}
+
 TEST(StoreTest, VisitorsStopEarlyWithTheirStatus) {
   TempDir dir;
   std::unique_ptr<Store> store = MustOpen(dir.path());
