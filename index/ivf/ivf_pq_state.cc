@@ -201,6 +201,13 @@ bool IvfPqState::GroupCentroids() {
   }
   g.count = g.lists_in_group.size();
   g.block_begin.push_back(static_cast<uint32_t>(blocks));
+  // Scratch for the heads' scores or one group's (ProbeSearchOne and
+  // CoarseSearchOne size theirs with it).
+  g.widest_blocks = (g.count + kernels::kDistBlock - 1) / kernels::kDistBlock;
+  for (size_t i = 0; i < g.count; ++i) {
+    g.widest_blocks = std::max<size_t>(g.widest_blocks,
+                                       g.block_begin[i + 1] - g.block_begin[i]);
+  }
   g.heads_blocked.assign(kernels::Blocked16Floats(g.count, dim), 0.0f);
   kernels::TransposeBlocks16(heads_kept.data(), g.count, dim,
                              g.heads_blocked.data());
@@ -259,12 +266,7 @@ void IvfPqState::ProbeSearchOne(const float* x, size_t nprobe, uint32_t* labels,
   const kernels::KernelTable& k = kernels::Kernels();
   const size_t head_blocks =
       (groups.count + kernels::kDistBlock - 1) / kernels::kDistBlock;
-  size_t widest = head_blocks;
-  for (size_t g = 0; g < groups.count; ++g) {
-    widest = std::max<size_t>(
-        widest, groups.block_begin[g + 1] - groups.block_begin[g]);
-  }
-  scratch.resize(widest * kernels::kDistBlock);
+  scratch.resize(groups.widest_blocks * kernels::kDistBlock);
   if (by_ip()) {
     k.ip_blocked16(x, groups.heads_blocked.data(), head_blocks, dim,
                    scratch.data());
@@ -293,12 +295,7 @@ void IvfPqState::CoarseSearchOne(const float* x, size_t nprobe,
   if (groups.count > 0) {
     // Every group: the same scores as one flat scan (each row's score is
     // what l2sqr / inner_product returns whatever its block), the same keys.
-    size_t widest = 0;
-    for (size_t g = 0; g < groups.count; ++g) {
-      widest = std::max<size_t>(
-          widest, groups.block_begin[g + 1] - groups.block_begin[g]);
-    }
-    scores.resize(widest * kernels::kDistBlock);
+    scores.resize(groups.widest_blocks * kernels::kDistBlock);
     order.clear();
     for (size_t g = 0; g < groups.count; ++g) {
       ScoreGroup(x, g, scores.data(), &order);

@@ -115,8 +115,9 @@ struct IvfPqState {
   static constexpr uint32_t kNoList = ~uint32_t{0};
   struct CentroidGroups {
     size_t count = 0;
-    std::vector<float> heads_blocked;      // the groups' centroids, blocked
-    std::vector<uint32_t> block_begin;     // count + 1: first block of each
+    std::vector<float> heads_blocked;   // the groups' centroids, blocked
+    std::vector<uint32_t> block_begin;  // count + 1: first block of each
+    size_t widest_blocks = 0;  // the most blocks of one group, or of heads
     std::vector<uint32_t> lists_in_group;  // count: its lists (no padding)
     std::vector<uint32_t> member_list;     // 16 per block; kNoList: padding
     std::vector<float> members_blocked;    // member_list's centroids, blocked
