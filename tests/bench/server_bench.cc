@@ -165,6 +165,12 @@ struct Row {
   uint32_t nprobe = 0;
   double grpc_qps = 0, p50_ms = 0, p99_ms = 0, recall = 0;
   double grpc_batch_qps = 0;
+  // Two clients (own channels, one thread each) sending single-query
+  // requests at once: their QPS together, and its ratio to one client's.
+  double grpc_qps2 = 0;
+  // quiverd's CPU time (user + system) per single-query request, and the
+  // in-process search's time per query: what the server adds to a search.
+  double server_cpu_us = 0;
   double local_qps = 0, local_batch_qps = 0, local_recall = 0;
   // Fraction of queries whose gRPC and in-process id lists are identical.
   double identical = 0;
@@ -191,8 +197,31 @@ v1::SearchRequest MakeRequest(const Data& d, size_t first, size_t count,
   return req;
 }
 
-absl::Status GrpcSearch(client::QuiverClient* cl, const Data& d,
-                        uint32_t nprobe, Row* row) {
+// CPU seconds (user + system) process `pid` has used; -1 if unreadable.
+double ProcessCpuSeconds(pid_t pid) {
+  std::FILE* f = std::fopen(absl::StrFormat("/proc/%d/stat", pid).c_str(), "r");
+  if (f == nullptr) return -1;
+  char buf[2048];
+  const size_t len = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[len] = '\0';
+  // Fields after the command name (which may hold spaces) start after ')':
+  // state is field 3; utime and stime are fields 14 and 15.
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return -1;
+  unsigned long long utime = 0, stime = 0;  // NOLINT(runtime/int)
+  if (std::sscanf(p + 2,
+                  "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                  &utime, &stime) != 2) {
+    return -1;
+  }
+  return static_cast<double>(utime + stime) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+absl::Status GrpcSearch(client::QuiverClient* cl, client::QuiverClient* cl2,
+                        pid_t server_pid, const Data& d, uint32_t nprobe,
+                        Row* row) {
   const size_t reps = Repeats(d.nq);
   const size_t k = absl::GetFlag(FLAGS_k);
   // Requests are built before the clock starts.
@@ -207,6 +236,7 @@ absl::Status GrpcSearch(client::QuiverClient* cl, const Data& d,
   std::vector<double> lat;
   lat.reserve(reps * d.nq);
   double recall = 0;
+  const double cpu0 = ProcessCpuSeconds(server_pid);
   const double t0 = Now();
   for (size_t r = 0; r < reps; ++r) {
     for (size_t i = 0; i < d.nq; ++i) {
@@ -226,6 +256,10 @@ absl::Status GrpcSearch(client::QuiverClient* cl, const Data& d,
     }
   }
   const double el = Now() - t0;
+  const double cpu1 = ProcessCpuSeconds(server_pid);
+  if (cpu0 >= 0 && cpu1 >= 0) {
+    row->server_cpu_us = 1e6 * (cpu1 - cpu0) / static_cast<double>(lat.size());
+  }
   row->grpc_qps = lat.size() / el;
   row->p50_ms = 1e3 * Percentile(lat, 0.50);
   row->p99_ms = 1e3 * Percentile(lat, 0.99);
@@ -244,6 +278,33 @@ absl::Status GrpcSearch(client::QuiverClient* cl, const Data& d,
     }
   }
   row->grpc_batch_qps = reps * d.nq / (Now() - t1);
+
+  // Two concurrent clients, each sending every query reps times (from
+  // opposite ends, so the two do not ask the same thing at once).
+  absl::Status status2[2];
+  client::QuiverClient* clients[2] = {cl, cl2};
+  const double t2 = Now();
+  {
+    std::vector<std::thread> workers;
+    for (int c = 0; c < 2; ++c) {
+      workers.emplace_back([&, c] {
+        for (size_t r = 0; r < reps && status2[c].ok(); ++r) {
+          for (size_t j = 0; j < d.nq; ++j) {
+            const size_t i = c == 0 ? j : d.nq - 1 - j;
+            absl::StatusOr<v1::SearchResponse> resp =
+                clients[c]->Search(single[i]);
+            if (!resp.ok()) {
+              status2[c] = resp.status();
+              break;
+            }
+          }
+        }
+      });
+    }
+    for (std::thread& w : workers) w.join();
+  }
+  for (const absl::Status& s : status2) QUIVER_RETURN_IF_ERROR(s);
+  row->grpc_qps2 = 2.0 * reps * d.nq / (Now() - t2);
   return absl::OkStatus();
 }
 
@@ -442,7 +503,10 @@ absl::Status Run() {
   co.max_receive_message_bytes = 256 << 20;
   QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<client::QuiverClient> cl,
                           client::QuiverClient::Connect(co));
-  if (!cl->WaitForConnected(absl::Seconds(30))) {
+  QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<client::QuiverClient> cl2,
+                          client::QuiverClient::Connect(co));
+  if (!cl->WaitForConnected(absl::Seconds(30)) ||
+      !cl2->WaitForConnected(absl::Seconds(30))) {
     return absl::UnavailableError("could not connect to quiverd");
   }
   v1::CreateCollectionRequest create;
@@ -509,10 +573,12 @@ absl::Status Run() {
   for (uint32_t np : nprobes) {
     Row row;
     row.nprobe = np;
-    QUIVER_RETURN_IF_ERROR(GrpcSearch(cl.get(), d, np, &row));
+    QUIVER_RETURN_IF_ERROR(
+        GrpcSearch(cl.get(), cl2.get(), daemon.pid(), d, np, &row));
     rows.push_back(row);
   }
   cl.reset();
+  cl2.reset();
   const int st = daemon.Stop(SIGTERM);
   std::printf("quiverd stopped with SIGTERM (wait status 0x%x)\n", st);
 
@@ -524,23 +590,36 @@ absl::Status Run() {
       local.ivf->size(), Now() - tr);
   for (Row& row : rows) LocalSearch(local, d, row.nprobe, &row);
 
-  std::printf("\n%6s %10s %8s %8s %9s %11s | %10s %11s %8s | %7s %7s\n",
-              "nprobe", "grpc_qps", "p50_ms", "p99_ms", "recall@k",
-              "grpc_b_qps", "local_qps", "local_b_qps", "l_recall", "ratio1",
-              "ratioB");
+  std::printf(
+      "\n%6s %10s %8s %8s %9s %11s %10s | %10s %11s %8s | %7s %7s %7s\n",
+      "nprobe", "grpc_qps", "p50_ms", "p99_ms", "recall@k", "grpc_b_qps",
+      "grpc_qps2", "local_qps", "local_b_qps", "l_recall", "ratio1", "ratioB",
+      "scale2");
+  // (Second table: the server's CPU per single-query request.)
   for (const Row& r : rows) {
     std::printf(
-        "%6u %10.0f %8.3f %8.3f %9.4f %11.0f | %10.0f %11.0f %8.4f %6.3f | "
-        "%7.3f "
-        "%7.3f\n",
+        "%6u %10.0f %8.3f %8.3f %9.4f %11.0f %10.0f | %10.0f %11.0f %8.4f "
+        "%6.3f | %7.3f %7.3f %7.3f\n",
         r.nprobe, r.grpc_qps, r.p50_ms, r.p99_ms, r.recall, r.grpc_batch_qps,
-        r.local_qps, r.local_batch_qps, r.local_recall, r.identical,
-        r.grpc_qps / r.local_qps, r.grpc_batch_qps / r.local_batch_qps);
+        r.grpc_qps2, r.local_qps, r.local_batch_qps, r.local_recall,
+        r.identical, r.grpc_qps / r.local_qps,
+        r.grpc_batch_qps / r.local_batch_qps, r.grpc_qps2 / r.grpc_qps);
   }
+  std::printf("\n%6s %14s %14s %10s\n", "nprobe", "server_cpu_us", "local_us",
+              "added_us");
+  for (const Row& r : rows) {
+    std::printf("%6u %14.1f %14.1f %10.1f\n", r.nprobe, r.server_cpu_us,
+                1e6 / r.local_qps, r.server_cpu_us - 1e6 / r.local_qps);
+  }
+  std::printf(
+      "server_cpu_us = quiverd's CPU time per single-query request (all its "
+      "threads, clock ticks of 10 ms: run enough queries); local_us = the "
+      "in-process search's time per query\n");
   std::printf(
       "ratio1 = gRPC single / in-process single QPS; ratioB = gRPC "
       "batched / in-process batched QPS (target >= 0.8); same = fraction of "
-      "queries with identical gRPC and in-process result ids\n");
+      "queries with identical gRPC and in-process result ids; scale2 = two "
+      "concurrent single-query clients' QPS / one client's (target >= 1.8)\n");
 
   const std::string csv = absl::GetFlag(FLAGS_csv);
   if (!csv.empty()) {
@@ -552,17 +631,19 @@ absl::Status Run() {
         f,
         "n,dim,nlist,m,nbits,rerank,k,batch,ingest_vps,nprobe,"
         "grpc_qps,p50_ms,p99_ms,recall,grpc_batch_qps,local_qps,"
-        "local_batch_qps,local_recall,identical,ratio_single,ratio_batch\n");
+        "local_batch_qps,local_recall,identical,ratio_single,ratio_batch,"
+        "grpc_qps2,scale2,server_cpu_us\n");
     for (const Row& r : rows) {
       std::fprintf(f,
                    "%zu,%zu,%u,%u,%u,%u,%u,%u,%.0f,%u,%.1f,%.4f,%.4f,%.4f,"
-                   "%.1f,%.1f,%.1f,%.4f,%.4f,%.4f,%.4f\n",
+                   "%.1f,%.1f,%.1f,%.4f,%.4f,%.4f,%.4f,%.1f,%.4f,%.1f\n",
                    d.n, d.dim, nlist, m, nbits, absl::GetFlag(FLAGS_rerank),
                    absl::GetFlag(FLAGS_k), absl::GetFlag(FLAGS_batch),
                    d.n / ingest_s, r.nprobe, r.grpc_qps, r.p50_ms, r.p99_ms,
                    r.recall, r.grpc_batch_qps, r.local_qps, r.local_batch_qps,
                    r.local_recall, r.identical, r.grpc_qps / r.local_qps,
-                   r.grpc_batch_qps / r.local_batch_qps);
+                   r.grpc_batch_qps / r.local_batch_qps, r.grpc_qps2,
+                   r.grpc_qps2 / r.grpc_qps, r.server_cpu_us);
     }
     std::fclose(f);
   }
