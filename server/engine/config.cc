@@ -270,9 +270,14 @@ absl::StatusOr<index::IvfPqParams> ResolveTrainParams(
 
 uint64_t TrainSampleSize(const IndexConfig& index,
                          const index::IvfPqParams& params, uint64_t n) {
-  uint64_t size = index.train_size != 0
-                      ? index.train_size
-                      : std::min<uint64_t>(n, 256ull * params.nlist);
+  // By default 128 points per list (FAISS samples up to 256): k-means over
+  // the sample is most of a training's time, and a collection that grows
+  // retrains beside its writers; and at least 256 per PQ centroid, all the
+  // product quantizer's k-means uses.
+  const uint64_t auto_size = std::max<uint64_t>(
+      uint64_t{kTrainPointsPerList} * params.nlist, 256ull << params.nbits);
+  uint64_t size = index.train_size != 0 ? index.train_size
+                                        : std::min<uint64_t>(n, auto_size);
   const uint64_t floor = std::min<uint64_t>(
       n, std::max<uint64_t>(params.nlist, 1ull << params.nbits));
   return std::clamp(size, floor, n);

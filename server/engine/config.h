@@ -191,8 +191,9 @@ int DefaultTrainThreads();
 // n < MinTrainVectors (naming both).
 absl::StatusOr<index::IvfPqParams> ResolveTrainParams(
     const CollectionConfig& config, uint64_t n, int threads);
-// Vectors sampled for training: train_size, or min(n, 256 * nlist); always
-// within [min(n, max(nlist, 2^bits)), n].
+// Vectors sampled for training: train_size, or min(n, max(128 * nlist,
+// 256 * 2^bits)); always within [min(n, max(nlist, 2^bits)), n].
+inline constexpr uint32_t kTrainPointsPerList = 128;
 uint64_t TrainSampleSize(const IndexConfig& index,
                          const index::IvfPqParams& params, uint64_t n);
 

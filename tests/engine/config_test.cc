@@ -93,6 +93,18 @@ TEST(ParamsTest, ResolveTrainParams) {
   EXPECT_EQ(p->m, 32u);
   EXPECT_EQ(p->nbits, 8u);
   EXPECT_EQ(TrainSampleSize(c.index, *p, 10000), 10000u);
+  // 128 points a list, at least 256 a PQ centroid; an explicit size wins.
+  index::IvfPqParams big = *p;
+  big.nlist = 4096;
+  EXPECT_EQ(TrainSampleSize(c.index, big, 1000000), kTrainPointsPerList * 4096);
+  EXPECT_EQ(TrainSampleSize(c.index, big, 400000), 400000u);
+  big.nlist = 64;
+  EXPECT_EQ(TrainSampleSize(c.index, big, 1000000), 256u * 256);
+  big.nbits = 4;
+  EXPECT_EQ(TrainSampleSize(c.index, big, 1000000), kTrainPointsPerList * 64);
+  IndexConfig sized = c.index;
+  sized.train_size = 500000;
+  EXPECT_EQ(TrainSampleSize(sized, big, 1000000), 500000u);
   EXPECT_EQ(ResolveTrainParams(c, 255, 1).status().code(),
             absl::StatusCode::kFailedPrecondition);
   c.index.pq_bits = 4;
