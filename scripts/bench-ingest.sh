@@ -16,8 +16,8 @@
 # and shares its cores with quiverd.
 # Usage: scripts/bench-ingest.sh [BUILD_DIR] (default build). Environment:
 # N (default 300000), M (default N/4), DIM (default 96), PERF=1 records
-# quiverd with perf during phase 2 (perf.data in the repository root;
-# PERF_OPTS replaces its -g, e.g. "--call-graph dwarf").
+# quiverd with perf during phase PERF_PHASE (2 or 3, default 2; perf.data in
+# the repository root; PERF_OPTS replaces its -g, e.g. "--call-graph dwarf").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=$(readlink -f "${1:-build}")
@@ -87,15 +87,24 @@ ingest "1. new collection, defaults (trains itself)" "$work/a.fvecs" a
 idle
 q collections train --name c --wait >/dev/null
 idle
-if [ "${PERF:-0}" = 1 ]; then
-  perf record -F 999 ${PERF_OPTS:--g} -p "$pid" -o perf.data >/dev/null 2>&1 &
-  perf_pid=$!
-fi
+perf_start() {  # perf_start PHASE
+  if [ "${PERF:-0}" = 1 ] && [ "${PERF_PHASE:-2}" = "$1" ]; then
+    perf record -F 999 ${PERF_OPTS:--g} -p "$pid" -o perf.data >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+}
+perf_stop() {
+  if [ -n "${perf_pid:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+  perf_pid=
+}
+perf_start 2
 ingest "2. into the trained collection, 1 stream" "$work/b.fvecs" b
-if [ -n "${perf_pid:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+perf_stop
 idle
 q collections train --name c --wait >/dev/null
 idle
+perf_start 3
 ingest "3. into the trained collection, 2 streams" "$work/c.fvecs" x --parallel 2
+perf_stop
 q collections describe --name c | sed 's/^/  /'
 grep -E "trained nlist|automatic training|reaches recall|defaults" "$work/quiverd.log" | sed 's/^/  /' || true
