@@ -1,9 +1,12 @@
 #include "tests/bench/bench_core.h"
 
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -104,6 +107,27 @@ void SetBuildClockProcessCpu(bool process_cpu) {
 }
 
 bool BuildClockIsProcessCpu() { return build_clock_process_cpu; }
+
+double ProcessCpuSeconds(int pid) {
+  std::FILE* f = std::fopen(absl::StrFormat("/proc/%d/stat", pid).c_str(), "r");
+  if (f == nullptr) return -1;
+  char buf[2048];
+  const size_t len = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[len] = '\0';
+  // Fields after the command name (which may hold spaces) start after ')':
+  // state is field 3; utime and stime are fields 14 and 15.
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return -1;
+  unsigned long long utime = 0, stime = 0;  // NOLINT(runtime/int)
+  if (std::sscanf(p + 2,
+                  "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                  &utime, &stime) != 2) {
+    return -1;
+  }
+  return static_cast<double>(utime + stime) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
 
 double BuildSeconds() {
   if (!build_clock_process_cpu) return NowSeconds();

@@ -103,6 +103,9 @@ void PrintHnswComparison(std::FILE* out, const std::vector<ResultRow>& rows,
 double NowSeconds();
 // CPU seconds consumed by the calling thread (user + system).
 double ThreadCpuSeconds();
+// CPU seconds (user + system, all threads) used so far by process `pid`,
+// from /proc/PID/stat (clock ticks, 10 ms); -1 if unreadable.
+double ProcessCpuSeconds(int pid);
 
 // The clock for training and adding times (BuildSeconds()): the wall clock
 // (default), or the CPU time of the whole process, which on a shared, busy

@@ -430,24 +430,6 @@ double TimeQps(size_t nq, bool cpu, Fn&& one) {
   return spent > 0 ? done / spent : 0;
 }
 
-// CPU seconds (user + system) used so far by process `pid`.
-double ProcessCpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  std::getline(in, line);
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  double utime = 0, stime = 0;
-  // Fields after the name: state (3) ... utime (14), stime (15).
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::atof(field.c_str());
-    if (i == 15) stime = std::atof(field.c_str());
-  }
-  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 // ---- Results ----------------------------------------------------------------
 
 struct Measured {

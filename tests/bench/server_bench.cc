@@ -46,6 +46,7 @@
 #include "index/metric.h"
 #include "server/engine/records.h"
 #include "storage/store.h"
+#include "tests/bench/bench_core.h"
 #include "tests/bench/quiverd_child.h"
 #include "tests/bench/synthetic.h"
 #include "tests/bench/vecs_io.h"
@@ -168,8 +169,8 @@ struct Row {
   // Two clients (own channels, one thread each) sending single-query
   // requests at once: their QPS together, and its ratio to one client's.
   double grpc_qps2 = 0;
-  // quiverd's CPU time (user + system) per single-query request, and the
-  // in-process search's time per query: what the server adds to a search.
+  // quiverd's CPU time (user + system) per single-query request; less the
+  // in-process time per query, what the server adds to a search.
   double server_cpu_us = 0;
   double local_qps = 0, local_batch_qps = 0, local_recall = 0;
   // Fraction of queries whose gRPC and in-process id lists are identical.
@@ -195,28 +196,6 @@ v1::SearchRequest MakeRequest(const Data& d, size_t first, size_t count,
                              d.queries.begin() + (i + 1) * d.dim);
   }
   return req;
-}
-
-// CPU seconds (user + system) process `pid` has used; -1 if unreadable.
-double ProcessCpuSeconds(pid_t pid) {
-  std::FILE* f = std::fopen(absl::StrFormat("/proc/%d/stat", pid).c_str(), "r");
-  if (f == nullptr) return -1;
-  char buf[2048];
-  const size_t len = std::fread(buf, 1, sizeof(buf) - 1, f);
-  std::fclose(f);
-  buf[len] = '\0';
-  // Fields after the command name (which may hold spaces) start after ')':
-  // state is field 3; utime and stime are fields 14 and 15.
-  const char* p = std::strrchr(buf, ')');
-  if (p == nullptr) return -1;
-  unsigned long long utime = 0, stime = 0;  // NOLINT(runtime/int)
-  if (std::sscanf(p + 2,
-                  "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                  &utime, &stime) != 2) {
-    return -1;
-  }
-  return static_cast<double>(utime + stime) /
-         static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 absl::Status GrpcSearch(client::QuiverClient* cl, client::QuiverClient* cl2,
@@ -595,7 +574,6 @@ absl::Status Run() {
       "nprobe", "grpc_qps", "p50_ms", "p99_ms", "recall@k", "grpc_b_qps",
       "grpc_qps2", "local_qps", "local_b_qps", "l_recall", "ratio1", "ratioB",
       "scale2");
-  // (Second table: the server's CPU per single-query request.)
   for (const Row& r : rows) {
     std::printf(
         "%6u %10.0f %8.3f %8.3f %9.4f %11.0f %10.0f | %10.0f %11.0f %8.4f "
