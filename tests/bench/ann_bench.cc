@@ -50,8 +50,10 @@ ABSL_FLAG(std::string, synthetic, "",
           "instead of reading files");
 ABSL_FLAG(int, synthetic_queries, 1000, "Queries drawn for --synthetic");
 ABSL_FLAG(std::string, metric, "l2", "l2, ip or cosine");
-ABSL_FLAG(int, nlist, 0,
-          "Inverted lists (0 = largest power of two <= 4 * sqrt(nb))");
+ABSL_FLAG(std::string, nlist, "0",
+          "Inverted lists, one build per value (comma-separated; 0 = largest "
+          "power of two <= 4 * sqrt(nb)): the cheapest setting of each is "
+          "compared, and the best over all of them");
 ABSL_FLAG(int, m, 0,
           "PQ sub-quantizers. 0 = auto (dim/m >= 4 for 8-bit, >= 2 for "
           "4-bit). Without --nbits, the 4-bit config uses 2 * m when that "
@@ -368,15 +370,13 @@ absl::Status RunIndexBench() {
       ds.name.c_str(), ds.nb, ds.dim, ds.nq,
       absl::GetFlag(FLAGS_metric).c_str(), ds.gt_k);
 
-  const size_t nlist = absl::GetFlag(FLAGS_nlist) > 0
-                           ? static_cast<size_t>(absl::GetFlag(FLAGS_nlist))
-                           : AutoNlist(ds.nb);
-  QUIVER_ASSIGN_OR_RETURN(std::vector<size_t> nprobes,
+  QUIVER_ASSIGN_OR_RETURN(std::vector<size_t> nlists,
+                          ParseList("nlist", absl::GetFlag(FLAGS_nlist)));
+  for (size_t& nlist : nlists) {
+    if (nlist == 0) nlist = AutoNlist(ds.nb);
+  }
+  QUIVER_ASSIGN_OR_RETURN(const std::vector<size_t> all_nprobes,
                           ParseList("nprobe", absl::GetFlag(FLAGS_nprobe)));
-  nprobes.erase(std::remove_if(nprobes.begin(), nprobes.end(),
-                               [nlist](size_t p) { return p > nlist; }),
-                nprobes.end());
-  if (nprobes.empty()) nprobes.push_back(nlist);
 
   // (nbits, m) configurations.
   std::vector<std::pair<size_t, size_t>> configs;
@@ -399,32 +399,6 @@ absl::Status RunIndexBench() {
     return absl::InvalidArgumentError(absl::StrCat(
         "--nbits must be 4 or 8 (or empty); got '", nbits_flag, "'"));
   }
-
-  size_t train_n = absl::GetFlag(FLAGS_train_size) > 0
-                       ? static_cast<size_t>(absl::GetFlag(FLAGS_train_size))
-                       : std::max<size_t>(64 * nlist, 65536);
-  train_n = std::min(train_n, ds.nb);
-  const uint64_t seed = absl::GetFlag(FLAGS_seed);
-  std::vector<float> train_sample;
-  const float* train = ds.base.data();
-  if (train_n < ds.nb) {
-    train_sample = SampleRows(ds.base, ds.nb, ds.dim, train_n, seed);
-    train = train_sample.data();
-  }
-  const size_t rerank = std::max(0, absl::GetFlag(FLAGS_rerank));
-  const bool balanced = absl::GetFlag(FLAGS_balanced);
-  std::printf(
-      "Setup:         nlist %zu, training sample %zu rows (same for "
-      "both), niter %d, seed %llu, rerank %zu, quiver coarse k-means "
-      "%s\nClocks:        QPS %s; train/add %s\n\n",
-      nlist, train_n, absl::GetFlag(FLAGS_niter),
-      static_cast<unsigned long long>(seed), rerank,
-      balanced ? "BALANCED" : "plain",
-      search_threads > 1                    ? "wall clock (batched)"
-      : absl::GetFlag(FLAGS_clock) == "cpu" ? "searching thread's CPU time"
-                                            : "wall clock",
-      BuildClockIsProcessCpu() ? "process CPU time (1 training thread)"
-                               : "wall clock");
 
   // hnswlib: built once, measured with the first configuration's sweep.
   std::vector<size_t> hnsw_efs;
@@ -455,109 +429,143 @@ absl::Status RunIndexBench() {
   }
 
   std::vector<ResultRow> rows;
-  for (const auto& [nbits, m] : configs) {
-    IvfPqSetup setup;
-    setup.metric = ToBenchMetric(ds.metric);
-    setup.dim = ds.dim;
-    setup.nlist = nlist;
-    setup.m = m;
-    setup.nbits = nbits;
-    setup.niter = absl::GetFlag(FLAGS_niter);
-    setup.seed = seed;
-    setup.train_threads = train_threads;
-    setup.rerank = rerank;
-    if (ds.dim % m != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("m = ", m, " does not divide dim = ", ds.dim));
+  for (const size_t nlist : nlists) {
+    std::vector<size_t> nprobes = all_nprobes;
+    nprobes.erase(std::remove_if(nprobes.begin(), nprobes.end(),
+                                 [nlist](size_t p) { return p > nlist; }),
+                  nprobes.end());
+    if (nprobes.empty()) nprobes.push_back(nlist);
+    size_t train_n = absl::GetFlag(FLAGS_train_size) > 0
+                         ? static_cast<size_t>(absl::GetFlag(FLAGS_train_size))
+                         : std::max<size_t>(64 * nlist, 65536);
+    train_n = std::min(train_n, ds.nb);
+    const uint64_t seed = absl::GetFlag(FLAGS_seed);
+    std::vector<float> train_sample;
+    const float* train = ds.base.data();
+    if (train_n < ds.nb) {
+      train_sample = SampleRows(ds.base, ds.nb, ds.dim, train_n, seed);
+      train = train_sample.data();
     }
-
-    std::vector<Candidate> candidates;
-    std::printf("[%s] training FAISS...\n",
-                ConfigName(nlist, m, nbits, 0).c_str());
-    std::fflush(stdout);
-    SetComputeThreads(train_threads);
-    QUIVER_ASSIGN_OR_RETURN(
-        std::vector<FaissBuilt> faiss_built,
-        BuildFaissIvfPq(setup, train, train_n, ds.base.data(), ds.nb));
-    for (FaissBuilt& b : faiss_built) {
-      std::printf("  %s: train %.2f s, add %.2f s\n", b.system.c_str(),
-                  b.train_s, b.add_s);
-      candidates.push_back({b.system,
-                            ConfigName(nlist, m, nbits, b.rerank),
-                            b.searcher.get(),
-                            b.rerank,
-                            b.train_s,
-                            b.add_s,
-                            b.bytes_per_vector,
-                            {}});
-    }
-
-    std::printf("[%s] training Quiver...\n",
-                ConfigName(nlist, m, nbits, 0).c_str());
-    std::fflush(stdout);
-    QUIVER_ASSIGN_OR_RETURN(QuiverBuilt q,
-                            BuildQuiverIvfPq(setup, ds.metric, balanced, train,
-                                             train_n, ds.base.data(), ds.nb));
-    const index::ListStats ls = q.index->list_stats();
+    const size_t rerank = std::max(0, absl::GetFlag(FLAGS_rerank));
+    const bool balanced = absl::GetFlag(FLAGS_balanced);
     std::printf(
-        "  quiver: train %.2f s, add %.2f s; lists min %zu, max %zu, "
-        "mean %.1f\n",
-        q.train_s, q.add_s, ls.min, ls.max, ls.mean);
-    const std::string suffix = balanced ? ",balanced" : "";
-    if (nbits == 8 || rerank == 0) {
-      candidates.push_back({"quiver",
-                            ConfigName(nlist, m, nbits, 0) + suffix,
-                            q.plain.get(),
-                            0,
-                            q.train_s,
-                            q.add_s,
-                            q.bytes_per_vector,
-                            {}});
+        "Setup:         nlist %zu, training sample %zu rows (same for "
+        "both), niter %d, seed %llu, rerank %zu, quiver coarse k-means "
+        "%s\nClocks:        QPS %s; train/add %s\n\n",
+        nlist, train_n, absl::GetFlag(FLAGS_niter),
+        static_cast<unsigned long long>(seed), rerank,
+        balanced ? "BALANCED" : "plain",
+        search_threads > 1                    ? "wall clock (batched)"
+        : absl::GetFlag(FLAGS_clock) == "cpu" ? "searching thread's CPU time"
+                                              : "wall clock",
+        BuildClockIsProcessCpu() ? "process CPU time (1 training thread)"
+                                 : "wall clock");
+
+    for (const auto& [nbits, m] : configs) {
+      IvfPqSetup setup;
+      setup.metric = ToBenchMetric(ds.metric);
+      setup.dim = ds.dim;
+      setup.nlist = nlist;
+      setup.m = m;
+      setup.nbits = nbits;
+      setup.niter = absl::GetFlag(FLAGS_niter);
+      setup.seed = seed;
+      setup.train_threads = train_threads;
+      setup.rerank = rerank;
+      if (ds.dim % m != 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("m = ", m, " does not divide dim = ", ds.dim));
+      }
+
+      std::vector<Candidate> candidates;
+      std::printf("[%s] training FAISS...\n",
+                  ConfigName(nlist, m, nbits, 0).c_str());
+      std::fflush(stdout);
+      SetComputeThreads(train_threads);
+      QUIVER_ASSIGN_OR_RETURN(
+          std::vector<FaissBuilt> faiss_built,
+          BuildFaissIvfPq(setup, train, train_n, ds.base.data(), ds.nb));
+      for (FaissBuilt& b : faiss_built) {
+        std::printf("  %s: train %.2f s, add %.2f s\n", b.system.c_str(),
+                    b.train_s, b.add_s);
+        candidates.push_back({b.system,
+                              ConfigName(nlist, m, nbits, b.rerank),
+                              b.searcher.get(),
+                              b.rerank,
+                              b.train_s,
+                              b.add_s,
+                              b.bytes_per_vector,
+                              {}});
+      }
+
+      std::printf("[%s] training Quiver...\n",
+                  ConfigName(nlist, m, nbits, 0).c_str());
+      std::fflush(stdout);
+      QUIVER_ASSIGN_OR_RETURN(
+          QuiverBuilt q, BuildQuiverIvfPq(setup, ds.metric, balanced, train,
+                                          train_n, ds.base.data(), ds.nb));
+      const index::ListStats ls = q.index->list_stats();
+      std::printf(
+          "  quiver: train %.2f s, add %.2f s; lists min %zu, max %zu, "
+          "mean %.1f\n",
+          q.train_s, q.add_s, ls.min, ls.max, ls.mean);
+      const std::string suffix = balanced ? ",balanced" : "";
+      if (nbits == 8 || rerank == 0) {
+        candidates.push_back({"quiver",
+                              ConfigName(nlist, m, nbits, 0) + suffix,
+                              q.plain.get(),
+                              0,
+                              q.train_s,
+                              q.add_s,
+                              q.bytes_per_vector,
+                              {}});
+      }
+      if (q.reranked != nullptr) {
+        candidates.push_back({"quiver",
+                              ConfigName(nlist, m, nbits, rerank) + suffix,
+                              q.reranked.get(),
+                              rerank,
+                              q.train_s,
+                              q.add_s,
+                              q.bytes_per_vector + 4.0 * ds.dim,
+                              {}});
+        // The server's re-ranking store: 2 * dim bytes and a scale.
+        candidates.push_back(
+            {"quiver",
+             ConfigName(nlist, m, nbits, rerank) + suffix + ",fp16",
+             q.reranked_half.get(),
+             rerank,
+             q.train_s,
+             q.add_s,
+             q.bytes_per_vector + 2.0 * ds.dim + 4.0,
+             {}});
+        // 8-bit rows (dim + 12 bytes with the error bound), re-scored at full
+        // precision where the bounds leave a doubt (index::Refine: from the
+        // floats here; in a server they would be read from the store).
+        candidates.push_back(
+            {"quiver",
+             ConfigName(nlist, m, nbits, rerank) + suffix + ",sq8+refine",
+             q.reranked_byte.get(),
+             rerank,
+             q.train_s,
+             q.add_s,
+             q.bytes_per_vector + ds.dim + 12.0,
+             {}});
+      }
+      if (hnsw.searcher != nullptr) {
+        candidates.push_back({"hnswlib", hnsw.config, hnsw.searcher.get(), 0, 0,
+                              hnsw.add_s, hnsw.bytes_per_vector, hnsw_efs});
+      }
+      QUIVER_RETURN_IF_ERROR(SweepAll(candidates, ds, nprobes, &rows));
+      hnsw.searcher.reset();  // measured once
     }
-    if (q.reranked != nullptr) {
-      candidates.push_back({"quiver",
-                            ConfigName(nlist, m, nbits, rerank) + suffix,
-                            q.reranked.get(),
-                            rerank,
-                            q.train_s,
-                            q.add_s,
-                            q.bytes_per_vector + 4.0 * ds.dim,
-                            {}});
-      // The server's re-ranking store: 2 * dim bytes and a scale.
-      candidates.push_back(
-          {"quiver",
-           ConfigName(nlist, m, nbits, rerank) + suffix + ",fp16",
-           q.reranked_half.get(),
-           rerank,
-           q.train_s,
-           q.add_s,
-           q.bytes_per_vector + 2.0 * ds.dim + 4.0,
-           {}});
-      // 8-bit rows (dim + 12 bytes with the error bound), re-scored at full
-      // precision where the bounds leave a doubt (index::Refine: from the
-      // floats here; in a server they would be read from the store).
-      candidates.push_back(
-          {"quiver",
-           ConfigName(nlist, m, nbits, rerank) + suffix + ",sq8+refine",
-           q.reranked_byte.get(),
-           rerank,
-           q.train_s,
-           q.add_s,
-           q.bytes_per_vector + ds.dim + 12.0,
-           {}});
-    }
-    if (hnsw.searcher != nullptr) {
-      candidates.push_back({"hnswlib", hnsw.config, hnsw.searcher.get(), 0, 0,
-                            hnsw.add_s, hnsw.bytes_per_vector, hnsw_efs});
-    }
-    QUIVER_RETURN_IF_ERROR(SweepAll(candidates, ds, nprobes, &rows));
-    hnsw.searcher.reset();  // measured once
   }
 
   std::printf("\n");
   PrintTable(stdout, rows);
   PrintComparison(stdout, rows, absl::GetFlag(FLAGS_target_recall));
   PrintHnswComparison(stdout, rows, absl::GetFlag(FLAGS_target_recall));
+  PrintBestOverall(stdout, rows, absl::GetFlag(FLAGS_target_recall));
   if (!IsOptimizedBuild()) {
     std::printf(
         "\nWARNING: not an optimized Release build; timings are NOT "

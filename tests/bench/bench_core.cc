@@ -320,4 +320,51 @@ void PrintHnswComparison(std::FILE* out, const std::vector<ResultRow>& rows,
   }
 }
 
+const ResultRow* PrintBestOverall(std::FILE* out,
+                                  const std::vector<ResultRow>& rows,
+                                  double target_recall) {
+  // system -> its cheapest row reaching the target, in first-seen order.
+  std::vector<std::string> systems;
+  std::map<std::string, const ResultRow*> best;
+  for (const ResultRow& r : rows) {
+    if (best.find(r.system) == best.end()) {
+      systems.push_back(r.system);
+      best[r.system] = nullptr;
+    }
+    const ResultRow*& b = best[r.system];
+    if (r.recall10 >= target_recall && (b == nullptr || r.qps > b->qps)) {
+      b = &r;
+    }
+  }
+  std::fprintf(out,
+               "\nbest setting per system over all configs, R@10 >= %.2f:\n",
+               target_recall);
+  const ResultRow* faiss = nullptr;
+  for (const std::string& s : systems) {
+    const ResultRow* b = best[s];
+    if (b == nullptr) {
+      std::fprintf(out, "  %-30s not reached\n", s.c_str());
+      continue;
+    }
+    std::fprintf(out, "  %-30s %-36s %s %4zu  R@10 %.3f  %10.1f QPS\n",
+                 s.c_str(), b->config.c_str(),
+                 s == "hnswlib" ? "ef    " : "nprobe", b->nprobe, b->recall10,
+                 b->qps);
+    if (s != "quiver" && s != "hnswlib" &&
+        (faiss == nullptr || b->qps > faiss->qps)) {
+      faiss = b;
+    }
+  }
+  const ResultRow* q = best.count("quiver") ? best["quiver"] : nullptr;
+  const ResultRow* h = best.count("hnswlib") ? best["hnswlib"] : nullptr;
+  if (q != nullptr && faiss != nullptr && faiss->qps > 0) {
+    std::fprintf(out, "  quiver / best FAISS (%s): %.2f\n",
+                 faiss->system.c_str(), q->qps / faiss->qps);
+  }
+  if (q != nullptr && h != nullptr && h->qps > 0) {
+    std::fprintf(out, "  quiver / hnswlib: %.2f\n", q->qps / h->qps);
+  }
+  return q;
+}
+
 }  // namespace quiver::bench
