@@ -225,14 +225,12 @@ std::string Collection::RetrainReasonNow(uint64_t count) const {
     recent_error_sum = recent_error_sum_;
     recent_deleted = recent_deleted_;
   }
-  const IndexSnapshot snap = CurrentIndex();
-  const uint32_t bits = snap.ivf ? snap.ivf->params().nbits : 0;
   absl::MutexLock lock(&train_mu_);
   if (auto_failed_at_ != 0 && count < 2 * auto_failed_at_) return "";
   if (!retrain_reason_.empty()) return retrain_reason_;
   return RetrainReason(requested_, maintenance_, count, recent_count,
                        recent_count == 0 ? 0 : recent_error_sum / recent_count,
-                       recent_deleted, bits);
+                       recent_deleted);
 }
 
 void Collection::MaybeAutoTrain(uint64_t count) {
@@ -709,13 +707,10 @@ absl::Status Collection::RunTraining(const CollectionConfig& config,
       options_.training_step_hook("rebalance entries persisted");
     }
   } else {
-    // Code size follows the snapshot's size (see TrainIndexConfig).
-    CollectionConfig resolved = config;
-    resolved.index = TrainIndexConfig(config.index, ids.size());
-    QUIVER_ASSIGN_OR_RETURN(params, ResolveTrainParams(resolved, ids.size(),
-                                                       options_.train_threads));
+    QUIVER_ASSIGN_OR_RETURN(
+        params, ResolveTrainParams(config, ids.size(), options_.train_threads));
     const uint64_t sample_size =
-        TrainSampleSize(resolved.index, params, ids.size());
+        TrainSampleSize(config.index, params, ids.size());
 
     // Seeded by the generation: the queries that will measure recall after
     // the training (held out of the training sample, so that they stand for

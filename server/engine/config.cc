@@ -33,8 +33,9 @@ absl::Status ValidateCollectionName(std::string_view name) {
 
 absl::Status ValidateIndexConfig(const IndexConfig& index, uint32_t dim) {
   if (index.pq_bits != 0 && index.pq_bits != 4 && index.pq_bits != 8) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "pq_bits is %d; it must be 4 or 8 (or 0 for 8)", index.pq_bits));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("pq_bits is %d; it must be 4 or 8 (or 0 for automatic)",
+                        index.pq_bits));
   }
   if (index.pq_m != 0) {
     if (index.pq_m > dim || dim % index.pq_m != 0) {
@@ -127,7 +128,8 @@ IndexConfig MergeOverrides(const IndexConfig& base,
 }
 
 uint32_t EffectiveBits(const IndexConfig& index) {
-  return index.pq_bits == 0 ? 8 : index.pq_bits;
+  if (index.pq_bits != 0) return index.pq_bits;
+  return index.pq_m > kMaxPqM4Bit ? 8 : 4;
 }
 
 uint32_t AutoNlist(uint64_t n) {
@@ -175,32 +177,15 @@ double TargetRecall(const IndexConfig& index) {
 
 uint64_t AutoTrainThreshold(const IndexConfig& index) {
   if (index.auto_train_threshold != 0) return index.auto_train_threshold;
-  if (index.pq_bits == 0) return std::max<uint64_t>(1000, 39ull * index.nlist);
-  return 39ull * std::max<uint64_t>(1ull << EffectiveBits(index), index.nlist);
-}
-
-IndexConfig TrainIndexConfig(const IndexConfig& index, uint64_t n) {
-  IndexConfig out = index;
-  // 4-bit codes hold at most kMaxPqM4Bit sub-quantizers: an explicit pq_m
-  // above that keeps 8-bit codes at any size (4-bit ones fail to train).
-  if (index.pq_bits == 0 && n < kEightBitTrainVectors &&
-      index.pq_m <= kMaxPqM4Bit) {
-    out.pq_bits = 4;
-  }
-  return out;
+  const uint64_t need =
+      39ull * std::max<uint64_t>(1ull << EffectiveBits(index), index.nlist);
+  return index.pq_bits == 0 ? std::max<uint64_t>(1000, need) : need;
 }
 
 std::string RetrainReason(const IndexConfig& index, const MaintenanceState& m,
                           uint64_t count, uint64_t recent_count,
-                          double recent_error, uint64_t recent_deleted,
-                          uint32_t trained_bits) {
+                          double recent_error, uint64_t recent_deleted) {
   if (m.trained_count == 0) return "";
-  // Upgrades only: a collection that shrinks keeps its 8-bit codes.
-  const uint32_t wanted = EffectiveBits(TrainIndexConfig(index, count));
-  if (trained_bits != 0 && trained_bits < wanted) {
-    return absl::StrFormat("%d documents: enough for %d-bit codes", count,
-                           wanted);
-  }
   if (2 * recent_deleted >= m.trained_count &&
       count >= AutoTrainThreshold(index)) {
     return absl::StrFormat("%d of the %d documents trained on were deleted",

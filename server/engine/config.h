@@ -59,7 +59,7 @@ inline constexpr uint32_t kDefaultRerank = 4;
 struct IndexConfig {
   uint32_t nlist = 0;
   uint32_t pq_m = 0;
-  uint32_t pq_bits = 0;  // 0 = 8
+  uint32_t pq_bits = 0;  // 0 = automatic (see EffectiveBits)
   uint64_t train_size = 0;
   uint32_t nprobe = 0;
   uint32_t rerank = 0;
@@ -127,7 +127,11 @@ absl::Status ValidateCollectionConfig(const CollectionConfig& config);
 IndexConfig MergeOverrides(const IndexConfig& base,
                            const IndexConfig& overrides);
 
-// Bits per PQ sub-code in use (pq_bits, 0 -> 8).
+// Bits per PQ sub-code in use: pq_bits, or when automatic 4-bit fast-scan
+// codes (the automatic pq_m gives them as many bytes as 8-bit codes of half
+// as many sub-quantizers; through quiverd at the measured defaults, 1.5-2.6x
+// the QPS at the same recall on SIFT and 96-d data), or 8-bit ones for an
+// explicit pq_m above kMaxPqM4Bit (more than fast-scan holds).
 uint32_t EffectiveBits(const IndexConfig& index);
 // About 4*sqrt(n) rounded to a power of two, clamped to [1, 65536] and to at
 // most n / 39 (so that every list gets ~39 training points).
@@ -146,24 +150,16 @@ uint32_t DefaultRerank(const IndexConfig& index, const MaintenanceState& m);
 // target_recall, or kDefaultTargetRecall.
 double TargetRecall(const IndexConfig& index);
 // Vector count at which a collection first trains itself:
-// auto_train_threshold, else max(1000, 39 * nlist) when pq_bits is
-// automatic (4-bit codes until there are enough vectors for 8-bit ones, see
-// TrainIndexConfig), else 39 * max(2^pq_bits, nlist). Codebooks and coarse
-// centroids are never trained on fewer than ~39 points per centroid. Below
-// the threshold searches are exact.
+// auto_train_threshold, else 39 * max(2^EffectiveBits, nlist), and at least
+// 1,000 when pq_bits is automatic. Codebooks and coarse centroids are never
+// trained on fewer than ~39 points per centroid. Below the threshold
+// searches are exact.
 uint64_t AutoTrainThreshold(const IndexConfig& index);
-// Vectors needed for 8-bit codebooks: 39 * 256.
-inline constexpr uint64_t kEightBitTrainVectors = 39 * 256;
-// The index parameters a training over n vectors uses: `index`, except that
-// automatic pq_bits means 4-bit codes (16 centroids per codebook) while
-// n < kEightBitTrainVectors, 8-bit from there on.
-IndexConfig TrainIndexConfig(const IndexConfig& index, uint64_t n);
 // Fewest stored vectors an explicit training needs: max(2^bits, nlist).
 uint64_t MinTrainVectors(const IndexConfig& index);
 
 // Why a trained collection should retrain itself now, or "" if it should
-// not: it was trained with 4-bit codes because it was small and now holds
-// enough vectors for the requested 8-bit ones, it grew to kRetrainGrowth times
+// not: it grew to kRetrainGrowth times
 // (or shrank to 1/kRetrainGrowth^2 of) its size at the last training while
 // nlist is automatic, or grew at least kRetrainNlistGrowth times and past a
 // size where AutoNlist is larger, or the vectors written since then are
@@ -176,8 +172,7 @@ inline constexpr double kRetrainDrift = 1.5;
 // the defaults, and the store compacts the collection's keys afterwards).
 std::string RetrainReason(const IndexConfig& index, const MaintenanceState& m,
                           uint64_t count, uint64_t recent_count,
-                          double recent_error, uint64_t recent_deleted = 0,
-                          uint32_t trained_bits = 0);
+                          double recent_error, uint64_t recent_deleted = 0);
 
 // Threads of a training when none are set: every core but one, so that a
 // core stays free for searches and writes (a training at nice 10 on every

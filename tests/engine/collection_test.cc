@@ -180,9 +180,8 @@ TEST(CollectionTest, RejectsInvalidInputItself) {
 }
 
 // A collection created with defaults trains itself at 1,000 vectors with
-// 4-bit codes, upgrades to 8-bit codes once it has enough vectors for them,
-// retrains when it doubles, measures its own recall and picks defaults that
-// reach the target.
+// 4-bit codes, keeps them as it grows, retrains when it doubles, measures its
+// own recall and picks defaults that reach the target.
 TEST(CollectionTest, TrainsItselfRetrainsOnGrowthAndTunesDefaults) {
   testing::TempDir dir;
   const uint32_t dim = 16;
@@ -199,7 +198,7 @@ TEST(CollectionTest, TrainsItselfRetrainsOnGrowthAndTunesDefaults) {
   Settle(c);
   EXPECT_EQ(c.Status().state, TrainState::kUntrained);
   EXPECT_EQ(Ids(c, &x[5 * dim], 1)[0], "d5");
-  // At the threshold: 4-bit codes (too few vectors for 8-bit codebooks).
+  // At the threshold: 4-bit fast-scan codes.
   QUIVER_ASSERT_OK(c.Upsert(Docs(x, dim, 999, 1500)));
   Settle(c);
   CollectionStatus st = c.Status();
@@ -207,13 +206,16 @@ TEST(CollectionTest, TrainsItselfRetrainsOnGrowthAndTunesDefaults) {
   EXPECT_EQ(st.train_generation, 1u);
   EXPECT_EQ(st.config.index.pq_bits, 4u);
   EXPECT_GE(st.maintenance.measured_recall, 0.95);
-  // Enough for 8-bit codebooks: upgraded.
+  // Grown 8x: retrained, still with 4-bit codes (automatic pq_bits).
   QUIVER_ASSERT_OK(c.Upsert(Docs(x, dim, 1500, 12000)));
   Settle(c);
   st = c.Status();
   ASSERT_EQ(st.state, TrainState::kReady) << st.last_error;
-  EXPECT_EQ(st.config.index.pq_bits, 8u) << st.last_training_reason;
-  EXPECT_GE(st.maintenance.trained_count, kEightBitTrainVectors);
+  EXPECT_GE(st.train_generation, 2u);
+  EXPECT_NE(st.last_training_reason.find("grew"), std::string::npos)
+      << st.last_training_reason;
+  EXPECT_EQ(st.config.index.pq_bits, 4u) << st.last_training_reason;
+  EXPECT_GE(st.maintenance.trained_count, 3000u);
   EXPECT_GT(st.maintenance.tuned_nprobe, 0u);
   EXPECT_GE(st.maintenance.measured_recall, 0.95);
   EXPECT_EQ(st.config.index.nprobe, st.maintenance.tuned_nprobe);

@@ -50,16 +50,21 @@ TEST(ParamsTest, AutomaticValues) {
   for (uint32_t d = 1; d < 300; ++d) EXPECT_EQ(d % AutoPqM(d, 8), 0u) << d;
 
   IndexConfig c;
-  // All automatic: a first training at 1,000 vectors with 4-bit codes
-  // (16 centroids per codebook); 8-bit codes once there are 39 * 256.
+  // All automatic: 4-bit fast-scan codes (16 centroids per codebook) at
+  // every size, a first training at 1,000 vectors.
+  EXPECT_EQ(EffectiveBits(c), 4u);
   EXPECT_EQ(AutoTrainThreshold(c), 1000u);
-  EXPECT_EQ(TrainIndexConfig(c, 1000).pq_bits, 4u);
-  EXPECT_EQ(TrainIndexConfig(c, 9983).pq_bits, 4u);
-  EXPECT_EQ(TrainIndexConfig(c, 9984).pq_bits, 0u);  // 8
-  c.pq_bits = 8;
-  // PQ codebooks need ~39 points per centroid: 39 * 256 for 8-bit codes.
+  // An explicit pq_m above what fast-scan holds keeps 8-bit codes, and
+  // their codebooks need ~39 points per centroid: 39 * 256.
+  c.pq_m = kMaxPqM4Bit + 128;
+  EXPECT_EQ(EffectiveBits(c), 8u);
   EXPECT_EQ(AutoTrainThreshold(c), 9984u);
-  EXPECT_EQ(TrainIndexConfig(c, 1000).pq_bits, 8u);
+  c.pq_m = kMaxPqM4Bit;
+  EXPECT_EQ(EffectiveBits(c), 4u);
+  c.pq_m = 0;
+  c.pq_bits = 8;
+  EXPECT_EQ(EffectiveBits(c), 8u);
+  EXPECT_EQ(AutoTrainThreshold(c), 9984u);
   c.pq_bits = 4;
   EXPECT_EQ(AutoTrainThreshold(c), 39u * 16);
   c.pq_bits = 8;
@@ -90,8 +95,8 @@ TEST(ParamsTest, ResolveTrainParams) {
   absl::StatusOr<index::IvfPqParams> p = ResolveTrainParams(c, 10000, 1);
   QUIVER_ASSERT_OK(p);
   EXPECT_EQ(p->nlist, 256u);
-  EXPECT_EQ(p->m, 32u);
-  EXPECT_EQ(p->nbits, 8u);
+  EXPECT_EQ(p->m, 64u);  // automatic: 4-bit codes, dim / 2
+  EXPECT_EQ(p->nbits, 4u);
   EXPECT_EQ(TrainSampleSize(c.index, *p, 10000), 10000u);
   // 128 points a list, at least 256 a PQ centroid; an explicit size wins.
   index::IvfPqParams big = *p;
@@ -99,14 +104,22 @@ TEST(ParamsTest, ResolveTrainParams) {
   EXPECT_EQ(TrainSampleSize(c.index, big, 1000000), kTrainPointsPerList * 4096);
   EXPECT_EQ(TrainSampleSize(c.index, big, 400000), 400000u);
   big.nlist = 64;
+  big.nbits = 8;
   EXPECT_EQ(TrainSampleSize(c.index, big, 1000000), 256u * 256);
   big.nbits = 4;
   EXPECT_EQ(TrainSampleSize(c.index, big, 1000000), kTrainPointsPerList * 64);
   IndexConfig sized = c.index;
   sized.train_size = 500000;
   EXPECT_EQ(TrainSampleSize(sized, big, 1000000), 500000u);
+  EXPECT_EQ(ResolveTrainParams(c, 15, 1).status().code(),
+            absl::StatusCode::kFailedPrecondition);  // < 16 centroids
+  c.index.pq_bits = 8;
   EXPECT_EQ(ResolveTrainParams(c, 255, 1).status().code(),
             absl::StatusCode::kFailedPrecondition);
+  p = ResolveTrainParams(c, 10000, 1);
+  QUIVER_ASSERT_OK(p);
+  EXPECT_EQ(p->m, 32u);
+  EXPECT_EQ(p->nbits, 8u);
   c.index.pq_bits = 4;
   p = ResolveTrainParams(c, 100, 1);
   QUIVER_ASSERT_OK(p);
@@ -222,16 +235,6 @@ TEST(ParamsTest, RetrainReasons) {
   EXPECT_EQ(RetrainReason(fixed, m, 12000, 1000, 2.9), "");
   EXPECT_NE(RetrainReason(fixed, m, 12000, 1000, 3.1).find("worse"),
             std::string::npos);
-  // 4-bit codes of a small collection are upgraded once it can have 8-bit
-  // ones (automatic pq_bits only; never downgraded).
-  m.trained_count = 5000;
-  EXPECT_EQ(RetrainReason(automatic, m, 9983, 0, 0, 0, 4), "");
-  EXPECT_NE(RetrainReason(automatic, m, 9984, 0, 0, 0, 4).find("8-bit"),
-            std::string::npos);
-  EXPECT_EQ(RetrainReason(automatic, m, 2000, 0, 0, 0, 8), "");
-  IndexConfig four = fixed;
-  four.pq_bits = 4;
-  EXPECT_EQ(RetrainReason(four, m, 9984, 0, 0, 0, 4), "");
   m.trained_count = 10000;
   // Half of what was trained on deleted: retrain (and re-tune).
   EXPECT_EQ(RetrainReason(fixed, m, 10000, 0, 0, 4999), "");

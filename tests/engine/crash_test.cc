@@ -9,7 +9,7 @@
 //                the writes go on;
 //   maintenance  a collection with automatic index params growing past its
 //                training triggers (the first training at 1,000 documents,
-//                growth, enough for 8-bit codes, drift of the new vectors):
+//                growth, drift of the new vectors):
 //                the background (re)training the engine starts by itself
 //                is killed;
 //   backup       CollectionRegistry::Backup into fresh directories while the
@@ -128,8 +128,8 @@ constexpr const char* kPhaseNames[kPhases] = {"ingest", "train", "maintenance",
 // Kill delays (ms) within each phase, counted from its "S" or "T" line.
 constexpr std::array<std::pair<int, int>, kPhases> kDelayMs = {
     {{0, 300}, {0, 500}, {0, 400}, {0, 400}, {0, 60}}};
-// Documents the train phase holds before it asks for a training: enough for
-// 8-bit codes, so that the training has some work.
+// Documents the train phase holds before it asks for a training, so that
+// the training has some work.
 constexpr uint64_t kTrainPhaseFill = 10000;
 // The maintenance phase draws new ids from another set of clusters every
 // kFamilyIds ids, so that the vectors written after a training quantize
@@ -138,7 +138,7 @@ constexpr uint64_t kFamilyIds = 1500;
 constexpr uint64_t kClustersPerFamily = 8;
 // Size at which a phase's store stops growing, so that the later rounds
 // are not slower than the first ones. The maintenance phase grows past
-// 9984 documents (8-bit codes), then retrains on drift and deletes.
+// 9984 documents, then retrains on drift and deletes.
 constexpr std::array<uint64_t, kPhases> kMaxDocuments = {6000, 14000, 11000,
                                                          6000, 7000};
 // The split phase's documents below this id are spread over 8 clusters,

@@ -229,9 +229,8 @@ void CheckTrainParams(const engine::CollectionConfig& config) {
   const engine::IndexConfig& index = config.index;
   for (uint64_t n :
        {engine::AutoTrainThreshold(index), engine::MinTrainVectors(index),
-        engine::kEightBitTrainVectors, uint64_t{100000}}) {
-    engine::CollectionConfig resolved = config;
-    resolved.index = engine::TrainIndexConfig(index, n);
+        uint64_t{39 * 256}, uint64_t{100000}}) {
+    const engine::CollectionConfig& resolved = config;
     absl::StatusOr<index::IvfPqParams> p =
         engine::ResolveTrainParams(resolved, n, /*threads=*/1);
     if (!p.ok()) {

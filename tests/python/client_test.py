@@ -441,8 +441,12 @@ class ApiTest(ServerTestCase):
         self.assertCode("INVALID_ARGUMENT", c.get, self.name, [""])
 
     def test_failed_precondition(self):
-        # 50 vectors are too few to train on.
-        self.assertCode("FAILED_PRECONDITION", self.client.train, self.name)
+        # 50 vectors are too few to train 8-bit codes (256 centroids each)
+        # or 64 lists on.
+        self.assertCode("FAILED_PRECONDITION", self.client.train, self.name,
+                        pq_bits=8)
+        self.assertCode("FAILED_PRECONDITION", self.client.train, self.name,
+                        nlist=64)
 
     def test_client_side_checks(self):
         c = self.client

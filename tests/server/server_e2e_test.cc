@@ -259,7 +259,7 @@ TEST_F(ServerTest, UpsertReportsBadRecordsAndStoresGoodOnes) {
 TEST_F(ServerTest, SearchAndTrainRejectBadInput) {
   const size_t dim = 4;
   QUIVER_ASSERT_OK(CreateCollection(stub_.get(), "c", dim, v1::METRIC_L2));
-  QUIVER_ASSERT_OK(UpsertDocs(stub_.get(), "c", RandomDocs(20, dim, 1)));
+  QUIVER_ASSERT_OK(UpsertDocs(stub_.get(), "c", RandomDocs(12, dim, 1)));
   const std::vector<float> q(dim, 0.5f);
   EXPECT_EQ(Code(Search(stub_.get(), "c", q, dim, 0)),
             absl::StatusCode::kInvalidArgument);
@@ -279,14 +279,14 @@ TEST_F(ServerTest, SearchAndTrainRejectBadInput) {
   EXPECT_EQ(Code(Search(stub_.get(), "c", std::vector<float>(1025 * dim, 1.f),
                         dim, 5)),
             absl::StatusCode::kResourceExhausted);
-  // Train with too few vectors (20 < 256 for 8-bit codes).
+  // Train with too few vectors (12 < 16 for the default 4-bit codes).
   grpc::ClientContext ctx;
   v1::TrainRequest treq;
   treq.set_collection("c");
   v1::CollectionInfo info;
   grpc::Status s = stub_->Train(&ctx, treq, &info);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_NE(s.error_message().find("20"), std::string::npos)
+  EXPECT_NE(s.error_message().find("12"), std::string::npos)
       << s.error_message();
   // Get/Delete: bad ids, unknown collection.
   grpc::ClientContext c2;

@@ -68,8 +68,9 @@ TEST_F(RecallTest, SiftSmallAutoTrainRecallAndRestart) {
   QUIVER_ASSERT_OK(info);
   EXPECT_EQ(info->count(), d.nb);
   EXPECT_EQ(info->index().nlist(), 256u);
-  EXPECT_EQ(info->index().pq_m(), 32u);
-  EXPECT_EQ(info->index().pq_bits(), 8u);
+  // Automatic codes: 4-bit fast-scan, dim / 2 sub-quantizers.
+  EXPECT_EQ(info->index().pq_m(), 64u);
+  EXPECT_EQ(info->index().pq_bits(), 4u);
   EXPECT_EQ(info->train_generation(), 1u);
   EXPECT_NEAR(info->list_mean() * info->index().nlist(), d.nb, 0.5);
   EXPECT_GT(info->list_max(), 0u);
