@@ -510,47 +510,33 @@ absl::Status RunIndexBench() {
           "mean %.1f\n",
           q.train_s, q.add_s, ls.min, ls.max, ls.mean);
       const std::string suffix = balanced ? ",balanced" : "";
-      if (nbits == 8 || rerank == 0) {
+      // One Quiver row per searcher: its config name (+ suffix + tag),
+      // re-rank factor and bytes a vector.
+      auto add_quiver = [&](Searcher* searcher, size_t rr,
+                            const std::string& tag, double bytes) {
         candidates.push_back({"quiver",
-                              ConfigName(nlist, m, nbits, 0) + suffix,
-                              q.plain.get(),
-                              0,
+                              ConfigName(nlist, m, nbits, rr) + suffix + tag,
+                              searcher,
+                              rr,
                               q.train_s,
                               q.add_s,
-                              q.bytes_per_vector,
+                              bytes,
                               {}});
+      };
+      if (nbits == 8 || rerank == 0) {
+        add_quiver(q.plain.get(), 0, "", q.bytes_per_vector);
       }
       if (q.reranked != nullptr) {
-        candidates.push_back({"quiver",
-                              ConfigName(nlist, m, nbits, rerank) + suffix,
-                              q.reranked.get(),
-                              rerank,
-                              q.train_s,
-                              q.add_s,
-                              q.bytes_per_vector + 4.0 * ds.dim,
-                              {}});
+        add_quiver(q.reranked.get(), rerank, "",
+                   q.bytes_per_vector + 4.0 * ds.dim);
         // The server's re-ranking store: 2 * dim bytes and a scale.
-        candidates.push_back(
-            {"quiver",
-             ConfigName(nlist, m, nbits, rerank) + suffix + ",fp16",
-             q.reranked_half.get(),
-             rerank,
-             q.train_s,
-             q.add_s,
-             q.bytes_per_vector + 2.0 * ds.dim + 4.0,
-             {}});
+        add_quiver(q.reranked_half.get(), rerank, ",fp16",
+                   q.bytes_per_vector + 2.0 * ds.dim + 4.0);
         // 8-bit rows (dim + 12 bytes with the error bound), re-scored at full
         // precision where the bounds leave a doubt (index::Refine: from the
         // floats here; in a server they would be read from the store).
-        candidates.push_back(
-            {"quiver",
-             ConfigName(nlist, m, nbits, rerank) + suffix + ",sq8+refine",
-             q.reranked_byte.get(),
-             rerank,
-             q.train_s,
-             q.add_s,
-             q.bytes_per_vector + ds.dim + 12.0,
-             {}});
+        add_quiver(q.reranked_byte.get(), rerank, ",sq8+refine",
+                   q.bytes_per_vector + ds.dim + 12.0);
       }
       if (hnsw.searcher != nullptr) {
         candidates.push_back({"hnswlib", hnsw.config, hnsw.searcher.get(), 0, 0,
