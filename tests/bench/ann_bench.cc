@@ -428,6 +428,9 @@ absl::Status RunIndexBench() {
     }
   }
 
+  const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  const size_t rerank = std::max(0, absl::GetFlag(FLAGS_rerank));
+  const bool balanced = absl::GetFlag(FLAGS_balanced);
   std::vector<ResultRow> rows;
   for (const size_t nlist : nlists) {
     std::vector<size_t> nprobes = all_nprobes;
@@ -439,15 +442,12 @@ absl::Status RunIndexBench() {
                          ? static_cast<size_t>(absl::GetFlag(FLAGS_train_size))
                          : std::max<size_t>(64 * nlist, 65536);
     train_n = std::min(train_n, ds.nb);
-    const uint64_t seed = absl::GetFlag(FLAGS_seed);
     std::vector<float> train_sample;
     const float* train = ds.base.data();
     if (train_n < ds.nb) {
       train_sample = SampleRows(ds.base, ds.nb, ds.dim, train_n, seed);
       train = train_sample.data();
     }
-    const size_t rerank = std::max(0, absl::GetFlag(FLAGS_rerank));
-    const bool balanced = absl::GetFlag(FLAGS_balanced);
     std::printf(
         "Setup:         nlist %zu, training sample %zu rows (same for "
         "both), niter %d, seed %llu, rerank %zu, quiver coarse k-means "

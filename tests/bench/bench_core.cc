@@ -320,9 +320,8 @@ void PrintHnswComparison(std::FILE* out, const std::vector<ResultRow>& rows,
   }
 }
 
-const ResultRow* PrintBestOverall(std::FILE* out,
-                                  const std::vector<ResultRow>& rows,
-                                  double target_recall) {
+void PrintBestOverall(std::FILE* out, const std::vector<ResultRow>& rows,
+                      double target_recall) {
   // system -> its cheapest row reaching the target, in first-seen order.
   std::vector<std::string> systems;
   std::map<std::string, const ResultRow*> best;
@@ -364,7 +363,6 @@ const ResultRow* PrintBestOverall(std::FILE* out,
   if (q != nullptr && h != nullptr && h->qps > 0) {
     std::fprintf(out, "  quiver / hnswlib: %.2f\n", q->qps / h->qps);
   }
-  return q;
 }
 
 }  // namespace quiver::bench

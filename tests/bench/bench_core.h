@@ -102,10 +102,8 @@ void PrintHnswComparison(std::FILE* out, const std::vector<ResultRow>& rows,
 // Across every config of the run (several nlists, bit widths, re-rank
 // stores): each system's cheapest row reaching recall@10 >= target_recall,
 // and Quiver's best over FAISS's best (any FAISS system) and over hnswlib's.
-// Returns quiver's best row (null when no quiver row reaches the target).
-const ResultRow* PrintBestOverall(std::FILE* out,
-                                  const std::vector<ResultRow>& rows,
-                                  double target_recall);
+void PrintBestOverall(std::FILE* out, const std::vector<ResultRow>& rows,
+                      double target_recall);
 
 // Seconds since an arbitrary fixed point (steady clock).
 double NowSeconds();

@@ -230,12 +230,11 @@ void CheckTrainParams(const engine::CollectionConfig& config) {
   for (uint64_t n :
        {engine::AutoTrainThreshold(index), engine::MinTrainVectors(index),
         uint64_t{39 * 256}, uint64_t{100000}}) {
-    const engine::CollectionConfig& resolved = config;
     absl::StatusOr<index::IvfPqParams> p =
-        engine::ResolveTrainParams(resolved, n, /*threads=*/1);
+        engine::ResolveTrainParams(config, n, /*threads=*/1);
     if (!p.ok()) {
       QUIVER_CHECK(p.status().code() == absl::StatusCode::kFailedPrecondition);
-      QUIVER_CHECK(n < engine::MinTrainVectors(resolved.index));
+      QUIVER_CHECK(n < engine::MinTrainVectors(index));
       continue;
     }
     const absl::Status valid = p->Validate();
@@ -248,13 +247,13 @@ void CheckTrainParams(const engine::CollectionConfig& config) {
                    std::string(valid.message()).c_str());
     }
     QUIVER_CHECK(valid.ok());
-    const uint64_t sample = engine::TrainSampleSize(resolved.index, *p, n);
+    const uint64_t sample = engine::TrainSampleSize(index, *p, n);
     QUIVER_CHECK(sample <= n);
     QUIVER_CHECK(
         sample >=
         std::min<uint64_t>(n, std::max<uint64_t>(p->nlist, 1ull << p->nbits)));
-    const uint32_t nprobe = engine::DefaultNprobe(
-        resolved.index, engine::MaintenanceState{}, p->nlist);
+    const uint32_t nprobe =
+        engine::DefaultNprobe(index, engine::MaintenanceState{}, p->nlist);
     QUIVER_CHECK(nprobe >= 1 && nprobe <= p->nlist);
   }
 }
