@@ -9,11 +9,11 @@
 // A reservoir, not a heap: candidates are appended to a buffer of 2 x
 // capacity; when it fills, Prune keeps the 1-1.25 x capacity nearest and
 // the threshold drops to a distance at or above the worst kept; Finalize
-// selects the best `capacity` exactly. Amortised O(1) per candidate (a heap
-// costs O(log capacity)), which matters with re-ranking (capacity k x
-// rerank) and fast-scan. Prune bisects on the distances with branch-free
-// counts: nth_element's mispredicted compares took a third of a re-ranked
-// glove-50 search (ann_bench: +35% QPS at nprobe 8, rerank 8).
+// selects the best `capacity` exactly, by the same bisection. Amortised O(1)
+// per candidate (a heap costs O(log capacity)), which matters with re-ranking
+// (capacity k x rerank) and fast-scan. Prune bisects on the distances with
+// branch-free counts: nth_element's mispredicted compares took a third of a
+// re-ranked glove-50 search (ann_bench: +35% QPS at nprobe 8, rerank 8).
 //
 // Thread safety: none (one per query, reused across queries without
 // allocating once grown).
@@ -54,7 +54,7 @@ class TopK {
 
   // Reduces to the best `capacity` candidates (unordered) and returns them.
   const Neighbor* Finalize(size_t* n) {
-    if (size_ > capacity_) Shrink();
+    if (size_ > capacity_) Select();
     *n = size_;
     return buffer_.data();
   }
@@ -102,17 +102,10 @@ class TopK {
     return d;
   }
 
-  // Makes room when the buffer is full: keeps every entry at or below a
-  // distance v such that between capacity_ and 5/4 capacity_ entries are
-  // (found by bisecting the keys with branch-free counts, which costs a
-  // fraction of nth_element's mispredicted branches), and lowers the
-  // threshold to v. Every one of the best capacity_ is kept; Finalize
-  // selects them exactly. Many ties at v: Shrink.
-  void Prune() {
-    if (capacity_ == 0) {
-      size_ = 0;
-      return;
-    }
+  // Fills keys_ with the buffer's keys and bisects them for a v with at
+  // least capacity_ (> 0) keys <= v: the smallest such v, unless one with
+  // at most `most` keys <= it is met first. Sets *v and returns the count.
+  size_t Bisect(size_t most, uint32_t* v) {
     const size_t n = size_;
     keys_.resize(n);
     uint32_t lo = ~uint32_t{0}, hi = 0;
@@ -122,9 +115,8 @@ class TopK {
       lo = std::min(lo, u);
       hi = std::max(hi, u);
     }
-    const size_t most = capacity_ + capacity_ / 4;
     const uint32_t* keys = keys_.data();
-    // Invariant: at least capacity_ keys <= hi.
+    // Invariant: count keys <= hi, count >= capacity_.
     size_t count = n;
     while (lo < hi) {
       const uint32_t mid = lo + (hi - lo) / 2;
@@ -138,17 +130,53 @@ class TopK {
         if (c <= most) break;
       }
     }
-    if (count > most) {
+    *v = hi;
+    return count;
+  }
+
+  // Keeps the entries whose key is <= v, in place.
+  void KeepAtMost(uint32_t v) {
+    size_t kept = 0;
+    for (size_t i = 0; i < size_; ++i) {
+      buffer_[kept] = buffer_[i];  // kept <= i: in place
+      kept += keys_[i] <= v;
+    }
+    size_ = kept;
+  }
+
+  // Makes room when the buffer is full: keeps every entry at or below a
+  // distance v such that between capacity_ and 5/4 capacity_ entries are
+  // (found by bisecting the keys with branch-free counts, which costs a
+  // fraction of nth_element's mispredicted branches), and lowers the
+  // threshold to v. Every one of the best capacity_ is kept; Finalize
+  // selects them exactly. Many ties at v: Shrink.
+  void Prune() {
+    if (capacity_ == 0) {
+      size_ = 0;
+      return;
+    }
+    uint32_t v = 0;
+    if (Bisect(capacity_ + capacity_ / 4, &v) > capacity_ + capacity_ / 4) {
       Shrink();
       return;
     }
-    size_t kept = 0;
-    for (size_t i = 0; i < n; ++i) {
-      buffer_[kept] = buffer_[i];  // kept <= i: in place
-      kept += keys[i] <= hi;
+    KeepAtMost(v);
+    threshold_ = Unkey(v);
+  }
+
+  // Exactly the best capacity_ (< size_): the entries at or below the
+  // smallest v with at least capacity_ of them; ties at v beyond capacity_
+  // go to Shrink, which orders them by id.
+  void Select() {
+    if (capacity_ == 0) {
+      size_ = 0;
+      return;
     }
-    size_ = kept;
-    threshold_ = Unkey(hi);
+    uint32_t v = 0;
+    const size_t count = Bisect(capacity_, &v);
+    KeepAtMost(v);
+    threshold_ = Unkey(v);
+    if (count > capacity_) Shrink();
   }
 
   size_t capacity_ = 0;
